@@ -1,0 +1,1 @@
+"""tap-callcdr: a Singer tap for telephony call detail records."""

@@ -1,0 +1,3 @@
+from tap_callcdr.tap import TapCallCDR
+
+TapCallCDR.cli()

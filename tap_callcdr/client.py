@@ -1,0 +1,180 @@
+"""The base every vendor stream builds on: accounts as partitions, time windows,
+bookmarks per fully-read window, vendor-local times to UTC, and the retry policy."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import typing as t
+from collections.abc import Iterable, Iterator, Mapping
+from functools import cached_property
+from zoneinfo import ZoneInfo
+
+import requests
+from singer_sdk import RESTStream
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+
+from tap_callcdr.errors import one_line
+from tap_callcdr.windows import UTC, Window, WindowPlan, iso_utc, parse_instant
+
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
+WINDOW_KEY = "_window"  # request-context key carrying the window being read
+MAX_RETRY_AFTER = 300.0  # seconds; a longer Retry-After is a vendor bug, not a plan
+
+
+class CDRStream(RESTStream[t.Any]):
+    """A vendor endpoint read account by account, window by window.
+
+    Subclasses name their `vendor` (config key `<vendor>_accounts`) and declare the
+    usual name/path/keys/schema; they read one window with `records_in_window`.
+    """
+
+    vendor: t.ClassVar[str]
+    is_sorted = True  # resumable: our bookmark is a window end, see windows.py
+
+    # -- accounts as partitions -------------------------------------------------
+
+    @cached_property
+    def accounts(self) -> dict[str, Mapping[str, t.Any]]:
+        return {a["name"]: a for a in self.config.get(f"{self.vendor}_accounts") or []}
+
+    @property
+    def partitions(self) -> list[dict] | None:
+        return [{"account": name} for name in self.accounts]
+
+    def account(self, context: Context | None) -> Mapping[str, t.Any]:
+        assert context is not None, "CDR streams always run per account"
+        return self.accounts[context["account"]]
+
+    def zone(self, context: Context | None) -> ZoneInfo:
+        return account_zone(self.account(context))
+
+    @property
+    def url_base(self) -> str:
+        return ""  # every account has its own base URL: see get_url
+
+    def get_url(self, context: Context | None) -> str:
+        return self.account(context)["api_url"].rstrip("/") + "/" + self.path.lstrip("/")
+
+    # -- windows and bookmarks ---------------------------------------------------
+
+    @cached_property
+    def window_plan(self) -> WindowPlan:
+        minutes = dt.timedelta(minutes=1)
+        return WindowPlan(
+            start_date=parse_instant(self.config["start_date"]),
+            lookback=self.config.get("lookback_minutes", 120) * minutes,
+            settle_lag=self.config.get("settle_lag_minutes", 5) * minutes,
+            size=self.config.get("window_hours", 24) * 60 * minutes,
+            horizon=self.vendor_horizon,
+        )
+
+    vendor_horizon: dt.timedelta | None = None
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(UTC)
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        bookmark = self.get_starting_timestamp(context)
+        for window in self.window_plan.windows(bookmark, self.now()):
+            self.logger.debug("Reading %s for account %s", window, context)
+            yield from self.records_in_window(context, window)
+            self.advance_bookmark(context, window)
+
+    def records_in_window(
+        self, context: Context | None, window: Window
+    ) -> Iterator[dict[str, t.Any]]:
+        """Every record of one window; the SDK's paginated request loop by default."""
+        yield from self.request_records({**(context or {}), WINDOW_KEY: window})
+
+    def advance_bookmark(self, context: Context | None, window: Window) -> None:
+        """The window was read completely: move the bookmark to its end and say so."""
+        state = self.get_context_state(context)
+        old = state.get("replication_key_value")
+        new = iso_utc(window.end)
+        if old is None or new > old:
+            state["replication_key"] = self.replication_key
+            state["replication_key_value"] = new
+        self.finalize_state_progress_markers(state)  # emits STATE after the records
+
+    def _increment_stream_state(self, latest_record: t.Any, *, context: t.Any = None) -> None:
+        """Bookmarks come from completed windows, never from records: see windows.py."""
+
+    def get_replication_key_signpost(self, context: Context | None) -> None:
+        """No signpost: windows already stop at now minus the settle lag."""
+        return None
+
+    # -- error policy ----------------------------------------------------------------
+
+    def validate_response(self, response: requests.Response) -> None:
+        status = response.status_code
+        if status in self.extra_retry_statuses or status >= 500:
+            raise RetriableAPIError(self.describe(f"HTTP {status} {response.reason}"), response)
+        if 400 <= status < 500:
+            raise FatalAPIError(self.describe(f"HTTP {status} {response.reason}: {response.text}"))
+
+    def describe(self, cause: str) -> str:
+        """One line naming the stream, the account being read, and the cause."""
+        account = (self.context or {}).get("account", "?")
+        return one_line(f"{self.name} account '{account}': {cause}")
+
+    def backoff_max_tries(self) -> int:
+        return int(self.config.get("max_retries", 5)) + 1
+
+    def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:
+        """Exponential waits, but never shorter than a Retry-After the vendor sent."""
+        base = float(self.config.get("retry_wait_seconds", 2.0))
+
+        def waits() -> t.Generator[float, t.Any, None]:
+            exc = yield 0.0  # primed by backoff
+            attempt = 0
+            while True:
+                wait = base * 2**attempt
+                retry_after = _retry_after(exc)
+                if retry_after is not None:
+                    wait = max(wait, retry_after)
+                attempt += 1
+                exc = yield wait
+
+        return waits()
+
+    def backoff_jitter(self, value: float) -> float:
+        return value  # deterministic waits; Retry-After must not be cut short
+
+    def backoff_handler(self, details: t.Any) -> None:
+        exc = details.get("exception")
+        self.logger.warning(
+            "Retrying in %.1fs (try %d): %s",
+            details.get("wait", 0.0),
+            details.get("tries", 0),
+            one_line(str(exc) or type(exc).__name__),
+        )
+
+
+def _retry_after(exc: BaseException | None) -> float | None:
+    response = getattr(exc, "response", None)
+    header = response.headers.get("Retry-After") if response is not None else None
+    try:
+        return min(float(header), MAX_RETRY_AFTER) if header else None
+    except ValueError:
+        return None
+
+
+def account_zone(account: Mapping[str, t.Any]) -> ZoneInfo:
+    return ZoneInfo(account.get("timezone") or "Asia/Shanghai")
+
+
+def local_to_utc(value: str | None, zone: ZoneInfo) -> str | None:
+    """A vendor's zone-less local time ('2025-10-16 17:31:13') as a UTC instant.
+
+    Empty, null and all-zero values mean "never happened" (e.g. an unanswered call).
+    """
+    if not value or value.startswith("0000"):
+        return None
+    local = dt.datetime.fromisoformat(value).replace(tzinfo=zone)
+    return iso_utc(local)
+
+
+logging.getLogger("backoff").setLevel(logging.ERROR)  # our handler logs retries itself

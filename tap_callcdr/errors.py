@@ -1,0 +1,47 @@
+"""Errors the tap reports as one clear line, naming the setting, account or field.
+
+Fatal vendor errors subclass the SDK's FatalAPIError and transient ones its
+RetriableAPIError, so the SDK's retry machinery treats them as intended.
+"""
+
+from __future__ import annotations
+
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+
+
+class CallCDRError(Exception):
+    """Anything the tap stops on with a one-line message for the user."""
+
+
+class ConfigError(CallCDRError):
+    """A setting is missing or wrong; the message names it."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        super().__init__(f"config error in '{setting}': {problem}")
+        self.setting = setting
+
+
+class VendorError(FatalAPIError, CallCDRError):
+    """The vendor refused the request for a reason retrying cannot fix."""
+
+
+class MalformedResponseError(VendorError):
+    """The vendor answered something that is not its documented format."""
+
+
+class PaginationError(VendorError):
+    """The vendor's paging misbehaved (e.g. served the same page twice)."""
+
+
+class TransientVendorError(RetriableAPIError):
+    """The vendor said "try again later" in its own envelope."""
+
+
+class TokenRejectedError(RetriableAPIError):
+    """The vendor rejected the session token: log in again and retry the request."""
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """Fold a vendor message to a single bounded line."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

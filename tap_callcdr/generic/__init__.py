@@ -1,0 +1,1 @@
+"""The generic call-center API: `App.Sip_Cdr.GetBill` (form-data POST, token)."""

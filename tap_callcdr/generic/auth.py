@@ -1,0 +1,104 @@
+"""Session token for the generic API: `App.Sip_Auth.Login`, cached and renewed."""
+
+from __future__ import annotations
+
+import time
+import typing as t
+from collections.abc import Callable
+from urllib.parse import parse_qsl
+
+import backoff
+import requests
+from singer_sdk.authenticators import APIAuthenticatorBase
+
+from tap_callcdr.errors import TokenRejectedError, TransientVendorError, VendorError
+from tap_callcdr.generic import envelope
+
+LOGIN_SERVICE = "App.Sip_Auth.Login"
+RENEW_MARGIN = 600  # seconds before expiry to log in again rather than risk a 600 mid-window
+DEFAULT_TTL = 12 * 3600
+
+
+class GetBillTokenAuthenticator(APIAuthenticatorBase):
+    """Puts the account's token into the form body of every request.
+
+    A configured static token is used as is; otherwise it logs in with appid +
+    accesskey and renews before expiry or after the vendor rejects the token.
+    """
+
+    def __init__(
+        self,
+        *,
+        account: t.Mapping[str, t.Any],
+        session: requests.Session,
+        describe: Callable[[str], str],
+        timeout: float,
+        max_tries: int,
+    ) -> None:
+        super().__init__()
+        self.url = account["api_url"]
+        self.appid = account.get("appid")
+        self.accesskey = account.get("accesskey")
+        self.static_token = account.get("token")
+        self.session = session
+        self.describe = describe
+        self.timeout = timeout
+        self.max_tries = max_tries
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._uses_since_login = 0
+
+    def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        fields = dict(parse_qsl(str(request.body or ""), keep_blank_values=True))
+        fields["token"] = self.token()
+        request.prepare_body(data=fields, files=None)
+        return request
+
+    def token(self) -> str:
+        if self.static_token:
+            return str(self.static_token)
+        if self._token is None or time.monotonic() >= self._expires_at - RENEW_MARGIN:
+            self._login()
+        assert self._token is not None
+        return self._token
+
+    def accepted(self) -> None:
+        """The vendor took the token once: a later rejection means it expired."""
+        self._uses_since_login += 1
+
+    def rejected(self, error: TokenRejectedError) -> None:
+        """Drop the token so the retry logs in again; stop if that cannot help."""
+        if self.static_token:
+            if not (self.appid and self.accesskey):
+                raise VendorError(
+                    self.describe(f"the configured token was rejected ({error}): "
+                                  "set a valid 'token' or appid + accesskey")
+                ) from None
+            self.static_token = None  # fall back to logging in
+            return
+        if self._token is not None and self._uses_since_login == 0:
+            raise VendorError(self.describe(f"a fresh token was rejected: {error}")) from None
+        self._token = None
+
+    def _login(self) -> None:
+        login = backoff.on_exception(
+            backoff.expo,
+            (TransientVendorError, requests.ConnectionError, requests.Timeout),
+            max_tries=self.max_tries,
+            logger=None,
+        )(self._login_once)
+        token, ttl = login()
+        self._token, self._uses_since_login = token, 0
+        self._expires_at = time.monotonic() + ttl
+
+    def _login_once(self) -> tuple[str, float]:
+        form = {"service": LOGIN_SERVICE, "appid": self.appid, "accesskey": self.accesskey}
+        response = self.session.post(self.url, data=form, timeout=self.timeout)
+        if response.status_code >= 500 or response.status_code == 429:
+            raise TransientVendorError(self.describe(f"login: HTTP {response.status_code}"))
+        body = envelope.payload(response, lambda cause: self.describe(f"login: {cause}"))
+        data = envelope.check(body, lambda cause: self.describe(f"login: {cause}"))
+        result = data.get("result") or {}
+        if not result.get("token"):
+            raise VendorError(self.describe("login answer carries no token"))
+        return str(result["token"]), float(result.get("expire") or DEFAULT_TTL)
