@@ -73,6 +73,10 @@ class CDRStream(RESTStream[t.Any]):
 
     vendor_horizon: dt.timedelta | None = None
 
+    @property
+    def timeout(self) -> int:
+        return int(self.config.get("request_timeout_seconds", 60))
+
     def now(self) -> dt.datetime:
         return dt.datetime.now(UTC)
 

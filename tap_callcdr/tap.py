@@ -58,6 +58,8 @@ class TapCallCDR(Tap):
                     description="Retries of a transient failure before giving up"),
         th.Property("retry_wait_seconds", th.NumberType, default=2.0,
                     description="First retry wait; doubles each retry"),
+        th.Property("request_timeout_seconds", th.IntegerType, default=60,
+                    description="Give up on a silent vendor after this long (then retry)"),
         th.Property("generic_accounts", th.ArrayType(GENERIC_ACCOUNT),
                     description="Accounts of the generic call-center API (App.Sip_Cdr.GetBill)"),
     ).to_dict()  # fmt: skip

@@ -105,6 +105,8 @@ class GenericCDRStream(CDRStream):
         for name in STRING_FIELDS:
             value = row.get(name)
             record[name] = None if value is None else str(value)
+        if record["id"] is None or record["starttime"] is None:
+            raise MalformedResponseError(self.describe(f"record without id or starttime: {row}"))
         return record
 
     def _field(self, row: dict, name: str, convert: t.Callable[[t.Any], t.Any]) -> t.Any:

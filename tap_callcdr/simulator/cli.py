@@ -1,0 +1,127 @@
+"""``callcdr-simulator``: run the vendor simulator in the foreground until SIGTERM/SIGINT.
+
+Prints exactly one line to stdout once listening, so scripts can wait for it; everything else
+(account credentials) goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .generic import GenericAccount, demo_accounts
+from .server import Simulator
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="callcdr-simulator", description="Local simulator of telephony vendors' CDR APIs."
+    )
+    add = parser.add_argument
+    add("--port", type=int, default=8765, help="port on 127.0.0.1 (0 = any free port)")
+    add("--calls", type=int, default=1000, help="calls per generic account")
+    add("--days", type=int, default=7, help="days of history before the anchor")
+    add("--seed", type=int, default=1, help="data seed; same seed + anchor = same data")
+    add("--accounts", default="hq,branch", help="comma-separated demo account names")
+    add("--doc-version", choices=("v1", "v2"), default="v2", help="generic record shape")
+    add("--timezone", default="Asia/Shanghai", help="accounts' local time zone")
+    add("--token-ttl", type=int, default=43200, help="login token lifetime in seconds")
+    add("--anchor", help="ISO 8601 'now' of the generated data (default: now, minute-floored)")
+    add(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="KIND[:k=v,...]",
+        help="e.g. http_500:times=2,after=1 or vendor_error:code=1001 (repeatable)",
+    )
+    add(
+        "--config",
+        type=Path,
+        help="JSON: a list of generic accounts, or an object with "
+        '"generic" (accounts), optional "anchor" and "faults"',
+    )
+    add("--print-truth", action="store_true", help="print ground truth as JSON lines and exit")
+    return parser
+
+
+def build_simulator(args: argparse.Namespace) -> Simulator:
+    config = _load_config(args.config) if args.config else {}
+    anchor_text = args.anchor or config.get("anchor")
+    anchor = datetime.fromisoformat(anchor_text) if anchor_text else None
+    if "generic" in config:
+        accounts = [GenericAccount.from_dict(raw) for raw in config["generic"]]
+    else:
+        names = [n.strip() for n in args.accounts.split(",") if n.strip()]
+        accounts = demo_accounts(
+            names,
+            calls=args.calls,
+            days=args.days,
+            seed=args.seed,
+            doc_version=args.doc_version,
+            timezone=args.timezone,
+            token_ttl=args.token_ttl,
+        )
+    sim = Simulator(accounts, port=args.port, anchor=anchor)
+    for fault in config.get("faults", []):
+        sim.faults.add(**fault)
+    for spec in args.fault:
+        sim.faults.add_spec(spec)
+    return sim
+
+
+def _load_config(path: Path) -> dict[str, Any]:
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    return {"generic": raw} if isinstance(raw, list) else raw
+
+
+def print_truth(sim: Simulator) -> None:
+    for vendor in sim.vendors.values():
+        for account in vendor.accounts():
+            for record in vendor.truth(account):
+                line = {"vendor": vendor.name, "account": account, "record": record}
+                print(json.dumps(line, ensure_ascii=False))
+
+
+def _describe(sim: Simulator) -> None:
+    for name in sim.generic.accounts():
+        acct = sim.generic.account(name)
+        print(
+            f"  generic account {name}: appid={acct.appid} accesskey={acct.accesskey} "
+            f"static_token={acct.static_token} ({acct.calls} calls, {acct.doc_version}, "
+            f"{acct.timezone})",
+            file=sys.stderr,
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        sim = build_simulator(args)
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        parser.error(str(err))
+    if args.print_truth:
+        print_truth(sim)
+        return 0
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        sim.start()
+    except OSError as err:
+        print(f"callcdr-simulator: cannot listen on port {args.port}: {err}", file=sys.stderr)
+        return 1
+    try:
+        print(f"callcdr-simulator listening on {sim.url}", flush=True)
+        _describe(sim)
+        while not stop.wait(0.5):  # a timed wait lets signal handlers run promptly
+            pass
+    finally:
+        sim.stop()
+    return 0

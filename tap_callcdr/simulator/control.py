@@ -1,0 +1,102 @@
+"""``/_control/...``: ground truth, new calls, faults and the request log over HTTP, so that
+scripts (and a tap running in another process) can drive a simulator they did not start."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from .core import HttpRequest, HttpResponse, json_response
+
+if TYPE_CHECKING:
+    from .server import Simulator
+
+Route = Callable[["Simulator", HttpRequest], Any]
+
+
+class ControlError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def handle(sim: Simulator, request: HttpRequest) -> HttpResponse:
+    route = ROUTES.get((request.method, request.path.rstrip("/")))
+    if route is None:
+        return json_response({"error": f"no control route {request.method} {request.path}"}, 404)
+    try:
+        return json_response(route(sim, request))
+    except ControlError as err:
+        return json_response({"error": str(err)}, err.status)
+    except (KeyError, ValueError, TypeError) as err:
+        return json_response({"error": str(err).strip("'\"")}, 400)
+
+
+def _health(sim: Simulator, request: HttpRequest) -> Any:
+    return {"ok": True}
+
+
+def _truth(sim: Simulator, request: HttpRequest) -> Any:
+    vendor = sim.vendor(request.query.get("vendor", "generic"))
+    account = request.query.get("account") or _only(vendor.accounts())
+    if account not in vendor.accounts():
+        raise ControlError(404, f"unknown account {account!r}")
+    return vendor.truth(account)
+
+
+def _add_calls(sim: Simulator, request: HttpRequest) -> Any:
+    body = request.json() or {}
+    vendor = sim.vendor(body.get("vendor", "generic"))
+    account = body.get("account") or _only(vendor.accounts())
+    end = _moment(body.get("end")) or datetime.now().astimezone()
+    start = _moment(body.get("start")) or end
+    return vendor.add_calls(account, int(body.get("n", 1)), start, end)
+
+
+def _requests(sim: Simulator, request: HttpRequest) -> Any:
+    return sim.requests
+
+
+def _clear_requests(sim: Simulator, request: HttpRequest) -> Any:
+    sim.clear_requests()
+    return {"ok": True}
+
+
+def _faults(sim: Simulator, request: HttpRequest) -> Any:
+    return sim.faults.active()
+
+
+def _add_fault(sim: Simulator, request: HttpRequest) -> Any:
+    body = request.json()
+    if not isinstance(body, dict) or "kind" not in body:
+        raise ControlError(400, 'expected a JSON object with at least "kind"')
+    return sim.faults.add(**body).to_dict()
+
+
+def _clear_faults(sim: Simulator, request: HttpRequest) -> Any:
+    sim.faults.clear()
+    return {"ok": True}
+
+
+def _only(accounts: list[str]) -> str:
+    if len(accounts) != 1:
+        raise ControlError(400, f"say which account: one of {accounts}")
+    return accounts[0]
+
+
+def _moment(text: str | None) -> datetime | None:
+    """ISO 8601; without an offset it is wall time in the account's zone."""
+    return datetime.fromisoformat(text) if text else None
+
+
+ROUTES: dict[tuple[str, str], Route] = {
+    ("GET", "/_control/health"): _health,
+    ("GET", "/_control/truth"): _truth,
+    ("POST", "/_control/calls"): _add_calls,
+    ("GET", "/_control/requests"): _requests,
+    ("DELETE", "/_control/requests"): _clear_requests,
+    ("GET", "/_control/faults"): _faults,
+    ("POST", "/_control/faults"): _add_fault,
+    ("DELETE", "/_control/faults"): _clear_faults,
+}

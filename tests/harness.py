@@ -1,0 +1,88 @@
+"""Run the tap the way a user's pipeline does, and read what it emitted."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import typing as t
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tap_callcdr.tap import TapCallCDR
+
+
+@dataclass
+class TapRun:
+    """The Singer messages of one run, plus how it ended."""
+
+    messages: list[dict[str, t.Any]]
+    stderr: str = ""
+    returncode: int = 0
+    error: BaseException | None = field(default=None)
+
+    def records(self, stream: str | None = None) -> list[dict[str, t.Any]]:
+        return [
+            m["record"]
+            for m in self.messages
+            if m["type"] == "RECORD" and (stream is None or m["stream"] == stream)
+        ]
+
+    @property
+    def states(self) -> list[dict[str, t.Any]]:
+        return [m["value"] for m in self.messages if m["type"] == "STATE"]
+
+    @property
+    def last_state(self) -> dict[str, t.Any] | None:
+        return self.states[-1] if self.states else None
+
+    @property
+    def error_lines(self) -> list[str]:
+        return [line for line in self.stderr.splitlines() if " ERROR " in line or "error" in line]
+
+
+def parse_messages(text: str) -> list[dict[str, t.Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def run_tap(config: dict, state: dict | None = None) -> TapRun:
+    """In-process run: fast, and still every request crosses a real socket."""
+    out = io.StringIO()
+    error: BaseException | None = None
+    with contextlib.redirect_stdout(out):
+        try:
+            TapCallCDR(config=config, state=state, validate_config=True).sync_all()
+        except Exception as exc:  # noqa: BLE001 - tests assert on it
+            error = exc
+    return TapRun(parse_messages(out.getvalue()), error=error)
+
+
+def run_cli(
+    config: dict, state: dict | None = None, *, extra: t.Sequence[str] = (), timeout: float = 120
+) -> TapRun:
+    """The real console script, as Meltano invokes it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        args = [tap_executable(), "--config", write_json(Path(tmp, "config.json"), config)]
+        if state is not None:
+            args += ["--state", write_json(Path(tmp, "state.json"), state)]
+        done = subprocess.run(
+            [*args, *extra], capture_output=True, text=True, timeout=timeout, check=False
+        )
+    return TapRun(parse_messages(done.stdout), stderr=done.stderr, returncode=done.returncode)
+
+
+def tap_executable() -> str:
+    return str(Path(sys.executable).with_name("tap-callcdr"))
+
+
+def write_json(path: Path, value: t.Any) -> str:
+    path.write_text(json.dumps(value))
+    return str(path)
+
+
+def env_without_secrets() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("TAP_CALLCDR")}

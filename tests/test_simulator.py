@@ -1,0 +1,611 @@
+"""The vendor simulator over real sockets: generic GetBill protocol, faults, control API, CLI."""
+
+# The vendor writes full-width colons and commas in its messages; tests assert them verbatim.
+# ruff: noqa: RUF001
+
+from __future__ import annotations
+
+import json
+import re
+import selectors
+import shlex
+import shutil
+import ssl
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+
+from tap_callcdr.simulator import GenericAccount, Simulator, demo_accounts, parse_spec
+from tap_callcdr.simulator.cli import build_parser, build_simulator
+
+ANCHOR = datetime(2025, 10, 16, 10, 0, tzinfo=UTC)  # 18:00 in Asia/Shanghai
+SIMULATOR = [sys.executable, "-m", "tap_callcdr.simulator"]
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+WIDE = {"starttime": "2025-09-01 00:00:00", "endtime": "2025-11-01 00:00:00"}
+ALL = {**WIDE, "syncflag": 3, "direction": 3, "callmethod": 0, "itemsperpage": 1000}
+V2_FIELDS = [
+    "id", "companycode", "direction", "type", "callmethod", "starttime", "answertime", "endtime",
+    "duration", "billsec", "userid", "memberid", "chengshudu", "ext", "disnumber", "destnumber",
+    "extnumber", "recordfilename", "downloadip", "hangupdirection", "hangupcause", "uuid",
+    "userkey", "customuuid", "taskid", "round", "recordurl",
+]  # fmt: skip
+V1_FIELDS = [
+    "id", "extnumber", "destnumber", "displaynumber", "starttime", "answertime", "endtime",
+    "duration", "billsec", "direction", "callmethod", "userid", "memberid", "chengshudu",
+    "customuuid", "recordfilename", "downloadip", "hangupdirection", "hangupcause", "userkey",
+]  # fmt: skip
+
+
+@pytest.fixture
+def sim():
+    accounts = demo_accounts(calls=200)
+    accounts.append(
+        GenericAccount("old", "old-appid", "old-key", static_token="old-static", doc_version="v1")
+    )
+    with Simulator(accounts, anchor=ANCHOR) as running:
+        yield running
+
+
+def post(sim: Simulator, **form) -> requests.Response:
+    return requests.post(f"{sim.url}/generic/", data=form, timeout=5)
+
+
+def login(sim: Simulator, account: str = "hq") -> str:
+    acct = sim.generic.account(account)
+    body = post(sim, service="App.Sip_Auth.Login", appid=acct.appid, accesskey=acct.accesskey)
+    return body.json()["data"]["result"]["token"]
+
+
+def failure(code: int, msg: str) -> dict:
+    errors = {"code": code, "msg": msg}
+    return {"ret": 200, "data": {"status": 1, "desc": "获取失败", "errors": errors}, "msg": ""}
+
+
+def bill(sim: Simulator, token: str, **params) -> dict:
+    response = post(sim, service="App.Sip_Cdr.GetBill", token=token, **params)
+    assert response.status_code == 200
+    return response.json()
+
+
+def bills(sim: Simulator, token: str, **params) -> list[dict]:
+    body = bill(sim, token, **{**ALL, **params})
+    assert body["ret"] == 200 and body["data"]["status"] == 0, body
+    return body["data"]["result"]["bills"]
+
+
+# ---- login and tokens -----------------------------------------------------------------------
+
+
+def test_login_issues_token_that_reads_bills(sim):
+    acct = sim.generic.account("hq")
+    body = post(
+        sim, service="App.Sip_Auth.Login", appid=acct.appid, accesskey=acct.accesskey
+    ).json()
+    assert body["ret"] == 200 and body["msg"] == ""
+    assert body["data"]["status"] == 0 and body["data"]["desc"] == "登录成功"
+    result = body["data"]["result"]
+    assert re.fullmatch(r"[0-9a-f]{32}", result["token"]) and result["expire"] == 43200
+    page = bill(sim, result["token"], **ALL)["data"]
+    assert page["desc"] == "获取成功" and isinstance(page["reqtime"], int)
+    assert page["result"]["totalitems"] == len(sim.generic.truth("hq")) == 200
+
+
+def test_static_token_always_works_even_after_expiry(sim):
+    sim.generic.expire_tokens()
+    assert len(bills(sim, "hq-static-token")) == 200
+
+
+def test_wrong_credentials_fail_login(sim):
+    body = post(sim, service="App.Sip_Auth.Login", appid="hq-appid", accesskey="nope").json()
+    assert body == {
+        "ret": 200,
+        "data": {
+            "status": 1,
+            "desc": "登录失败",
+            "errors": {"code": 1002, "msg": "appid或accesskey错误"},
+        },
+        "msg": "",
+    }
+
+
+def test_unknown_token_is_ret_600(sim):
+    assert bill(sim, "deadbeef", **ALL) == {"ret": 600, "data": {}, "msg": "非法请求：token无效"}
+
+
+def test_expired_token_is_1010(sim):
+    token = login(sim)
+    sim.generic.expire_tokens()
+    body = bill(sim, token, **ALL)
+    assert body["ret"] == 200 and body["data"]["status"] == 1
+    assert body["data"]["errors"] == {"code": 1010, "msg": "token已过期"}
+
+
+def test_token_ttl_per_account():
+    with Simulator(demo_accounts(["a"], calls=5, token_ttl=0), anchor=ANCHOR) as s:
+        token = login(s, "a")
+        assert bill(s, token, **ALL)["data"]["errors"]["code"] == 1010
+
+
+def test_ip_whitelist_is_ret_601():
+    accounts = demo_accounts(["a"], calls=5, ip_whitelist=["10.9.8.7"])
+    with Simulator(accounts, anchor=ANCHOR) as s:
+        body = post(
+            s, service="App.Sip_Auth.Login", appid="a-appid", accesskey=accounts[0].accesskey
+        )
+        assert body.json()["ret"] == 601
+        assert bill(s, "a-static-token", **ALL)["msg"] == "IP未授权：请将服务器IP加入白名单"
+
+
+# ---- validation -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("params", "msg"),
+    [
+        ({"itemsperpage": 1001}, "非法请求：参数itemsperpage应该小于等于1000"),
+        ({"itemsperpage": 0}, "非法请求：参数itemsperpage应该大于等于1"),
+        ({"currentpage": 0}, "非法请求：参数currentpage应该大于等于1"),
+        ({"syncflag": 4}, "非法请求：参数syncflag应该小于等于3"),
+        ({"syncflag": 0}, "非法请求：参数syncflag应该大于等于1"),
+        ({"syncflag": "abc"}, "非法请求：参数syncflag应该为整数"),
+        ({"direction": 0}, "非法请求：参数direction应该大于等于1"),
+        ({"direction": 4}, "非法请求：参数direction应该小于等于3"),
+        ({"callmethod": 7}, "非法请求：参数callmethod应该小于等于6"),
+        ({"callmethod": -1}, "非法请求：参数callmethod应该大于等于0"),
+        ({"starttime": "2025/10/01 00:00:00"}, "非法请求：参数starttime格式错误"),
+        ({"starttime": "2025-10-01"}, "非法请求：参数starttime格式错误"),
+        ({"endtime": "2025-02-30 00:00:00"}, "非法请求：参数endtime格式错误"),
+        ({"starttime": ""}, "非法请求：缺少必要参数starttime"),
+        ({"token": ""}, "非法请求：缺少必要参数token"),
+    ],
+)
+def test_getbill_validation_is_ret_400(sim, params, msg):
+    form = {"service": "App.Sip_Cdr.GetBill", "token": "hq-static-token", **ALL, **params}
+    body = post(sim, **form).json()
+    assert body["ret"] == 400 and body["data"] == {}
+    assert body["msg"].startswith(msg)
+
+
+@pytest.mark.parametrize(
+    ("form", "msg"),
+    [
+        ({"service": "App.X"}, "非法请求：服务App.X不存在"),
+        ({}, "非法请求：服务App.Site.Index不存在"),
+        ({"service": "App.Sip_Auth.Login", "appid": "hq-appid"}, "非法请求：缺少必要参数accesskey"),
+    ],
+)
+def test_bad_service_or_login_params_are_ret_400(sim, form, msg):
+    assert post(sim, **form).json() == {"ret": 400, "data": {}, "msg": msg}
+
+
+# ---- defaults and the syncflag trap ---------------------------------------------------------
+
+
+def test_defaults_return_only_unqueried_api_calls_ten_per_page(sim):
+    truth = sim.generic.truth("hq")
+    api_calls = sorted((r for r in truth if r["callmethod"] == 3), key=lambda r: -r["id"])
+    assert 10 < len(api_calls) < len(truth) / 3  # the default visibly drops most calls
+    result = bill(sim, "hq-static-token", **WIDE)["data"]["result"]
+    assert (result["currentpage"], result["itemsperpage"]) == (1, 10)
+    assert result["totalitems"] == len(api_calls)
+    assert [b["id"] for b in result["bills"]] == [r["id"] for r in api_calls[:10]]
+
+
+def test_syncflag_1_marks_returned_page_as_queried(sim):
+    token = "hq-static-token"
+    first = bill(sim, token, **{**ALL, "syncflag": 1, "itemsperpage": 5})["data"]["result"]
+    assert first["totalitems"] == 200 and len(first["bills"]) == 5
+    second = bill(sim, token, **{**ALL, "syncflag": 1, "itemsperpage": 5})["data"]["result"]
+    assert second["totalitems"] == 195
+    assert not {b["id"] for b in first["bills"]} & {b["id"] for b in second["bills"]}
+    queried = bills(sim, token, syncflag=2)
+    assert {b["id"] for b in queried} == {b["id"] for b in first["bills"] + second["bills"]}
+    assert len(bills(sim, token, syncflag=3)) == len(sim.generic.truth("hq")) == 200
+    sim.generic.reset_queried("hq")
+    assert bills(sim, token, syncflag=2) == []
+
+
+# ---- record shapes --------------------------------------------------------------------------
+
+
+def test_v2_record_shape(sim):
+    records = bills(sim, "hq-static-token")
+    assert all(list(r) == V2_FIELDS for r in records)
+    unanswered = [r for r in records if r["billsec"] == 0]
+    answered = [r for r in records if r["billsec"] > 0]
+    assert 0.15 < len(unanswered) / len(records) < 0.45
+    assert all(r["answertime"] == "" and r["recordurl"] == "" for r in unanswered)
+    assert all(r["recordfilename"] and r["recordurl"] for r in answered)
+    for r in records:
+        start = datetime.strptime(r["starttime"], "%Y-%m-%d %H:%M:%S")
+        end = datetime.strptime(r["endtime"], "%Y-%m-%d %H:%M:%S")
+        assert end - start == timedelta(seconds=r["duration"]) and r["billsec"] <= r["duration"]
+        assert r["direction"] in ("callin", "callout") and 0 <= r["callmethod"] <= 6
+    assert {r["direction"] for r in records} == {"callin", "callout"}
+    assert any(r["chengshudu"] not in ("0", "") for r in records)
+    assert any("客户" in r["ext"] for r in records)
+
+
+def test_v1_record_shape(sim):
+    records = bills(sim, "old-static")
+    assert records and all(list(r) == V1_FIELDS for r in records)
+    assert all(r["answertime"] is None for r in records if r["billsec"] == 0)
+    assert all(isinstance(r["answertime"], str) for r in records if r["billsec"] > 0)
+    assert sim.generic.truth("old")[0].keys() == set(V1_FIELDS)
+
+
+def test_times_are_account_local_and_some_calls_are_recent(sim):
+    truth = sim.generic.truth("hq")
+    local_anchor = ANCHOR.astimezone(SHANGHAI).replace(tzinfo=None)
+    ends = [datetime.strptime(r["endtime"], "%Y-%m-%d %H:%M:%S") for r in truth]
+    starts = [datetime.strptime(r["starttime"], "%Y-%m-%d %H:%M:%S") for r in truth]
+    assert max(ends) <= local_anchor
+    assert min(starts) >= local_anchor - timedelta(days=7)
+    assert sum(s >= local_anchor - timedelta(minutes=10) for s in starts) >= 3
+    assert [r["id"] for r in truth] == sorted(r["id"] for r in truth)
+    assert starts == sorted(starts)  # ids grow with start time
+
+
+# ---- paging, order, filters -----------------------------------------------------------------
+
+
+def test_paging_is_id_descending_and_complete(sim):
+    token, seen, page = "hq-static-token", [], 1
+    while True:
+        result = bill(sim, token, **{**ALL, "itemsperpage": 7, "currentpage": page})
+        result = result["data"]["result"]
+        assert result["totalitems"] == 200 and result["currentpage"] == page
+        if not result["bills"]:
+            break
+        seen += [b["id"] for b in result["bills"]]
+        page += 1
+    assert page == 30  # 29 pages of 7 for 200 rows, then an empty one
+    assert seen == sorted((r["id"] for r in sim.generic.truth("hq")), reverse=True)
+
+
+def test_filters(sim):
+    token, truth = "hq-static-token", sim.generic.truth("hq")
+    assert {r["direction"] for r in bills(sim, token, direction=1)} == {"callin"}
+    assert {r["direction"] for r in bills(sim, token, direction=2)} == {"callout"}
+    assert {r["callmethod"] for r in bills(sim, token, callmethod=5)} == {5}
+    exts = sorted({r["extnumber"] for r in truth if r["extnumber"]})[:2]
+    got = bills(sim, token, extnumber=",".join(exts))
+    assert got and {r["extnumber"] for r in got} == set(exts)
+    target = truth[50]
+    got = bills(sim, token, destnumber=target["destnumber"])
+    assert target["id"] in {r["id"] for r in got}
+    assert {r["destnumber"] for r in got} == {target["destnumber"]}
+    exact = {"starttime": target["starttime"], "endtime": target["starttime"]}
+    assert target["id"] in {r["id"] for r in bills(sim, token, **exact)}  # bounds inclusive
+    assert bills(sim, token, starttime="2025-10-17 00:00:00", endtime="2025-10-18 00:00:00") == []
+
+
+def test_multipart_and_urlencoded_both_accepted(sim):
+    form = {"service": "App.Sip_Cdr.GetBill", "token": "hq-static-token", **ALL}
+    multipart = {k: (None, str(v)) for k, v in form.items()}
+    via_multipart = requests.post(f"{sim.url}/generic/", files=multipart, timeout=5)
+    assert via_multipart.request.headers["Content-Type"].startswith("multipart/form-data")
+    via_urlencoded = post(sim, **form)
+    assert via_multipart.json()["data"]["result"] == via_urlencoded.json()["data"]["result"]
+    assert via_multipart.json()["data"]["result"]["totalitems"] == 200
+
+
+# ---- faults ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [500, 502])
+def test_http_error_faults(sim, status):
+    sim.faults.add(f"http_{status}")
+    assert (
+        post(sim, service="App.Sip_Cdr.GetBill", token="hq-static-token", **ALL).status_code
+        == status
+    )
+    assert len(bills(sim, "hq-static-token")) == 200  # times=1 by default
+
+
+def test_http_429_carries_retry_after(sim):
+    sim.faults.add("http_429", retry_after=3)
+    response = post(sim, service="App.Sip_Cdr.GetBill", token="hq-static-token", **ALL)
+    assert response.status_code == 429 and response.headers["Retry-After"] == "3"
+
+
+def test_slow_fault_delays_a_normal_answer(sim):
+    sim.faults.add("slow", seconds=0.3)
+    began = time.monotonic()
+    assert len(bills(sim, "hq-static-token")) == 200
+    assert time.monotonic() - began >= 0.3
+
+
+def test_slow_fault_trips_client_timeout(sim):
+    sim.faults.add("slow", seconds=2)
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        requests.post(f"{sim.url}/generic/", data={"service": "App.Sip_Cdr.GetBill"}, timeout=0.2)
+
+
+def test_truncate_fault_cuts_the_body(sim):
+    sim.faults.add("truncate")
+    form = {"service": "App.Sip_Cdr.GetBill", "token": "hq-static-token", **ALL}
+    try:
+        response = requests.post(f"{sim.url}/generic/", data=form, timeout=5)
+    except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError):
+        pass
+    else:  # a lenient client would see a short body instead
+        assert len(response.content) < int(response.headers["Content-Length"])
+    assert len(bills(sim, "hq-static-token")) == 200
+
+
+def test_malformed_fault_is_200_non_json(sim):
+    sim.faults.add("malformed")
+    response = post(sim, service="App.Sip_Cdr.GetBill", token="hq-static-token", **ALL)
+    assert response.status_code == 200 and response.text == "<html>502 Bad Gateway</html>"
+    with pytest.raises(requests.exceptions.JSONDecodeError):
+        response.json()
+
+
+def test_expire_tokens_fault(sim):
+    token = login(sim)
+    sim.faults.add("expire_tokens")
+    assert bill(sim, token, **ALL)["data"]["errors"]["code"] == 1010
+    fresh = login(sim)
+    assert len(bills(sim, fresh)) == 200
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        (500, {"ret": 500, "data": {}, "msg": "服务器内部错误"}),
+        (600, {"ret": 600, "data": {}, "msg": "非法请求：token无效"}),
+        (601, {"ret": 601, "data": {}, "msg": "IP未授权：请将服务器IP加入白名单"}),
+        (602, {"ret": 602, "data": {}, "msg": "账户已禁用"}),
+        (603, {"ret": 603, "data": {}, "msg": "无权限调用该接口"}),
+        (604, {"ret": 604, "data": {}, "msg": "账户已欠费"}),
+        (400, {"ret": 400, "data": {}, "msg": "非法请求：参数错误"}),
+        (1001, failure(1001, "系统繁忙，请稍后再试")),
+        (1010, failure(1010, "token已过期")),
+    ],
+)
+def test_vendor_error_fault_envelopes(sim, code, expected):
+    sim.faults.add("vendor_error", code=code)
+    assert bill(sim, "hq-static-token", **ALL) == expected
+
+
+def test_fault_times_after_and_login_exemption(sim):
+    sim.faults.add("http_500", times=2, after=1)
+    token = login(sim)  # logins are not counted by default
+    statuses = [
+        post(sim, service="App.Sip_Cdr.GetBill", token=token, **ALL).status_code for _ in range(4)
+    ]
+    assert statuses == [200, 500, 500, 200]
+    assert [r["fault"] for r in sim.requests[-4:]] == [None, "http_500", "http_500", None]
+    assert sim.faults.active() == []
+
+
+def test_fault_can_target_login(sim):
+    sim.faults.add("http_502", applies_to="login")
+    assert post(sim, service="App.Sip_Cdr.GetBill", token="hq-static-token", **ALL).ok
+    acct = sim.generic.account("hq")
+    response = post(sim, service="App.Sip_Auth.Login", appid=acct.appid, accesskey=acct.accesskey)
+    assert response.status_code == 502
+
+
+def test_unlimited_fault_and_other_vendor_untouched(sim):
+    sim.faults.add("vendor_error", code=602, times=-1)
+    sim.faults.add("http_500", vendor="yeastar", times=-1)
+    assert all(bill(sim, "hq-static-token", **ALL)["ret"] == 602 for _ in range(3))
+    sim.faults.clear()
+    assert bill(sim, "hq-static-token", **ALL)["ret"] == 200
+
+
+def test_parse_spec_and_bad_faults():
+    assert parse_spec("http_429:times=2,after=1,retry_after=1.5") == {
+        "kind": "http_429",
+        "times": 2,
+        "after": 1,
+        "retry_after": 1.5,
+    }
+    assert parse_spec("vendor_error:code=1001,vendor=generic")["vendor"] == "generic"
+    with Simulator([], anchor=ANCHOR) as s:
+        for bad in (
+            {"kind": "nope"},
+            {"kind": "vendor_error"},
+            {"kind": "slow", "applies_to": "x"},
+        ):
+            with pytest.raises(ValueError):
+                s.faults.add(**bad)
+
+
+# ---- ground truth, new calls, determinism ---------------------------------------------------
+
+
+def test_same_seed_and_anchor_give_same_truth():
+    def truth(seed: int, anchor: datetime = ANCHOR) -> list[dict]:
+        return Simulator(demo_accounts(["a"], calls=50, seed=seed), anchor=anchor).generic.truth(
+            "a"
+        )
+
+    assert truth(1) == truth(1)
+    assert truth(1) != truth(2)
+    assert truth(1) != truth(1, ANCHOR + timedelta(hours=1))
+    both = Simulator(demo_accounts(calls=50), anchor=ANCHOR).generic
+    hq_ids, branch_ids = (
+        {r["id"] for r in both.truth("hq")},
+        {r["id"] for r in both.truth("branch")},
+    )
+    assert not hq_ids & branch_ids and both.truth("hq") != both.truth("branch")
+
+
+def test_add_calls_new_and_late(sim):
+    old_max = max(r["id"] for r in sim.generic.truth("hq"))
+    start = ANCHOR + timedelta(minutes=1)
+    new = sim.generic.add_calls("hq", 5, start, start + timedelta(minutes=4))
+    assert len(new) == 5 and min(r["id"] for r in new) > old_max
+    assert all("2025-10-16 18:01:00" <= r["starttime"] <= "2025-10-16 18:05:00" for r in new)
+    late_start = datetime(2025, 10, 12, 9, 0)  # naive = account-local wall time
+    late = sim.generic.add_calls("hq", 2, late_start, late_start + timedelta(hours=1))
+    assert min(r["id"] for r in late) > max(r["id"] for r in new)
+    assert all(r["starttime"].startswith("2025-10-12 09:") for r in late)
+    got = {r["id"] for r in bills(sim, "hq-static-token")}
+    assert {r["id"] for r in new + late} <= got and len(got) == 207
+    assert len(sim.generic.truth("hq")) == 207
+
+
+# ---- control API ----------------------------------------------------------------------------
+
+
+def test_control_endpoints(sim):
+    base = f"{sim.url}/_control"
+    assert requests.get(f"{base}/health", timeout=5).json() == {"ok": True}
+    truth = requests.get(f"{base}/truth", params={"vendor": "generic", "account": "hq"}, timeout=5)
+    assert truth.json() == sim.generic.truth("hq")
+    payload = {
+        "vendor": "generic",
+        "account": "hq",
+        "n": 3,
+        "start": "2025-10-16T18:01:00+08:00",
+        "end": "2025-10-16T10:03:00+00:00",
+    }
+    added = requests.post(f"{base}/calls", json=payload, timeout=5).json()
+    assert len(added) == 3 and all(r["starttime"] >= "2025-10-16 18:01:00" for r in added)
+    assert len(sim.generic.truth("hq")) == 203
+    missing = requests.get(f"{base}/truth", params={"account": "zzz"}, timeout=5)
+    assert missing.status_code == 404
+
+
+def test_control_faults_and_request_log(sim):
+    base = f"{sim.url}/_control"
+    fault = requests.post(f"{base}/faults", json={"kind": "http_500", "times": 3}, timeout=5)
+    assert fault.json()["kind"] == "http_500"
+    assert len(requests.get(f"{base}/faults", timeout=5).json()) == 1
+    assert requests.delete(f"{base}/faults", timeout=5).json() == {"ok": True}
+    assert requests.post(f"{base}/faults", json={"kind": "bogus"}, timeout=5).status_code == 400
+    token = login(sim)
+    bill(sim, token, **ALL)
+    log = requests.get(f"{base}/requests", timeout=5).json()
+    assert [(e["vendor"], e["path"], e["service"]) for e in log] == [
+        ("generic", "/generic/", "App.Sip_Auth.Login"),
+        ("generic", "/generic/", "App.Sip_Cdr.GetBill"),
+    ]
+    assert log[0]["params"]["accesskey"] == "***" and log[0]["params"]["appid"] == "hq-appid"
+    assert log[1]["params"]["token"] == "***" and log[1]["params"]["syncflag"] == "3"
+    assert token not in json.dumps(log)
+    requests.delete(f"{base}/requests", timeout=5)
+    assert sim.requests == []
+
+
+def test_stop_drops_keepalive_connections_and_restart_keeps_the_port():
+    sim = Simulator(demo_accounts(["a"], calls=5), anchor=ANCHOR).start()
+    url = sim.url
+    with requests.Session() as session:
+        assert session.get(f"{url}/_control/health", timeout=5).ok
+        sim.stop()
+        with pytest.raises(requests.exceptions.ConnectionError):
+            session.get(f"{url}/_control/health", timeout=5)
+        with sim.start():
+            assert sim.url == url
+            assert session.get(f"{url}/_control/health", timeout=5).ok
+
+
+# ---- TLS (for vendors served over HTTPS) ------------------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
+def test_https_when_given_an_ssl_context(tmp_path: Path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *shlex.split("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    with Simulator(demo_accounts(["a"], calls=5), anchor=ANCHOR, ssl_context=context) as s:
+        assert s.url.startswith("https://127.0.0.1:")
+        health = requests.get(f"{s.url}/_control/health", verify=str(cert), timeout=5)
+        assert health.json() == {"ok": True}
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get(f"{s.url}/_control/health", timeout=5)  # untrusted cert
+        assert requests.get(f"{s.url}/_control/health", verify=str(cert), timeout=5).ok
+
+
+# ---- CLI --------------------------------------------------------------------------------------
+
+
+def test_cli_flags_build_the_simulator(tmp_path: Path):
+    args = build_parser().parse_args(
+        shlex.split(
+            "--accounts x,y --calls 7 --doc-version v1 --seed 3 --anchor 2025-10-16T18:00:00+08:00"
+            " --fault http_500:times=2,after=1 --fault vendor_error:code=1001"
+        )
+    )
+    sim = build_simulator(args)
+    assert sim.generic.accounts() == ["x", "y"] and sim.anchor == ANCHOR
+    assert len(sim.generic.truth("y")) == 7 and "displaynumber" in sim.generic.truth("y")[0]
+    assert [(f["kind"], f["times"], f["after"]) for f in sim.faults.active()] == [
+        ("http_500", 2, 1),
+        ("vendor_error", 1, 0),
+    ]
+    config = tmp_path / "sim.json"
+    config.write_text(
+        json.dumps(
+            {
+                "generic": [
+                    {"name": "c", "appid": "i", "accesskey": "k", "calls": 4, "timezone": "UTC"}
+                ],
+                "anchor": "2025-10-16T10:00:00Z",
+            }
+        )
+    )
+    from_file = build_simulator(build_parser().parse_args(["--config", str(config)]))
+    assert from_file.generic.accounts() == ["c"] and len(from_file.generic.truth("c")) == 4
+
+
+def test_cli_print_truth():
+    out = subprocess.run(
+        [*SIMULATOR, *shlex.split("--print-truth --calls 4 --anchor 2025-10-16T10:00:00Z")],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parents[1],
+    ).stdout.splitlines()
+    lines = [json.loads(line) for line in out]
+    assert len(lines) == 8 and {x["account"] for x in lines} == {"hq", "branch"}
+    assert lines[0]["vendor"] == "generic" and "disnumber" in lines[0]["record"]
+
+
+def test_cli_serves_until_terminated():
+    command = [*SIMULATOR, "--port", "0", "--calls", "5"]
+    with subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parents[1],
+    ) as proc:
+        try:
+            line = _readline(proc, timeout=10)
+            match = re.fullmatch(
+                r"callcdr-simulator listening on (http://127\.0\.0\.1:\d+)\n", line
+            )
+            assert match, line
+            assert requests.get(f"{match[1]}/_control/health", timeout=5).json() == {"ok": True}
+        finally:
+            proc.terminate()
+        assert proc.wait(timeout=10) == 0
+
+
+def _readline(proc: subprocess.Popen, timeout: float) -> str:
+    assert proc.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        if not selector.select(timeout):
+            raise AssertionError("simulator did not print its listening line in time")
+    return proc.stdout.readline()
