@@ -14,7 +14,7 @@ import requests
 from singer_sdk import RESTStream
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
-from tap_callcdr.errors import one_line
+from tap_callcdr.errors import TokenRejectedError, one_line
 from tap_callcdr.windows import UTC, Window, WindowPlan, iso_utc, parse_instant
 
 if t.TYPE_CHECKING:
@@ -80,7 +80,10 @@ class CDRStream(RESTStream[t.Any]):
     def now(self) -> dt.datetime:
         return dt.datetime.now(UTC)
 
+    current_account: str = "?"  # the partition being read, for messages and auth
+
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        self.current_account = self.account(context)["name"]
         bookmark = self.get_starting_timestamp(context)
         for window in self.window_plan.windows(bookmark, self.now()):
             self.logger.debug("Reading %s for account %s", window, context)
@@ -121,8 +124,7 @@ class CDRStream(RESTStream[t.Any]):
 
     def describe(self, cause: str) -> str:
         """One line naming the stream, the account being read, and the cause."""
-        account = (self.context or {}).get("account", "?")
-        return one_line(f"{self.name} account '{account}': {cause}")
+        return one_line(f"{self.name} account '{self.current_account}': {cause}")
 
     def backoff_max_tries(self) -> int:
         return int(self.config.get("max_retries", 5)) + 1
@@ -135,7 +137,7 @@ class CDRStream(RESTStream[t.Any]):
             exc = yield 0.0  # primed by backoff
             attempt = 0
             while True:
-                wait = base * 2**attempt
+                wait = 0.0 if isinstance(exc, TokenRejectedError) else base * 2**attempt
                 retry_after = _retry_after(exc)
                 if retry_after is not None:
                     wait = max(wait, retry_after)

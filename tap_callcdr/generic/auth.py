@@ -46,7 +46,7 @@ class GetBillTokenAuthenticator(APIAuthenticatorBase):
         self.max_tries = max_tries
         self._token: str | None = None
         self._expires_at = 0.0
-        self._uses_since_login = 0
+        self._rejections_in_a_row = 0
 
     def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         fields = dict(parse_qsl(str(request.body or ""), keep_blank_values=True))
@@ -57,17 +57,19 @@ class GetBillTokenAuthenticator(APIAuthenticatorBase):
     def token(self) -> str:
         if self.static_token:
             return str(self.static_token)
-        if self._token is None or time.monotonic() >= self._expires_at - RENEW_MARGIN:
+        if self._token is None or time.monotonic() >= self._expires_at:
             self._login()
         assert self._token is not None
         return self._token
 
     def accepted(self) -> None:
-        """The vendor took the token once: a later rejection means it expired."""
-        self._uses_since_login += 1
+        self._rejections_in_a_row = 0
 
     def rejected(self, error: TokenRejectedError) -> None:
-        """Drop the token so the retry logs in again; stop if that cannot help."""
+        """Drop the token so the retry logs in again, once; stop if that cannot help."""
+        self._rejections_in_a_row += 1
+        if self._rejections_in_a_row > 1:
+            raise VendorError(self.describe(f"token rejected again after a new login: {error}"))
         if self.static_token:
             if not (self.appid and self.accesskey):
                 raise VendorError(
@@ -76,8 +78,6 @@ class GetBillTokenAuthenticator(APIAuthenticatorBase):
                 ) from None
             self.static_token = None  # fall back to logging in
             return
-        if self._token is not None and self._uses_since_login == 0:
-            raise VendorError(self.describe(f"a fresh token was rejected: {error}")) from None
         self._token = None
 
     def _login(self) -> None:
@@ -88,12 +88,14 @@ class GetBillTokenAuthenticator(APIAuthenticatorBase):
             logger=None,
         )(self._login_once)
         token, ttl = login()
-        self._token, self._uses_since_login = token, 0
-        self._expires_at = time.monotonic() + ttl
+        self._token = token
+        # Renew ahead of expiry so a token never dies in the middle of a window.
+        self._expires_at = time.monotonic() + ttl - min(RENEW_MARGIN, ttl / 10)
 
     def _login_once(self) -> tuple[str, float]:
         form = {"service": LOGIN_SERVICE, "appid": self.appid, "accesskey": self.accesskey}
-        response = self.session.post(self.url, data=form, timeout=self.timeout)
+        # auth=: the shared session's auth is this authenticator; login must not recurse
+        response = self.session.post(self.url, data=form, timeout=self.timeout, auth=_as_is)
         if response.status_code >= 500 or response.status_code == 429:
             raise TransientVendorError(self.describe(f"login: HTTP {response.status_code}"))
         body = envelope.payload(response, lambda cause: self.describe(f"login: {cause}"))
@@ -102,3 +104,7 @@ class GetBillTokenAuthenticator(APIAuthenticatorBase):
         if not result.get("token"):
             raise VendorError(self.describe("login answer carries no token"))
         return str(result["token"]), float(result.get("expire") or DEFAULT_TTL)
+
+
+def _as_is(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    return request

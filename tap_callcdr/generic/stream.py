@@ -39,7 +39,7 @@ class GenericCDRStream(CDRStream):
 
     @property
     def authenticator(self) -> GetBillTokenAuthenticator:
-        name = (self.context or {})["account"]
+        name = self.current_account
         if name not in self._authenticators:
             self._authenticators[name] = GetBillTokenAuthenticator(
                 account=self.accounts[name],

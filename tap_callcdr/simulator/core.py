@@ -25,6 +25,7 @@ class HttpRequest:
     headers: Message
     body: bytes
     client_ip: str
+    fault: str | None = None  # a fault the vendor module itself must act out
 
     @cached_property
     def form(self) -> dict[str, str]:

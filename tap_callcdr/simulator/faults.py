@@ -20,6 +20,7 @@ KINDS = frozenset(
         "malformed",
         "expire_tokens",
         "vendor_error",
+        "repeat_page",  # serve page 1's records under the requested page number
     }
 )
 APPLIES_TO = frozenset({"data", "login", "any"})

@@ -13,7 +13,7 @@ import re
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import replace, dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -392,9 +392,10 @@ class GenericVendor(Vendor):
         reqtime = int(time.time())
         token = _required(request.form, "token")
         query = BillQuery.from_form(request.form)  # PhalApi validates params before filters
+        served = replace(query, currentpage=1) if request.fault == "repeat_page" else query
         with self._lock:
             state = self._authorize(token, request.client_ip)
-            total, page = state.select(query)
+            total, page = state.select(served)
             bills = [state.shape(c) for c in page]
         result = {
             "totalitems": total,

@@ -182,6 +182,7 @@ class Simulator:
             self._stopping.wait(float(params.get("seconds", 1)))
         if kind == "expire_tokens":
             vendor.expire_tokens()
+        request.fault = kind
         return vendor.handle(request), kind == "truncate"
 
 
