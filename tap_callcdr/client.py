@@ -67,11 +67,12 @@ class CDRStream(RESTStream[t.Any]):
             start_date=parse_instant(self.config["start_date"]),
             lookback=self.config.get("lookback_minutes", 120) * minutes,
             settle_lag=self.config.get("settle_lag_minutes", 5) * minutes,
-            size=self.config.get("window_hours", 24) * 60 * minutes,
+            size=min(self.config.get("window_hours", 24) * 60 * minutes, self.max_window),
             horizon=self.vendor_horizon,
         )
 
-    vendor_horizon: dt.timedelta | None = None
+    max_window: dt.timedelta = dt.timedelta(days=3660)  # the most one vendor query may span
+    vendor_horizon: dt.timedelta | None = None  # how long the vendor keeps calls
 
     @property
     def timeout(self) -> int:
@@ -85,10 +86,28 @@ class CDRStream(RESTStream[t.Any]):
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         self.current_account = self.account(context)["name"]
         bookmark = self.get_starting_timestamp(context)
-        for window in self.window_plan.windows(bookmark, self.now()):
+        now = self.now()
+        self.warn_if_beyond_horizon(bookmark, now)
+        for window in self.window_plan.windows(bookmark, now):
             self.logger.debug("Reading %s for account %s", window, context)
             yield from self.records_in_window(context, window)
             self.advance_bookmark(context, window)
+
+    def warn_if_beyond_horizon(self, bookmark: dt.datetime | None, now: dt.datetime) -> None:
+        plan = self.window_plan
+        if plan.horizon is None:
+            return
+        wanted = max((bookmark or plan.start_date) - plan.lookback, plan.start_date)
+        oldest = plan.horizon_start(now)
+        if wanted < oldest:
+            self.logger.warning(
+                "%s account '%s': the vendor keeps calls only since %s; calls between %s and "
+                "then are gone from the vendor and cannot be extracted",
+                self.name,
+                self.current_account,
+                iso_utc(oldest),
+                iso_utc(wanted),
+            )
 
     def records_in_window(
         self, context: Context | None, window: Window
@@ -109,7 +128,7 @@ class CDRStream(RESTStream[t.Any]):
     def _increment_stream_state(self, latest_record: t.Any, *, context: t.Any = None) -> None:
         """Bookmarks come from completed windows, never from records: see windows.py."""
 
-    def get_replication_key_signpost(self, context: Context | None) -> None:
+    def get_replication_key_signpost(self, context: Context | None = None) -> None:
         """No signpost: windows already stop at now minus the settle lag."""
         return None
 

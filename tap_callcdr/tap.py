@@ -10,34 +10,13 @@ from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
 
+from tap_callcdr import generic
 from tap_callcdr.errors import CallCDRError, ConfigError
-from tap_callcdr.generic.stream import GenericCDRStream
+from tap_callcdr.vendor import VendorSpec
 from tap_callcdr.windows import parse_instant
 
-if t.TYPE_CHECKING:
-    from tap_callcdr.client import CDRStream
-
-# The streams of each vendor: config key `<vendor>_accounts` turns them on.
-VENDOR_STREAMS: dict[str, tuple[type[CDRStream], ...]] = {
-    "generic": (GenericCDRStream,),
-}
-
-ACCOUNT_COMMON = (
-    th.Property("name", th.StringType, required=True, description="Account name, stored in every record"),
-    th.Property("timezone", th.StringType, default="Asia/Shanghai",
-                description="IANA zone the vendor's local times are in"),
-)  # fmt: skip
-
-GENERIC_ACCOUNT = th.ObjectType(
-    *ACCOUNT_COMMON,
-    th.Property("api_url", th.StringType, required=True, description="The vendor API endpoint URL"),
-    th.Property("appid", th.StringType, description="Login appid (with accesskey)"),
-    th.Property("accesskey", th.StringType, secret=True, description="Login access key"),
-    th.Property("token", th.StringType, secret=True,
-                description="A static token from the vendor console, instead of appid/accesskey"),
-    th.Property("extnumber", th.StringType, description="Only these extensions (comma list)"),
-    th.Property("destnumber", th.StringType, description="Only calls to this number"),
-)  # fmt: skip
+# Every vendor package exposes a VendorSpec; `<key>_accounts` in config turns it on.
+VENDORS: tuple[VendorSpec, ...] = (generic.VENDOR,)
 
 
 class TapCallCDR(Tap):
@@ -60,21 +39,20 @@ class TapCallCDR(Tap):
                     description="First retry wait; doubles each retry"),
         th.Property("request_timeout_seconds", th.IntegerType, default=60,
                     description="Give up on a silent vendor after this long (then retry)"),
-        th.Property("generic_accounts", th.ArrayType(GENERIC_ACCOUNT),
-                    description="Accounts of the generic call-center API (App.Sip_Cdr.GetBill)"),
+        *(vendor.accounts_property() for vendor in VENDORS),
     ).to_dict()  # fmt: skip
 
     def discover_streams(self) -> list[Stream]:
         check_config(self.config)
         return [
             stream_class(tap=self)
-            for vendor, classes in VENDOR_STREAMS.items()
-            if self.config.get(f"{vendor}_accounts")
-            for stream_class in classes
+            for vendor in VENDORS
+            if self.config.get(vendor.setting)
+            for stream_class in vendor.streams
         ]
 
     @classmethod
-    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:  # type: ignore[override]
+    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
         """Report every error the user can act on as one line, not a traceback."""
         try:
             super().invoke(*args, **kwargs)
@@ -96,40 +74,44 @@ def check_config(config: t.Mapping[str, t.Any]) -> None:
     try:
         parse_instant(str(config.get("start_date")))
     except ValueError:
-        raise ConfigError("start_date", f"{config.get('start_date')!r} is not an ISO 8601 date-time") from None
+        raise ConfigError(
+            "start_date", f"{config.get('start_date')!r} is not an ISO 8601 date-time"
+        ) from None
     for setting in ("lookback_minutes", "settle_lag_minutes"):
         if int(config.get(setting, 0)) < 0:
             raise ConfigError(setting, "must not be negative")
     for setting in ("window_hours", "max_retries"):
         if int(config.get(setting, 1)) < (1 if setting == "window_hours" else 0):
             raise ConfigError(setting, "is too small")
-    if not any(config.get(f"{vendor}_accounts") for vendor in VENDOR_STREAMS):
-        names = ", ".join(f"{vendor}_accounts" for vendor in VENDOR_STREAMS)
+    if not any(config.get(vendor.setting) for vendor in VENDORS):
+        names = ", ".join(vendor.setting for vendor in VENDORS)
         raise ConfigError(names, "configure at least one account")
-    for vendor in VENDOR_STREAMS:
-        check_accounts(f"{vendor}_accounts", config.get(f"{vendor}_accounts") or [])
+    for vendor in VENDORS:
+        for index, account in enumerate(config.get(vendor.setting) or []):
+            check_account(f"{vendor.setting}[{index}]", account)
+            vendor.check_account(f"{vendor.setting}[{index}]", account)
+        check_unique_names(vendor.setting, config.get(vendor.setting) or [])
 
 
-def check_accounts(setting: str, accounts: list[t.Mapping[str, t.Any]]) -> None:
-    seen: set[str] = set()
-    for index, account in enumerate(accounts):
-        where = f"{setting}[{index}]"
-        name = account.get("name")
-        if not name:
-            raise ConfigError(f"{where}.name", "every account needs a name")
-        if name in seen:
-            raise ConfigError(f"{where}.name", f"account name {name!r} is used twice")
-        seen.add(name)
-        zone = account.get("timezone") or "Asia/Shanghai"
-        try:
-            zoneinfo.ZoneInfo(zone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ConfigError(f"{where}.timezone", f"{zone!r} is not an IANA time zone") from None
-        url = str(account.get("api_url", ""))
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"{where}.api_url", f"{url!r} is not an http(s) URL")
-        if not account.get("token") and not (account.get("appid") and account.get("accesskey")):
-            raise ConfigError(f"{where}", f"account {name!r} needs appid + accesskey, or a token")
+def check_account(where: str, account: t.Mapping[str, t.Any]) -> None:
+    """What every vendor's account needs: a name, a real zone, an http(s) URL."""
+    if not account.get("name"):
+        raise ConfigError(f"{where}.name", "every account needs a name")
+    zone = account.get("timezone") or "Asia/Shanghai"
+    try:
+        zoneinfo.ZoneInfo(zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{where}.timezone", f"{zone!r} is not an IANA time zone") from None
+    url = str(account.get("api_url", ""))
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"{where}.api_url", f"{url!r} is not an http(s) URL")
+
+
+def check_unique_names(setting: str, accounts: list[t.Mapping[str, t.Any]]) -> None:
+    names = [account.get("name") for account in accounts]
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            raise ConfigError(f"{setting}[{index}].name", f"account name {name!r} is used twice")
 
 
 cli = TapCallCDR.cli

@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @dataclass(frozen=True)
@@ -48,9 +48,7 @@ class WindowPlan:
     size: dt.timedelta
     horizon: dt.timedelta | None = None  # how far back the vendor keeps data
 
-    def windows(
-        self, bookmark: dt.datetime | None, now: dt.datetime
-    ) -> Iterator[Window]:
+    def windows(self, bookmark: dt.datetime | None, now: dt.datetime) -> Iterator[Window]:
         """Yield the windows to read, oldest first; none when nothing has settled."""
         start = self.first_start(bookmark, now)
         stop = floor_second(now - self.settle_lag)

@@ -42,7 +42,7 @@ def utc(local: str | None, zone: str) -> str | None:
     if not local:
         return None
     moment = dt.datetime.fromisoformat(local).replace(tzinfo=ZoneInfo(zone))
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def expected(sim: Simulator, *names: str) -> dict[tuple[str, int], dict[str, t.Any]]:

@@ -56,7 +56,7 @@ def run_tap(config: dict, state: dict | None = None) -> TapRun:
     with contextlib.redirect_stdout(out):
         try:
             TapCallCDR(config=config, state=state, validate_config=True).sync_all()
-        except Exception as exc:  # noqa: BLE001 - tests assert on it
+        except Exception as exc:
             error = exc
     return TapRun(parse_messages(out.getvalue()), error=error)
 

@@ -8,20 +8,19 @@ import typing as t
 from collections.abc import Iterator
 
 import pytest
-
 from generic_helpers import (
     STREAM,
     bill_requests,
     expected,
     keys,
-    logins,
     tap_config,
 )
 from harness import run_tap
+
 from tap_callcdr.errors import VendorError
 from tap_callcdr.simulator import GenericAccount, Simulator, demo_accounts
 
-ANCHOR = dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0)
+ANCHOR = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
 
 
 def start(accounts: list[GenericAccount]) -> Simulator:
@@ -191,6 +190,6 @@ def test_far_future_state_returns_nothing(sim: Simulator) -> None:
 def test_settle_lag_defers_the_newest_calls(sim: Simulator) -> None:
     lag = 24 * 60
     run = run_tap(tap_config(sim, "hq", settle_lag_minutes=lag))
-    cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=lag)
+    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=lag)
     assert run.records(STREAM)
     assert all(dt.datetime.fromisoformat(r["starttime"]) < cutoff for r in run.records(STREAM))

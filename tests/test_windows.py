@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import pytest
 
@@ -28,7 +29,7 @@ def test_first_run_starts_at_start_date_and_tiles_to_now_minus_lag() -> None:
     windows = list(plan().windows(None, NOW))
     assert windows[0].start == START
     assert windows[-1].end == dt.datetime(2026, 11, 20, 11, 55, 30, tzinfo=UTC)
-    assert all(a.end == b.start for a, b in zip(windows, windows[1:], strict=False))
+    assert all(a.end == b.start for a, b in itertools.pairwise(windows))
     assert all(w.end - w.start <= 24 * H for w in windows)
 
 

@@ -73,8 +73,10 @@ class GetBillTokenAuthenticator(APIAuthenticatorBase):
         if self.static_token:
             if not (self.appid and self.accesskey):
                 raise VendorError(
-                    self.describe(f"the configured token was rejected ({error}): "
-                                  "set a valid 'token' or appid + accesskey")
+                    self.describe(
+                        f"the configured token was rejected ({error}): "
+                        "set a valid 'token' or appid + accesskey"
+                    )
                 ) from None
             self.static_token = None  # fall back to logging in
             return

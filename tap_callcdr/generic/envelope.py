@@ -44,7 +44,9 @@ def payload(response: requests.Response, describe: Callable[[str], str]) -> dict
                 describe(f"answer is not JSON (HTTP {response.status_code}): {response.text[:120]}")
             ) from None
         if not isinstance(cached, dict) or "ret" not in cached:
-            raise MalformedResponseError(describe(f"answer has no 'ret' envelope: {str(cached)[:120]}"))
+            raise MalformedResponseError(
+                describe(f"answer has no 'ret' envelope: {str(cached)[:120]}")
+            )
         response.__dict__["_callcdr_payload"] = cached
     return cached
 
@@ -69,7 +71,7 @@ def check(body: dict[str, t.Any], describe: Callable[[str], str]) -> dict[str, t
 
 
 def check_errors(data: dict[str, t.Any], describe: Callable[[str], str]) -> t.NoReturn:
-    errors = data.get("errors") if isinstance(data.get("errors"), dict) else {}
+    errors = data["errors"] if isinstance(data.get("errors"), dict) else {}
     code, text = errors.get("code"), errors.get("msg") or data.get("desc", "")
     if code == TOKEN_EXPIRED_CODE:
         raise TokenRejectedError(describe(f"token expired (code 1010): {text}"))
@@ -77,6 +79,8 @@ def check_errors(data: dict[str, t.Any], describe: Callable[[str], str]) -> t.No
         raise TransientVendorError(describe(f"vendor busy (code 1001): {text}"))
     if code == BAD_CREDENTIALS_CODE:
         raise VendorError(
-            describe(f"wrong credentials: check the account's appid and accesskey (code 1002: {text})")
+            describe(
+                f"wrong credentials: check the account's appid and accesskey (code 1002: {text})"
+            )
         )
     raise VendorError(describe(f"vendor error status {data.get('status')} code {code}: {text}"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing as t
 from collections.abc import Callable
 
 import requests
@@ -22,7 +23,7 @@ class GetBillPaginator(BaseAPIPaginator[int]):
         super().__init__(1)
         self.page_size = page_size
         self.describe = describe
-        self._previous_ids: list[int] | None = None
+        self._previous_ids: list[t.Any] | None = None
 
     def has_more(self, response: requests.Response) -> bool:
         result = envelope.payload(response, self.describe)["data"]["result"]

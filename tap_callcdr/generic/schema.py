@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from singer_sdk import typing as th
 
-INTEGER_FIELDS = ("id", "callmethod", "duration", "billsec", "hangupdirection", "hangupcause", "round")
+INTEGER_FIELDS = (
+    "id",
+    "callmethod",
+    "duration",
+    "billsec",
+    "hangupdirection",
+    "hangupcause",
+    "round",
+)
 TIME_FIELDS = ("starttime", "answertime", "endtime")
 STRING_FIELDS = (
     "companycode", "direction", "type", "userid", "memberid", "chengshudu", "ext",

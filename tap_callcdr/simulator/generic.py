@@ -13,7 +13,7 @@ import re
 import secrets
 import threading
 import time
-from dataclasses import replace, dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo

@@ -1,0 +1,41 @@
+"""What a vendor package tells the tap: its streams, its account settings, its checks."""
+
+from __future__ import annotations
+
+import typing as t
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from singer_sdk import typing as th
+
+if t.TYPE_CHECKING:
+    from tap_callcdr.client import CDRStream
+
+ACCOUNT_COMMON = (
+    th.Property("name", th.StringType, required=True,
+                description="Account name, stored in every record"),
+    th.Property("timezone", th.StringType, default="Asia/Shanghai",
+                description="IANA zone the vendor's local times are in"),
+    th.Property("api_url", th.StringType, required=True, description="The vendor API base URL"),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class VendorSpec:
+    """One vendor: config key `<key>_accounts` turns its streams on."""
+
+    key: str
+    title: str
+    streams: tuple[type[CDRStream], ...]
+    account_properties: tuple[th.Property, ...]
+    check_account: Callable[[str, t.Mapping[str, t.Any]], None]
+
+    @property
+    def setting(self) -> str:
+        return f"{self.key}_accounts"
+
+    def accounts_property(self) -> th.Property:
+        account = th.ObjectType(*ACCOUNT_COMMON, *self.account_properties)
+        return th.Property(
+            self.setting, th.ArrayType(account), description=f"Accounts of {self.title}"
+        )
