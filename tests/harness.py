@@ -62,7 +62,12 @@ def run_tap(config: dict, state: dict | None = None) -> TapRun:
 
 
 def run_cli(
-    config: dict, state: dict | None = None, *, extra: t.Sequence[str] = (), timeout: float = 120
+    config: dict,
+    state: dict | None = None,
+    *,
+    extra: t.Sequence[str] = (),
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
 ) -> TapRun:
     """The real console script, as Meltano invokes it."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -70,7 +75,12 @@ def run_cli(
         if state is not None:
             args += ["--state", write_json(Path(tmp, "state.json"), state)]
         done = subprocess.run(
-            [*args, *extra], capture_output=True, text=True, timeout=timeout, check=False
+            [*args, *extra],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env={**env_without_secrets(), **(env or {})},
         )
     return TapRun(parse_messages(done.stdout), stderr=done.stderr, returncode=done.returncode)
 

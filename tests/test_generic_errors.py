@@ -1,0 +1,209 @@
+"""generic_cdr under failure: tokens, vendor error codes, faults. Nothing is lost,
+and what cannot be fixed by retrying stops with one line that says what to do."""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+from collections.abc import Iterator
+
+import pytest
+import requests
+from generic_helpers import STREAM, bill_requests, expected, keys, logins, tap_config
+from harness import run_cli, run_tap
+from singer_sdk.exceptions import RetriableAPIError
+
+from tap_callcdr.errors import MalformedResponseError, VendorError
+from tap_callcdr.generic.stream import GenericCDRStream
+from tap_callcdr.simulator import Simulator, demo_accounts
+from tap_callcdr.tap import TapCallCDR
+
+ANCHOR = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    simulator = Simulator(demo_accounts(["hq"], calls=300, days=3), anchor=ANCHOR).start()
+    yield simulator
+    simulator.stop()
+
+
+def config(sim: Simulator, **overrides: t.Any) -> dict[str, t.Any]:
+    return tap_config(sim, days=4, window_hours=24, **overrides)
+
+
+def assert_all_landed(sim: Simulator, run: t.Any) -> None:
+    assert run.error is None, run.error
+    assert sorted(keys(run.records(STREAM))) == sorted(expected(sim))
+
+
+# -- tokens ---------------------------------------------------------------------------------
+
+
+def test_logs_in_once_per_run_and_reuses_the_token(sim: Simulator) -> None:
+    assert_all_landed(sim, run_tap(config(sim)))
+    assert len(logins(sim)) == 1
+    assert len(bill_requests(sim)) == 5
+
+
+def test_token_expiring_mid_run_logs_in_again_and_loses_nothing(sim: Simulator) -> None:
+    sim.faults.add("expire_tokens", after=2)
+    assert_all_landed(sim, run_tap(config(sim)))
+    assert len(logins(sim)) == 2
+
+
+@pytest.mark.parametrize("code", [600, 1010])
+def test_token_rejected_once_is_renewed_and_the_request_retried(sim: Simulator, code: int) -> None:
+    sim.faults.add("vendor_error", code=code, after=1)
+    assert_all_landed(sim, run_tap(config(sim)))
+    assert len(logins(sim)) == 2
+
+
+def test_token_rejected_right_after_a_new_login_stops(sim: Simulator) -> None:
+    sim.faults.add("vendor_error", code=600, times=2)
+    run = run_tap(config(sim))
+    assert isinstance(run.error, VendorError)
+    assert "token rejected again after a new login" in str(run.error)
+    assert len(logins(sim)) == 2
+
+
+def test_short_lived_tokens_are_renewed_before_they_expire() -> None:
+    accounts = demo_accounts(["hq"], calls=50, days=3, token_ttl=1)
+    with Simulator(accounts, anchor=ANCHOR) as sim:
+        assert_all_landed(sim, run_tap(config(sim)))
+        # ttl/10 margin: renewed before each use rather than answering 1010 mid-window
+        assert not [r for r in sim.requests if r.get("fault")]
+
+
+def test_static_token_needs_no_login(sim: Simulator) -> None:
+    cfg = config(sim)
+    account = cfg["generic_accounts"][0]
+    del account["appid"], account["accesskey"]
+    account["token"] = "hq-static-token"
+    assert_all_landed(sim, run_tap(cfg))
+    assert logins(sim) == []
+
+
+def test_rejected_static_token_without_credentials_stops_naming_the_setting(sim: Simulator) -> None:
+    cfg = config(sim)
+    account = cfg["generic_accounts"][0]
+    del account["appid"], account["accesskey"]
+    account["token"] = "not-a-token"
+    run = run_tap(cfg)
+    assert isinstance(run.error, VendorError)
+    assert "'token'" in str(run.error)
+
+
+def test_rejected_static_token_falls_back_to_login(sim: Simulator) -> None:
+    cfg = config(sim)
+    cfg["generic_accounts"][0]["token"] = "stale-token"
+    assert_all_landed(sim, run_tap(cfg))
+    assert len(logins(sim)) == 1
+
+
+def test_wrong_credentials_stop_after_one_login(sim: Simulator) -> None:
+    cfg = config(sim)
+    cfg["generic_accounts"][0]["accesskey"] = "wrong"
+    run = run_tap(cfg)
+    assert isinstance(run.error, VendorError)
+    assert "wrong credentials" in str(run.error) and "'hq'" in str(run.error)
+    assert len(logins(sim)) == 1
+
+
+# -- vendor error codes ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "hint"),
+    [
+        (400, "rejected the request as invalid"),
+        (601, "whitelist this host"),
+        (602, "disabled"),
+        (603, "ask the vendor to enable it"),
+        (604, "arrears"),
+    ],
+)
+def test_fatal_codes_stop_at_once_with_a_hint(sim: Simulator, code: int, hint: str) -> None:
+    sim.faults.add("vendor_error", code=code)
+    run = run_tap(config(sim))
+    assert isinstance(run.error, VendorError)
+    assert hint in str(run.error) and f"ret {code}" in str(run.error)
+    assert len(bill_requests(sim)) == 1, "a fatal code must not be retried"
+    assert run.records(STREAM) == []
+
+
+@pytest.mark.parametrize("code", [500, 1001])
+def test_transient_codes_are_retried(sim: Simulator, code: int) -> None:
+    sim.faults.add("vendor_error", code=code, times=2)
+    assert_all_landed(sim, run_tap(config(sim)))
+
+
+def test_persistent_transient_errors_give_up_after_max_retries(sim: Simulator) -> None:
+    sim.faults.add("vendor_error", code=1001, times=-1)
+    run = run_tap(config(sim, max_retries=2))
+    assert isinstance(run.error, RetriableAPIError)
+    assert len(bill_requests(sim)) == 3
+
+
+# -- faults -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["http_500", "http_502", "http_429", "truncate"])
+def test_transient_faults_are_retried_and_lose_nothing(sim: Simulator, kind: str) -> None:
+    sim.faults.add(kind, after=1, times=2, retry_after=0)
+    assert_all_landed(sim, run_tap(config(sim)))
+    assert len([r for r in sim.requests if r["fault"] == kind]) == 2
+
+
+def test_slow_answers_time_out_and_are_retried(sim: Simulator) -> None:
+    sim.faults.add("slow", seconds=3)
+    cfg = config(sim, request_timeout_seconds=1)
+    assert_all_landed(sim, run_tap(cfg))
+
+
+def test_malformed_answer_stops_with_one_line(sim: Simulator) -> None:
+    sim.faults.add("malformed", after=1)
+    run = run_tap(config(sim))
+    assert isinstance(run.error, MalformedResponseError)
+    assert "not JSON" in str(run.error) and "\n" not in str(run.error)
+
+
+def test_retry_after_is_honoured() -> None:
+    """The wait before a retry is never shorter than the vendor's Retry-After."""
+    account = {"name": "hq", "api_url": "http://127.0.0.1:9/", "token": "t"}
+    tap = TapCallCDR(config={"start_date": "2026-01-01T00:00:00Z", "generic_accounts": [account]})
+    stream = GenericCDRStream(tap=tap)
+    response = requests.Response()
+    response.status_code = 429
+    response.headers["Retry-After"] = "7"
+    waits = stream.backoff_wait_generator()
+    next(waits)
+    assert waits.send(RetriableAPIError("429", response)) == 7.0
+    assert waits.send(RetriableAPIError("500")) == 4.0  # exponential again without it
+
+
+# -- what a user sees ------------------------------------------------------------------------------
+
+
+def test_cli_reports_a_vendor_error_as_one_line_without_traceback(sim: Simulator) -> None:
+    sim.faults.add("vendor_error", code=601)
+    run = run_cli(config(sim))
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    lines = [line for line in run.stderr.splitlines() if "whitelist this host" in line]
+    assert len(lines) == 1 and "generic_cdr account 'hq'" in lines[0]
+
+
+def test_secrets_never_reach_logs_or_records(sim: Simulator) -> None:
+    sim.faults.add("expire_tokens", after=1)
+    sim.faults.add("http_500", after=2)
+    cfg = config(sim)
+    run = run_cli(cfg, env={"LOGLEVEL": "DEBUG"})
+    assert " DEBUG " in run.stderr
+    assert run.returncode == 0, run.stderr
+    tokens = list(sim.generic._tokens)
+    assert len(tokens) == 2, "expected a login and a re-login"
+    output = run.stderr + "\n".join(map(str, run.messages))
+    for secret in [cfg["generic_accounts"][0]["accesskey"], *tokens]:
+        assert secret not in output
+    assert "token" not in {k for r in run.records(STREAM) for k in r}
