@@ -145,7 +145,7 @@ def test_persistent_transient_errors_give_up_after_max_retries(sim: Simulator) -
     assert len(bill_requests(sim)) == 3
 
 
-# -- faults -----------------------------------------------------------------------------------------
+# -- faults ----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("kind", ["http_500", "http_502", "http_429", "truncate"])
@@ -182,7 +182,7 @@ def test_retry_after_is_honoured() -> None:
     assert waits.send(RetriableAPIError("500")) == 4.0  # exponential again without it
 
 
-# -- what a user sees ------------------------------------------------------------------------------
+# -- what a user sees ---------------------------------------------------------------------
 
 
 def test_cli_reports_a_vendor_error_as_one_line_without_traceback(sim: Simulator) -> None:
