@@ -105,7 +105,7 @@ session = requests.Session()
 login = {"service": "App.Sip_Auth.Login", "appid": "hq-appid", "accesskey": "hq-accesskey-S3cr3t"}
 token = session.post(url, data=login).json()["data"]["result"]["token"]
 out, count, calls = sys.stdout, 0, 0
-shanghai = dt.timezone(dt.timedelta(hours=8))
+shanghai, second = dt.timezone(dt.timedelta(hours=8)), dt.timedelta(seconds=1)
 while start < end:
     stop = min(start + dt.timedelta(days=1), end)
     page = 1
@@ -113,7 +113,7 @@ while start < end:
         form = {"service": "App.Sip_Cdr.GetBill", "token": token, "syncflag": 3, "direction": 3,
                 "callmethod": 0, "itemsperpage": 1000, "currentpage": page,
                 "starttime": start.astimezone(shanghai).strftime("%Y-%m-%d %H:%M:%S"),
-                "endtime": (stop - dt.timedelta(seconds=1)).astimezone(shanghai).strftime("%Y-%m-%d %H:%M:%S")}
+                "endtime": (stop - second).astimezone(shanghai).strftime("%Y-%m-%d %H:%M:%S")}
         result = session.post(url, data=form).json()["data"]["result"]
         calls += 1
         for bill in result["bills"]:
