@@ -168,6 +168,20 @@ def test_second_run_reads_from_bookmark_minus_lookback_and_gets_new_calls(sim: S
     assert len(got & old) < len(old) / 10
 
 
+@pytest.mark.parametrize(("lookback", "caught"), [(0, False), (120, True)])
+def test_lookback_catches_calls_whose_records_land_late(
+    sim: Simulator, lookback: int, caught: bool
+) -> None:
+    config = tap_config(sim, "hq", lookback_minutes=lookback)
+    first = run_tap(config)
+    now = dt.datetime.now(dt.UTC)  # calls of the last hour whose records land only now
+    sim.generic.add_calls("hq", 4, now - dt.timedelta(minutes=60), now - dt.timedelta(minutes=1))
+    second = run_tap(config, state=first.last_state)
+    late = set(expected(sim, "hq")) - set(keys(first.records(STREAM)))
+    assert len(late) == 4
+    assert (late <= set(keys(second.records(STREAM)))) is caught
+
+
 def test_far_future_state_returns_nothing(sim: Simulator) -> None:
     state = {
         "bookmarks": {

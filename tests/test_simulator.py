@@ -609,3 +609,16 @@ def _readline(proc: subprocess.Popen, timeout: float) -> str:
         if not selector.select(timeout):
             raise AssertionError("simulator did not print its listening line in time")
     return proc.stdout.readline()
+
+
+def test_late_calls_fault_adds_calls_that_started_in_the_past() -> None:
+    with Simulator(demo_accounts(["hq"], calls=10)) as sim:
+        before = len(sim.generic.truth("hq"))
+        sim.faults.add("late_calls", n=3, minutes=30)
+        form = {"service": "App.Sip_Cdr.GetBill", "token": "hq-static-token",
+                "starttime": "2020-01-01 00:00:00", "endtime": "2020-01-02 00:00:00"}  # fmt: skip
+        requests.post(f"{sim.url}/generic/", data=form, timeout=5)
+        truth = sim.generic.truth("hq")
+        assert len(truth) == before + 3
+        newest = datetime.fromisoformat(truth[-1]["starttime"]).replace(tzinfo=SHANGHAI)
+        assert datetime.now(UTC) - newest < timedelta(minutes=31)

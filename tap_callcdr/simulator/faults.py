@@ -21,6 +21,7 @@ KINDS = frozenset(
         "expire_tokens",
         "vendor_error",
         "repeat_page",  # serve page 1's records under the requested page number
+        "late_calls",  # n calls that started `minutes` ago show up only now, in every account
     }
 )
 APPLIES_TO = frozenset({"data", "login", "any"})
