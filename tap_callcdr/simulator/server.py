@@ -229,6 +229,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like the real vendors' nginx
+    disable_nagle_algorithm = True  # else delayed ACKs add ~40 ms to every keep-alive request
     server: _Server
 
     def version_string(self) -> str:
