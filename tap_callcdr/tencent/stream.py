@@ -1,0 +1,213 @@
+"""The `tencent_cdr` stream: `201511v3/getCdr`, one appId (account) at a time.
+
+The API has no paging: an answer that does not hold every call of the range says so
+with a non-zero `offset`. Such a window is read again as two halves, recursively, and
+none of the cut answer's records are emitted, so every call lands once and the
+bookmark (advanced by the base class after the whole window) never passes a cut.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import typing as t
+
+import requests
+from singer_sdk.pagination import SinglePagePaginator
+
+from tap_callcdr.client import WINDOW_KEY, CDRStream, local_to_utc
+from tap_callcdr.errors import MalformedResponseError, PaginationError, TransientVendorError
+from tap_callcdr.tencent import envelope, redact
+from tap_callcdr.tencent.auth import TencentAppAuthenticator
+from tap_callcdr.tencent.schema import (
+    DEFAULT_CALL_TYPE,
+    INTEGER_FIELDS,
+    SCHEMA,
+    STRING_FIELDS,
+    TIME_FIELDS,
+)
+from tap_callcdr.windows import Window, iso_utc
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from zoneinfo import ZoneInfo
+
+    from singer_sdk.helpers.types import Context
+
+ONE_SECOND = dt.timedelta(seconds=1)
+# What the SDK retries on; their messages quote the URL, whose `id` is a credential.
+TRANSPORT_ERRORS = (
+    ConnectionResetError,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+
+
+class WindowCut(Exception):
+    """Tencent answered only part of the range (`offset` not "0")."""
+
+    def __init__(self, offset: int, served: int) -> None:
+        super().__init__(f"offset {offset} after {served} calls")
+        self.offset, self.served = offset, served
+
+
+class TencentCDRStream(CDRStream):
+    """Call records of Tencent's callback service."""
+
+    vendor = "tencent"
+    name = "tencent_cdr"
+    path = "/201511v3/getCdr"
+    primary_keys = ("account", "callId")
+    replication_key = "startSrcCallTime"
+    http_method = "POST"
+    payload_as_json = True
+    schema = SCHEMA
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        redact.install()
+
+    @property
+    def authenticator(self) -> TencentAppAuthenticator:
+        account = self.accounts[self.current_account]
+        return TencentAppAuthenticator(url_id=account["id"], app_id=account["app_id"])
+
+    def get_new_paginator(self) -> SinglePagePaginator:
+        return SinglePagePaginator()
+
+    def prepare_request_payload(self, context: Context | None, next_page_token: t.Any) -> dict[str, str]:
+        """Every value a string, as the API demands; credentials come from the authenticator."""
+        window = context[WINDOW_KEY] if context else None
+        assert window is not None
+        account = self.account(context)
+        return {
+            "src": account.get("src") or "",  # empty: every caller
+            "startTimeStamp": str(int(window.start.timestamp())),
+            # The window end itself: right whether Tencent's end is inclusive or exclusive,
+            # since calls starting at that second are dropped here (see records_in_window).
+            "endTimeStamp": str(int(window.end.timestamp())),
+            "compress": "1" if account.get("compress", True) else "0",
+        }
+
+    # -- windows cut by the vendor ----------------------------------------------------------
+
+    def records_in_window(self, context: Context | None, window: Window) -> Iterator[dict[str, t.Any]]:
+        try:
+            rows = list(super().records_in_window(context, window))
+        except WindowCut as cut:
+            halves = self.split(window, cut)
+        else:
+            end = iso_utc(window.end)  # a call at `end` belongs to the next window
+            yield from (row for row in rows if self.start_of(row, context) < end)
+            return
+        for half in halves:
+            yield from self.records_in_window(context, half)
+
+    def split(self, window: Window, cut: WindowCut) -> tuple[Window, Window]:
+        if window.end - window.start <= ONE_SECOND:
+            raise PaginationError(
+                self.describe(
+                    f"Tencent cut its answer for {window} ({cut}) and a window this short cannot be "
+                    "split: these calls cannot be read whole; ask Tencent how to fetch them"
+                )
+            )
+        self.logger.info(
+            "%s account '%s': Tencent cut its answer for %s (%s); reading its two halves "
+            "instead (a smaller window_hours saves these requests)",
+            self.name,
+            self.current_account,
+            window,
+            cut,
+        )
+        return window.halves()
+
+    # -- HTTP --------------------------------------------------------------------------------
+
+    def request_decorator(self, func: Callable[..., t.Any]) -> Callable[..., t.Any]:
+        return super().request_decorator(self._without_secrets(func))
+
+    def _without_secrets(self, func: Callable[..., t.Any]) -> Callable[..., t.Any]:
+        """Connection errors as retriable one-liners that do not quote the account's id."""
+
+        @functools.wraps(func)
+        def send(*args: t.Any, **kwargs: t.Any) -> t.Any:
+            try:
+                return func(*args, **kwargs)
+            except TRANSPORT_ERRORS as exc:
+                cause = redact.redact(f"{type(exc).__name__}: {exc}")
+                raise TransientVendorError(self.describe(cause)) from None
+
+        return send
+
+    def validate_response(self, response: requests.Response) -> None:
+        super().validate_response(response)  # HTTP-level policy
+        body = envelope.payload(response, self.describe)
+        envelope.check(body, self.describe)
+        envelope.calls(body, self.describe)  # shape checked here, so a bad one is not retried
+
+    def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
+        rows, offset = envelope.calls(envelope.payload(response, self.describe), self.describe)
+        if offset:
+            raise WindowCut(offset, len(rows))  # before any record: the cut answer is dropped
+        yield from rows
+
+    # -- records -----------------------------------------------------------------------------
+
+    def start_of(self, row: dict, context: Context | None) -> str:
+        zone = self.zone(context)
+        start = self._field(row, "startSrcCallTime", lambda value: _instant(value, zone))
+        if start is None:
+            raise MalformedResponseError(self.describe(f"call {row.get('callId')!r} has no startSrcCallTime"))
+        return start
+
+    def post_process(self, row: dict, context: Context | None = None) -> dict:
+        """Vendor record -> typed row: UTC times ("0" = never happened), integer codes."""
+        if not row.get("callId"):
+            raise MalformedResponseError(self.describe(f"record without callId: {row}"))
+        zone = self.zone(context)
+        record: dict[str, t.Any] = {
+            "account": self.account(context)["name"],
+            "callId": str(row["callId"]),
+        }
+        for name in TIME_FIELDS:
+            record[name] = self._field(row, name, lambda value: _instant(value, zone))
+        for name in INTEGER_FIELDS:
+            record[name] = self._field(row, name, _integer)
+        if record["callType"] is None:
+            record["callType"] = DEFAULT_CALL_TYPE
+        for name in STRING_FIELDS:
+            value = row.get(name)
+            record[name] = None if value is None else str(value)
+        return record
+
+    def _field(self, row: dict, name: str, convert: Callable[[t.Any], t.Any]) -> t.Any:
+        """One converted field; a bad value stops with one line naming call and field."""
+        value = row.get(name)
+        try:
+            return convert(value)
+        except (TypeError, ValueError, OverflowError):
+            raise MalformedResponseError(
+                self.describe(f"call {row.get('callId')!r}: field '{name}' has {value!r}")
+            ) from None
+
+
+def _instant(value: t.Any, zone: ZoneInfo) -> str | None:
+    """Epoch seconds as the doc's example has them ("0": that moment never happened), or
+    local 'yyyy-MM-dd HH:mm:ss' in the account's zone, as the doc's table says."""
+    text = "" if value is None else str(value).strip()
+    if text in ("", "0") or text.startswith("0000"):
+        return None
+    if text.isascii() and text.isdigit():
+        return iso_utc(dt.datetime.fromtimestamp(int(text), dt.UTC))
+    dt.datetime.strptime(text, "%Y-%m-%d %H:%M:%S")  # that shape, or ValueError
+    return local_to_utc(text, zone)
+
+
+def _integer(value: t.Any) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool | float):
+        raise TypeError(value)
+    return int(value)
