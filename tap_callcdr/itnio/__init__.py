@@ -1,0 +1,42 @@
+"""ITNIO voice API (also sold white-label): `voice/recordSipQuery` and `voice/recordGroupQuery`,
+JSON POSTs signed with MD5 headers, 31 days per query, the last two months only."""
+
+from __future__ import annotations
+
+import typing as t
+
+from singer_sdk import typing as th
+
+from tap_callcdr.errors import ConfigError
+from tap_callcdr.itnio.stream import ItnioGroupRecordStream, ItnioSipRecordStream
+from tap_callcdr.vendor import VendorSpec
+
+DEFAULT_API_URL = "https://api.itniotech.com/voice/"
+
+
+def check_account(where: str, account: t.Mapping[str, t.Any]) -> None:
+    for setting in ("api_key", "api_secret"):
+        if not str(account.get(setting) or "").strip():
+            raise ConfigError(
+                f"{where}.{setting}",
+                f"account {account.get('name')!r} needs its ITNIO {setting} (console: API keys)",
+            )
+
+
+VENDOR = VendorSpec(
+    key="itnio",
+    title="the ITNIO voice API (recordSipQuery, recordGroupQuery)",
+    streams=(ItnioSipRecordStream, ItnioGroupRecordStream),
+    account_properties=(
+        th.Property("api_key", th.StringType, required=True,
+                    description=f"API key (header Api-Key); api_url is {DEFAULT_API_URL} "
+                    "unless a white-label reseller gives another"),
+        th.Property("api_secret", th.StringType, required=True, secret=True,
+                    description="API secret: signs every request, never sent"),
+        th.Property("sip_group_name", th.StringType,
+                    description="Only this SIP phone group (exact match; SIP stream)"),
+        th.Property("phone_name", th.StringType,
+                    description="Only this SIP phone (exact match; SIP stream)"),
+    ),
+    check_account=check_account,
+)  # fmt: skip

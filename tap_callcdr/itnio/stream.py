@@ -1,0 +1,230 @@
+"""The ITNIO streams: `voice/recordSipQuery` and `voice/recordGroupQuery`, per API key."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import typing as t
+from collections.abc import Callable, Iterator
+from functools import cached_property
+from zoneinfo import ZoneInfo
+
+import requests
+
+from tap_callcdr.client import WINDOW_KEY, CDRStream
+from tap_callcdr.errors import MalformedResponseError
+from tap_callcdr.itnio import envelope
+from tap_callcdr.itnio.auth import ItnioSignAuthenticator, TimestampExpiredError
+from tap_callcdr.itnio.paging import ItnioPaginator
+from tap_callcdr.itnio.schema import (
+    GROUP_DECIMAL_FIELDS,
+    GROUP_SCHEMA,
+    GROUP_STRING_FIELDS,
+    INTEGER_FIELDS,
+    SIP_DECIMAL_FIELDS,
+    SIP_SCHEMA,
+    SIP_STRING_FIELDS,
+    TIME_FIELDS,
+)
+from tap_callcdr.windows import Window, iso_utc
+
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
+PAGE_SIZE = 100  # the vendor's maximum
+MAX_RANGE = dt.timedelta(days=31)  # endTime - strTime; the vendor answers -25 beyond it
+# "Two months" back from the vendor's now is 59 days at the shortest (March 1 -> January 1);
+# a day less leaves room for the vendor counting in its own zone or by whole dates.
+HORIZON = dt.timedelta(days=58)
+
+
+class ItnioRecordStream(CDRStream):
+    """Records of one ITNIO endpoint, read window by window and page by page."""
+
+    vendor = "itnio"
+    primary_keys = ("account", "voiceId")
+    replication_key = "callTime"
+    http_method = "POST"
+    payload_as_json = True
+    max_window = MAX_RANGE
+    vendor_horizon = HORIZON
+    string_fields: t.ClassVar[tuple[str, ...]]
+    decimal_fields: t.ClassVar[tuple[str, ...]]
+
+    # -- requests ------------------------------------------------------------------------
+
+    @property
+    def authenticator(self) -> ItnioSignAuthenticator:
+        name = self.current_account
+        if name not in self._authenticators:
+            account = self.accounts[name]
+            self._authenticators[name] = ItnioSignAuthenticator(
+                api_key=str(account["api_key"]),
+                api_secret=str(account["api_secret"]),
+                logger=self.logger,
+            )
+        return self._authenticators[name]
+
+    @cached_property
+    def _authenticators(self) -> dict[str, ItnioSignAuthenticator]:
+        return {}
+
+    def get_new_paginator(self) -> ItnioPaginator:
+        return ItnioPaginator(self.describe)
+
+    def filters(self, account: t.Mapping[str, t.Any]) -> dict[str, str]:
+        """Extra `params` of this endpoint besides the time range."""
+        return {}
+
+    def prepare_request_payload(
+        self, context: Context | None, next_page_token: int | None
+    ) -> dict[str, t.Any]:
+        window = context[WINDOW_KEY] if context else None
+        assert window is not None
+        zone = self.zone(context)
+        # endTime is the window's end itself, not its last second: the doc does not say
+        # whether endTime is inclusive, and this loses nothing either way (see below).
+        params = {
+            "strTime": window.start.astimezone(zone).isoformat(timespec="seconds"),
+            "endTime": window.end.astimezone(zone).isoformat(timespec="seconds"),
+            **self.filters(self.account(context)),
+        }
+        return {"current": next_page_token or 1, "size": PAGE_SIZE, "params": params}
+
+    def records_in_window(self, context: Context | None, window: Window) -> Iterator[dict]:
+        """The window's records, minus those the previous window already emitted.
+
+        A record at exactly the shared boundary comes back in both windows when the
+        vendor's endTime is inclusive; it is emitted once, by the first.
+        """
+        emitted = self._beyond_end.pop(self.current_account, set())
+        beyond: set[str] = set()
+        zone = self.zone(context)
+        for row in super().records_in_window(context, window):
+            voice_id = str(row.get("voiceId"))
+            if voice_id in emitted:
+                continue
+            call_time = self._field(row, "callTime", lambda v: vendor_time(v, zone))
+            if call_time is not None and call_time >= window.end:
+                beyond.add(voice_id)
+            yield row
+        self._beyond_end[self.current_account] = beyond
+
+    @cached_property
+    def _beyond_end(self) -> dict[str, set[str]]:
+        return {}
+
+    # -- answers ---------------------------------------------------------------------------
+
+    def validate_response(self, response: requests.Response) -> None:
+        super().validate_response(response)  # HTTP-level policy
+        try:
+            envelope.check(response, self.describe)
+        except TimestampExpiredError as error:
+            self.authenticator.timestamp_expired(response, error)
+            raise
+        self.authenticator.accepted()
+
+    def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
+        yield from envelope.payload(response, self.describe)["data"]["records"]
+
+    def post_process(self, row: dict, context: Context | None = None) -> dict:
+        """Vendor record -> typed row: UTC times, integers, exact decimals, `account`."""
+        zone = self.zone(context)
+        record: dict[str, t.Any] = {"account": self.account(context)["name"]}
+        for name in self.string_fields:
+            record[name] = self._field(row, name, _text)
+        for name in TIME_FIELDS:
+            record[name] = self._field(row, name, lambda v: utc_text(v, zone))
+        for name in INTEGER_FIELDS:
+            record[name] = self._field(row, name, _integer)
+        for name in self.decimal_fields:
+            record[name] = self._field(row, name, _decimal)
+        if not record["voiceId"] or record["callTime"] is None:
+            raise MalformedResponseError(
+                self.describe(f"record without voiceId or callTime: {row}")
+            )
+        return record
+
+    def _field(self, row: dict, name: str, convert: Callable[[t.Any], t.Any]) -> t.Any:
+        try:
+            return convert(row.get(name))
+        except (TypeError, ValueError, ArithmeticError):
+            raise MalformedResponseError(
+                self.describe(f"record {row.get('voiceId')}: field '{name}' has {row.get(name)!r}")
+            ) from None
+
+
+class ItnioSipRecordStream(ItnioRecordStream):
+    """Calls of the account's SIP phones (话机记录)."""
+
+    name = "itnio_sip_cdr"
+    path = "recordSipQuery"
+    schema = SIP_SCHEMA
+    string_fields = SIP_STRING_FIELDS
+    decimal_fields = SIP_DECIMAL_FIELDS
+
+    def filters(self, account: t.Mapping[str, t.Any]) -> dict[str, str]:
+        # Exact-match filters; "" means all (as in the vendor's own examples).
+        return {
+            "sipGroupName": account.get("sip_group_name") or "",
+            "phoneName": account.get("phone_name") or "",
+        }
+
+
+class ItnioGroupRecordStream(ItnioRecordStream):
+    """Group-call and verification-code call records (群呼/验证码记录)."""
+
+    name = "itnio_group_cdr"
+    path = "recordGroupQuery"
+    schema = GROUP_SCHEMA
+    string_fields = GROUP_STRING_FIELDS
+    decimal_fields = GROUP_DECIMAL_FIELDS
+
+
+# -- field conversions ---------------------------------------------------------------------
+
+
+def vendor_time(value: t.Any, zone: ZoneInfo) -> dt.datetime | None:
+    """An ISO 8601 time read with the offset it carries ("" = never happened).
+
+    A value without an offset is taken as the account's zone rather than guessed as UTC.
+    """
+    if value is None or value == "":
+        return None
+    moment = dt.datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+
+
+def utc_text(value: t.Any, zone: ZoneInfo) -> str | None:
+    moment = vendor_time(value, zone)
+    return None if moment is None else iso_utc(moment)
+
+
+def _integer(value: t.Any) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or (isinstance(value, decimal.Decimal) and value % 1):
+        raise TypeError(value)
+    return int(value)
+
+
+def _decimal(value: t.Any) -> decimal.Decimal | None:
+    """The vendor's digits exactly (JSON numbers arrive as Decimal too, see envelope)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise TypeError(value)
+    number = decimal.Decimal(str(value).strip())
+    if not number.is_finite():
+        raise ValueError(value)
+    return number
+
+
+def _text(value: t.Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
