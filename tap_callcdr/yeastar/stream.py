@@ -1,0 +1,252 @@
+"""The `yeastar_cdr` stream: per window, `cdr/get_random` then `cdr/download` (a CSV file)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import typing as t
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from urllib.parse import urlsplit
+
+import requests
+from requests import PreparedRequest, Response
+from urllib3.exceptions import InsecureRequestWarning
+
+from tap_callcdr.client import CDRStream, local_to_utc
+from tap_callcdr.errors import MalformedResponseError, TokenRejectedError, VendorError
+from tap_callcdr.windows import Window
+from tap_callcdr.yeastar import csvfile, envelope
+from tap_callcdr.yeastar.auth import YeastarTokenAuthenticator
+from tap_callcdr.yeastar.schema import (
+    CSV_COLUMNS,
+    INTEGER_FIELDS,
+    REQUIRED_COLUMNS,
+    SCHEMA,
+    STRING_FIELDS,
+)
+from tap_callcdr.yeastar.transport import api_base, network_errors, with_query
+
+if t.TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    from singer_sdk.helpers.types import Context, RequestFunc
+
+P = t.ParamSpec("P")
+R = t.TypeVar("R")
+KNOWN = frozenset(CSV_COLUMNS)
+PBX_TIME = "%Y-%m-%d %H:%M:%S"
+
+
+@dataclass
+class _Pbx:
+    """What one PBX account needs for its requests."""
+
+    session: requests.Session
+    auth: YeastarTokenAuthenticator
+    verify: bool | str  # the CA bundle path, or whether to verify against the system CAs
+
+
+class YeastarCDRStream(CDRStream):
+    """Call records of Yeastar S-Series PBXs, one PBX per account."""
+
+    vendor = "yeastar"
+    name = "yeastar_cdr"
+    path = "cdr/download"
+    primary_keys = ("account", "row_id")
+    replication_key = "timestart"
+    schema = SCHEMA
+
+    # -- one session, TLS policy and token per PBX -----------------------------------------
+
+    @cached_property
+    def _pbxs(self) -> dict[str, _Pbx]:
+        return {}
+
+    @property
+    def _pbx(self) -> _Pbx:
+        name = self.current_account
+        if name not in self._pbxs:
+            self._pbxs[name] = self._connect(self.accounts[name])
+        return self._pbxs[name]
+
+    def _connect(self, account: t.Mapping[str, t.Any]) -> _Pbx:
+        verify: bool | str = account.get("ca_bundle") or account.get("verify_tls") is not False
+        if verify is False:
+            self.logger.warning(
+                "%s",
+                self.describe(
+                    f"TLS certificate verification is OFF ('{self._setting('verify_tls')}' is "
+                    "false): anyone on the network path can read or forge the login, token and "
+                    f"CDRs; set '{self._setting('ca_bundle')}' to the PBX's CA file instead"
+                ),
+            )
+        auth = YeastarTokenAuthenticator(
+            account=account,
+            send=self._send,
+            validate=self.validate_response,
+            describe=self.describe,
+        )
+        return _Pbx(requests.Session(), auth, verify)
+
+    @property
+    def requests_session(self) -> requests.Session:
+        if self.current_account not in self.accounts:
+            return super().requests_session
+        return self._pbx.session
+
+    @property
+    def authenticator(self) -> YeastarTokenAuthenticator:
+        return self._pbx.auth
+
+    def _send(self, request: PreparedRequest, *, stream: bool = False) -> Response:
+        pbx = self._pbx
+        # verify= on send, not session.verify: requests lets REQUESTS_CA_BUNDLE override that.
+        with self._network_errors(), warnings.catch_warnings():
+            if pbx.verify is False:  # said once, loudly, in _connect; not once per request
+                warnings.simplefilter("ignore", InsecureRequestWarning)
+            return pbx.session.send(
+                request, timeout=self.timeout, stream=stream, verify=pbx.verify,
+                allow_redirects=False,
+            )  # fmt: skip
+
+    def _network_errors(self) -> AbstractContextManager[None]:
+        return network_errors(self.describe, self._setting)
+
+    def _setting(self, key: str) -> str:
+        index = list(self.accounts).index(self.current_account)
+        return f"{self.vendor}_accounts[{index}].{key}"
+
+    # -- one window: a random, then the CSV file ---------------------------------------------
+
+    def records_in_window(
+        self, context: Context | None, window: Window
+    ) -> Iterator[dict[str, t.Any]]:
+        account = self.account(context)
+        zone = self.zone(context)
+        query = {
+            "extid": "".join(str(account.get("extid") or "all").split()),
+            "starttime": window.start.astimezone(zone).strftime(PBX_TIME),
+            "endtime": window.last_second.astimezone(zone).strftime(PBX_TIME),  # inclusive
+        }
+        file = self._retried(self._read_window)(query)
+        if file is None:
+            return
+        encoding = account.get("csv_encoding") or "utf-8"
+        with csvfile.CdrTable(file, encoding=encoding, describe=self.describe) as rows:
+            self._check_header(rows.header)
+            yield from rows
+
+    def _retried(self, step: Callable[P, R]) -> Callable[P, R]:
+        """The SDK's retry policy around a whole step of several requests."""
+        return t.cast("Callable[P, R]", self.request_decorator(t.cast("RequestFunc", step)))
+
+    def _read_window(self, query: dict[str, str]) -> t.IO[bytes] | None:
+        """One attempt: a fresh random each time, since a random is single use."""
+        try:
+            file = self._download(query, self._get_random(query))
+        except envelope.NoCallsInRange:
+            file = None
+        except TokenRejectedError as error:
+            self.authenticator.rejected(error)
+            raise
+        self.authenticator.accepted()
+        return file
+
+    def _get_random(self, query: dict[str, str]) -> str:
+        url = api_base(self.accounts[self.current_account]) + "cdr/get_random"
+        response = self._send(self.build_prepared_request(method="POST", url=url, json=query))
+        self.validate_response(response)
+        random = envelope.payload(response, self.describe).get("random")
+        if not random:
+            raise MalformedResponseError(self.describe("get_random answer carries no random"))
+        return str(random)
+
+    def _download(self, query: dict[str, str], random: str) -> t.IO[bytes]:
+        base = api_base(self.accounts[self.current_account])
+        url = with_query(base + "cdr/download", {**query, "random": random})
+        request = self.build_prepared_request(method="GET", url=url)
+        with self._network_errors(), self._send(request, stream=True) as response:
+            self.validate_http(response)
+            chunks = response.iter_content(csvfile.CHUNK_BYTES)
+            first = csvfile.first_bytes(chunks)
+            if csvfile.looks_like_json(first):  # errors come as JSON instead of the file
+                body = envelope.parse(csvfile.read_json(first, chunks), self.describe)
+                envelope.check(body, self.describe)
+                raise MalformedResponseError(self.describe("download answered JSON, not CSV"))
+            return csvfile.spool(first, chunks, self.describe)
+
+    def _check_header(self, header: list[str]) -> None:
+        missing = [name for name in CSV_COLUMNS if name not in header]
+        absent = [name for name in REQUIRED_COLUMNS if name in missing]
+        if absent:
+            raise MalformedResponseError(self.describe(f"CDR file has no {absent} column"))
+        if missing and self.current_account not in self._warned_missing:
+            self._warned_missing.add(self.current_account)
+            self.logger.warning(
+                "%s", self.describe(f"CDR file has no column(s) {missing}: they stay null")
+            )
+
+    @cached_property
+    def _warned_missing(self) -> set[str]:
+        return set()
+
+    # -- HTTP and envelope policy -------------------------------------------------------------
+
+    def validate_response(self, response: requests.Response) -> None:
+        self.validate_http(response)
+        envelope.check(envelope.payload(response, self.describe), self.describe)
+
+    def validate_http(self, response: requests.Response) -> None:
+        if response.status_code == 404:  # the usual cause: a wrong URL or API version
+            version = self.accounts[self.current_account].get("api_version") or "v1.1.0"
+            raise VendorError(
+                self.describe(
+                    f"HTTP 404 for {urlsplit(response.url).path}: check 'api_url' (the PBX, "
+                    f"e.g. https://192.168.1.150:8088) and 'api_version' (now {version!r}; "
+                    "S-Series use v1.1.0, OEM boxes v0.0.1)"
+                )
+            )
+        super().validate_response(response)
+
+    # -- records ------------------------------------------------------------------------------
+
+    def post_process(self, row: dict, context: Context | None = None) -> dict:
+        """CSV row -> typed record: UTC start, integer durations, unknown columns in `extra`."""
+        zone = self.zone(context)
+        record: dict[str, t.Any] = {"account": self.account(context)["name"], "row_id": row_id(row)}
+        record["timestart"] = self._field(row, "timestart", lambda v: local_to_utc(_iso(v), zone))
+        for name in INTEGER_FIELDS:
+            record[name] = self._field(row, name, _integer)
+        for name in STRING_FIELDS:
+            record[name] = row.get(name)
+        record["extra"] = {k: v for k, v in row.items() if k not in KNOWN} or None
+        if not record["callid"] or record["timestart"] is None:
+            raise MalformedResponseError(self.describe(f"CDR row without callid/timestart: {row}"))
+        return record
+
+    def _field(self, row: dict, name: str, convert: Callable[[t.Any], t.Any]) -> t.Any:
+        try:
+            return convert(row.get(name))
+        except (TypeError, ValueError):
+            raise MalformedResponseError(
+                self.describe(f"callid {row.get('callid')!r}: '{name}' has {row.get(name)!r}")
+            ) from None
+
+
+def row_id(row: dict[str, str]) -> str:
+    """Identity of one CSV row: callid repeats for every leg of a transferred call, and no
+    other documented column is unique, so hash all of them (extras excluded: a firmware
+    update adding columns must not change the ids of rows already loaded)."""
+    values = json.dumps([row.get(name) for name in CSV_COLUMNS], ensure_ascii=False)
+    return hashlib.blake2b(values.encode(), digest_size=16).hexdigest()
+
+
+def _iso(value: str | None) -> str | None:
+    return value.strip().replace("/", "-") if value else value
+
+
+def _integer(value: str | None) -> int | None:
+    return int(value) if value is not None and value.strip() else None
