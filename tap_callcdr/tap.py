@@ -10,13 +10,13 @@ from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
 
-from tap_callcdr import generic
+from tap_callcdr import generic, itnio, tencent, yeastar
 from tap_callcdr.errors import CallCDRError, ConfigError
 from tap_callcdr.vendor import VendorSpec
 from tap_callcdr.windows import parse_instant
 
 # Every vendor package exposes a VendorSpec; `<key>_accounts` in config turns it on.
-VENDORS: tuple[VendorSpec, ...] = (generic.VENDOR,)
+VENDORS: tuple[VendorSpec, ...] = (generic.VENDOR, tencent.VENDOR, itnio.VENDOR, yeastar.VENDOR)
 
 
 class TapCallCDR(Tap):

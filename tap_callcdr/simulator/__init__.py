@@ -7,7 +7,10 @@ injection, control endpoints (``/_control/...``) and request log.
 from .core import HttpRequest, HttpResponse, RequestInfo, Vendor
 from .faults import Fault, FaultPlan, parse_spec
 from .generic import GenericAccount, GenericVendor, demo_accounts
+from .itnio import ItnioAccount, ItnioVendor, itnio_demo_accounts
 from .server import Simulator
+from .tencent import TencentAccount, TencentVendor, tencent_demo_accounts
+from .yeastar import YeastarAccount, YeastarVendor, yeastar_demo_accounts
 
 __all__ = [
     "Fault",
@@ -16,9 +19,18 @@ __all__ = [
     "GenericVendor",
     "HttpRequest",
     "HttpResponse",
+    "ItnioAccount",
+    "ItnioVendor",
     "RequestInfo",
     "Simulator",
+    "TencentAccount",
+    "TencentVendor",
     "Vendor",
+    "YeastarAccount",
+    "YeastarVendor",
     "demo_accounts",
+    "itnio_demo_accounts",
     "parse_spec",
+    "tencent_demo_accounts",
+    "yeastar_demo_accounts",
 ]

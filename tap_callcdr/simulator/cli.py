@@ -9,14 +9,19 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import ssl
 import sys
+import tempfile
 import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from .generic import GenericAccount, demo_accounts
+from .itnio import ItnioAccount, itnio_demo_accounts
 from .server import Simulator
+from .tencent import TencentAccount, tencent_demo_accounts
+from .yeastar import YeastarAccount, simulator_tls, yeastar_demo_accounts
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("--doc-version", choices=("v1", "v2"), default="v2", help="generic record shape")
     add("--timezone", default="Asia/Shanghai", help="accounts' local time zone")
     add("--token-ttl", type=int, default=43200, help="login token lifetime in seconds")
+    add("--tencent-accounts", default="", help="comma-separated tencent demo accounts (none)")
+    add("--tencent-cap", type=int, default=1000, help="most calls one tencent answer carries")
+    add("--itnio-accounts", default="", help="comma-separated itnio demo accounts (none)")
+    add("--itnio-tolerance", type=float, default=300, help="itnio Timestamp tolerance, seconds")
+    add("--yeastar-accounts", default="", help="comma-separated yeastar demo PBXs (none)")
+    add("--https", action="store_true", help="serve HTTPS with a throwaway test CA (trustme)")
+    add("--ca-file", type=Path, help="where --https writes the test CA's PEM (default: temp dir)")
     add("--anchor", help="ISO 8601 'now' of the generated data (default: now, minute-floored)")
     add(
         "--fault",
@@ -44,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--config",
         type=Path,
         help="JSON: a list of generic accounts, or an object with "
-        '"generic" (accounts), optional "anchor" and "faults"',
+        '"generic" (accounts), optional "tencent" (accounts), "anchor" and "faults"',
     )
     add("--print-truth", action="store_true", help="print ground truth as JSON lines and exit")
     return parser
@@ -67,12 +79,60 @@ def build_simulator(args: argparse.Namespace) -> Simulator:
             timezone=args.timezone,
             token_ttl=args.token_ttl,
         )
-    sim = Simulator(accounts, port=args.port, anchor=anchor)
+    if "tencent" in config:
+        tencent = [TencentAccount.from_dict(raw) for raw in config["tencent"]]
+    else:
+        names = [n.strip() for n in args.tencent_accounts.split(",") if n.strip()]
+        tencent = tencent_demo_accounts(
+            names, calls=args.calls, days=args.days, seed=args.seed, cap=args.tencent_cap
+        )
+    sim = Simulator(
+        accounts,
+        port=args.port,
+        anchor=anchor,
+        tencent_accounts=tencent,
+        itnio_accounts=_itnio_accounts(args, config),
+        yeastar_accounts=_yeastar_accounts(args, config),
+        ssl_context=_tls_context(args),
+    )
+    sim.itnio.timestamp_tolerance = args.itnio_tolerance
     for fault in config.get("faults", []):
         sim.faults.add(**fault)
     for spec in args.fault:
         sim.faults.add_spec(spec)
     return sim
+
+
+def _itnio_accounts(args: argparse.Namespace, config: dict[str, Any]) -> list[ItnioAccount]:
+    if "itnio" in config:
+        return [ItnioAccount.from_dict(raw) for raw in config["itnio"]]
+    names = [n.strip() for n in args.itnio_accounts.split(",") if n.strip()]
+    return itnio_demo_accounts(
+        names,
+        calls=args.calls,
+        group_calls=args.calls // 3,
+        days=args.days,
+        seed=args.seed,
+        timezone=args.timezone,
+    )
+
+
+def _yeastar_accounts(args: argparse.Namespace, config: dict[str, Any]) -> list[YeastarAccount]:
+    if "yeastar" in config:
+        return [YeastarAccount.from_dict(raw) for raw in config["yeastar"]]
+    names = [n.strip() for n in args.yeastar_accounts.split(",") if n.strip()]
+    return yeastar_demo_accounts(
+        names, calls=args.calls, days=args.days, seed=args.seed, timezone=args.timezone
+    )
+
+
+def _tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    if not args.https:
+        return None
+    args.ca_file = args.ca_file or Path(tempfile.gettempdir(), "callcdr-simulator-ca.pem")
+    context = simulator_tls(args.ca_file).context
+    print(f"  test CA (a client's ca_bundle): {args.ca_file}", file=sys.stderr)
+    return context
 
 
 def _load_config(path: Path) -> dict[str, Any]:
@@ -95,6 +155,27 @@ def _describe(sim: Simulator) -> None:
             f"  generic account {name}: appid={acct.appid} accesskey={acct.accesskey} "
             f"static_token={acct.static_token} ({acct.calls} calls, {acct.doc_version}, "
             f"{acct.timezone})",
+            file=sys.stderr,
+        )
+    for name in sim.itnio.accounts():
+        itnio = sim.itnio.account(name)
+        print(
+            f"  itnio account {name}: api_key={itnio.api_key} api_secret={itnio.api_secret} "
+            f"({itnio.calls} SIP + {itnio.group_calls} group calls, {itnio.timezone})",
+            file=sys.stderr,
+        )
+    for name in sim.tencent.accounts():
+        tencent = sim.tencent.account(name)
+        print(
+            f"  tencent account {name}: id={tencent.id} appId={tencent.app_id} "
+            f"({tencent.calls} calls, cap {tencent.cap} per answer)",
+            file=sys.stderr,
+        )
+    for name in sim.yeastar.accounts():
+        pbx = sim.yeastar.account(name)
+        print(
+            f"  yeastar account {name}: api_url={sim.url}/yeastar/{name} username={pbx.username} "
+            f"password={pbx.password} ({pbx.calls} calls, {pbx.api_version}, {pbx.timezone})",
             file=sys.stderr,
         )
 

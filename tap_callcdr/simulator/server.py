@@ -20,6 +20,9 @@ from .core import HttpRequest, HttpResponse, Vendor, html_response, json_respons
 from .data import utc_now_minute
 from .faults import Fault, FaultPlan
 from .generic import GenericAccount, GenericVendor, demo_accounts
+from .itnio import ItnioAccount, ItnioVendor
+from .tencent import TencentAccount, TencentVendor
+from .yeastar import YeastarAccount, YeastarVendor
 
 HOST = "127.0.0.1"
 
@@ -49,6 +52,9 @@ class Simulator:
         port: int = 0,
         anchor: datetime | None = None,
         *,
+        itnio_accounts: list[ItnioAccount] | None = None,
+        tencent_accounts: list[TencentAccount] | None = None,
+        yeastar_accounts: list[YeastarAccount] | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         anchor = anchor or utc_now_minute()
@@ -56,7 +62,12 @@ class Simulator:
         self.faults = FaultPlan()
         accounts = demo_accounts() if generic_accounts is None else generic_accounts
         self.generic = GenericVendor(accounts, self.anchor)
-        self.vendors: dict[str, Vendor] = {v.name: v for v in (self.generic,)}
+        self.tencent = TencentVendor(tencent_accounts or [], self.anchor)
+        self.vendors: dict[str, Vendor] = {v.name: v for v in (self.generic, self.tencent)}
+        self.yeastar = YeastarVendor(yeastar_accounts or [], self.anchor)
+        self.vendors[self.yeastar.name] = self.yeastar
+        self.itnio = ItnioVendor(itnio_accounts or [], self.anchor)
+        self.vendors[self.itnio.name] = self.itnio
         self._port = port
         self._ssl_context = ssl_context
         self._log: list[dict[str, Any]] = []
