@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 import typing as t
 from collections.abc import Iterable, Iterator, Mapping
+from decimal import Decimal
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
@@ -14,7 +15,7 @@ import requests
 from singer_sdk import RESTStream
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
-from tap_callcdr.errors import TokenRejectedError, one_line
+from tap_callcdr.errors import MalformedResponseError, TokenRejectedError, one_line
 from tap_callcdr.windows import UTC, Window, WindowPlan, iso_utc, parse_instant
 
 if t.TYPE_CHECKING:
@@ -109,9 +110,7 @@ class CDRStream(RESTStream[t.Any]):
                 iso_utc(wanted),
             )
 
-    def records_in_window(
-        self, context: Context | None, window: Window
-    ) -> Iterator[dict[str, t.Any]]:
+    def records_in_window(self, context: Context | None, window: Window) -> Iterator[dict[str, t.Any]]:
         """Every record of one window; the SDK's paginated request loop by default."""
         yield from self.request_records({**(context or {}), WINDOW_KEY: window})
 
@@ -131,6 +130,25 @@ class CDRStream(RESTStream[t.Any]):
     def get_replication_key_signpost(self, context: Context | None = None) -> None:
         """No signpost: windows already stop at now minus the settle lag."""
         return None
+
+    # -- records -----------------------------------------------------------------------------
+
+    def convert_field(
+        self, row: Mapping[str, t.Any], name: str, convert: t.Callable[[t.Any], t.Any]
+    ) -> t.Any:
+        """One vendor field through `convert`; a bad value stops with one line naming it."""
+        value = row.get(name)
+        try:
+            return convert(value)
+        except (TypeError, ValueError, ArithmeticError):
+            raise MalformedResponseError(
+                self.describe(f"{self.record_label(row)}: field '{name}' has {value!r}")
+            ) from None
+
+    def record_label(self, row: Mapping[str, t.Any]) -> str:
+        """How an error message names a record: by the vendor's id (the key after account)."""
+        key = self.primary_keys[-1]
+        return f"record {key} {row.get(key)!r}"
 
     # -- error policy ----------------------------------------------------------------
 
@@ -185,6 +203,15 @@ def _retry_after(exc: BaseException | None) -> float | None:
         return min(float(header), MAX_RETRY_AFTER) if header else None
     except ValueError:
         return None
+
+
+def to_integer(value: t.Any) -> int | None:
+    """A vendor integer, sent as number or string; empty means unknown, fractions are errors."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool) or (isinstance(value, float | Decimal) and value != int(value)):
+        raise TypeError(value)
+    return int(value)
 
 
 def account_zone(account: Mapping[str, t.Any]) -> ZoneInfo:

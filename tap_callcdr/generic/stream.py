@@ -7,7 +7,7 @@ from functools import cached_property
 
 import requests
 
-from tap_callcdr.client import WINDOW_KEY, CDRStream, local_to_utc
+from tap_callcdr.client import WINDOW_KEY, CDRStream, local_to_utc, to_integer
 from tap_callcdr.errors import MalformedResponseError, TokenRejectedError
 from tap_callcdr.generic import envelope
 from tap_callcdr.generic.auth import GetBillTokenAuthenticator
@@ -99,28 +99,12 @@ class GenericCDRStream(CDRStream):
                 row.setdefault(new, row.pop(old))
         record: dict[str, t.Any] = {"account": self.account(context)["name"]}
         for name in TIME_FIELDS:
-            record[name] = self._field(row, name, lambda v: local_to_utc(v, zone))
+            record[name] = self.convert_field(row, name, lambda v: local_to_utc(v, zone))
         for name in INTEGER_FIELDS:
-            record[name] = self._field(row, name, _integer)
+            record[name] = self.convert_field(row, name, to_integer)
         for name in STRING_FIELDS:
             value = row.get(name)
             record[name] = None if value is None else str(value)
         if record["id"] is None or record["starttime"] is None:
             raise MalformedResponseError(self.describe(f"record without id or starttime: {row}"))
         return record
-
-    def _field(self, row: dict, name: str, convert: t.Callable[[t.Any], t.Any]) -> t.Any:
-        try:
-            return convert(row.get(name))
-        except (TypeError, ValueError):
-            raise MalformedResponseError(
-                self.describe(f"record id {row.get('id')}: field '{name}' has {row.get(name)!r}")
-            ) from None
-
-
-def _integer(value: t.Any) -> int | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise TypeError(value)
-    return int(value)

@@ -6,13 +6,13 @@ import datetime as dt
 import decimal
 import json
 import typing as t
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
 import requests
 
-from tap_callcdr.client import WINDOW_KEY, CDRStream
+from tap_callcdr.client import WINDOW_KEY, CDRStream, to_integer
 from tap_callcdr.errors import MalformedResponseError
 from tap_callcdr.itnio import envelope
 from tap_callcdr.itnio.auth import ItnioSignAuthenticator, TimestampExpiredError
@@ -105,7 +105,7 @@ class ItnioRecordStream(CDRStream):
             voice_id = str(row.get("voiceId"))
             if voice_id in emitted:
                 continue
-            call_time = self._field(row, "callTime", lambda v: vendor_time(v, zone))
+            call_time = self.convert_field(row, "callTime", lambda v: vendor_time(v, zone))
             if call_time is not None and call_time >= window.end:
                 beyond.add(voice_id)
             yield row
@@ -134,26 +134,16 @@ class ItnioRecordStream(CDRStream):
         zone = self.zone(context)
         record: dict[str, t.Any] = {"account": self.account(context)["name"]}
         for name in self.string_fields:
-            record[name] = self._field(row, name, _text)
+            record[name] = self.convert_field(row, name, _text)
         for name in TIME_FIELDS:
-            record[name] = self._field(row, name, lambda v: utc_text(v, zone))
+            record[name] = self.convert_field(row, name, lambda v: utc_text(v, zone))
         for name in INTEGER_FIELDS:
-            record[name] = self._field(row, name, _integer)
+            record[name] = self.convert_field(row, name, to_integer)
         for name in self.decimal_fields:
-            record[name] = self._field(row, name, _decimal)
+            record[name] = self.convert_field(row, name, _decimal)
         if not record["voiceId"] or record["callTime"] is None:
-            raise MalformedResponseError(
-                self.describe(f"record without voiceId or callTime: {row}")
-            )
+            raise MalformedResponseError(self.describe(f"record without voiceId or callTime: {row}"))
         return record
-
-    def _field(self, row: dict, name: str, convert: Callable[[t.Any], t.Any]) -> t.Any:
-        try:
-            return convert(row.get(name))
-        except (TypeError, ValueError, ArithmeticError):
-            raise MalformedResponseError(
-                self.describe(f"record {row.get('voiceId')}: field '{name}' has {row.get(name)!r}")
-            ) from None
 
 
 class ItnioSipRecordStream(ItnioRecordStream):
@@ -200,14 +190,6 @@ def vendor_time(value: t.Any, zone: ZoneInfo) -> dt.datetime | None:
 def utc_text(value: t.Any, zone: ZoneInfo) -> str | None:
     moment = vendor_time(value, zone)
     return None if moment is None else iso_utc(moment)
-
-
-def _integer(value: t.Any) -> int | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or (isinstance(value, decimal.Decimal) and value % 1):
-        raise TypeError(value)
-    return int(value)
 
 
 def _decimal(value: t.Any) -> decimal.Decimal | None:

@@ -15,7 +15,7 @@ import typing as t
 import requests
 from singer_sdk.pagination import SinglePagePaginator
 
-from tap_callcdr.client import WINDOW_KEY, CDRStream, local_to_utc
+from tap_callcdr.client import WINDOW_KEY, CDRStream, local_to_utc, to_integer
 from tap_callcdr.errors import MalformedResponseError, PaginationError, TransientVendorError
 from tap_callcdr.tencent import envelope, redact
 from tap_callcdr.tencent.auth import TencentAppAuthenticator
@@ -153,11 +153,14 @@ class TencentCDRStream(CDRStream):
             raise WindowCut(offset, len(rows))  # before any record: the cut answer is dropped
         yield from rows
 
+    def record_label(self, row: t.Mapping[str, t.Any]) -> str:
+        return f"call {row.get('callId')!r}"
+
     # -- records -----------------------------------------------------------------------------
 
     def start_of(self, row: dict, context: Context | None) -> str:
         zone = self.zone(context)
-        start = self._field(row, "startSrcCallTime", lambda value: _instant(value, zone))
+        start = self.convert_field(row, "startSrcCallTime", lambda value: _instant(value, zone))
         if start is None:
             raise MalformedResponseError(self.describe(f"call {row.get('callId')!r} has no startSrcCallTime"))
         return start
@@ -172,25 +175,15 @@ class TencentCDRStream(CDRStream):
             "callId": str(row["callId"]),
         }
         for name in TIME_FIELDS:
-            record[name] = self._field(row, name, lambda value: _instant(value, zone))
+            record[name] = self.convert_field(row, name, lambda value: _instant(value, zone))
         for name in INTEGER_FIELDS:
-            record[name] = self._field(row, name, _integer)
+            record[name] = self.convert_field(row, name, to_integer)
         if record["callType"] is None:
             record["callType"] = DEFAULT_CALL_TYPE
         for name in STRING_FIELDS:
             value = row.get(name)
             record[name] = None if value is None else str(value)
         return record
-
-    def _field(self, row: dict, name: str, convert: Callable[[t.Any], t.Any]) -> t.Any:
-        """One converted field; a bad value stops with one line naming call and field."""
-        value = row.get(name)
-        try:
-            return convert(value)
-        except (TypeError, ValueError, OverflowError):
-            raise MalformedResponseError(
-                self.describe(f"call {row.get('callId')!r}: field '{name}' has {value!r}")
-            ) from None
 
 
 def _instant(value: t.Any, zone: ZoneInfo) -> str | None:
@@ -203,11 +196,3 @@ def _instant(value: t.Any, zone: ZoneInfo) -> str | None:
         return iso_utc(dt.datetime.fromtimestamp(int(text), dt.UTC))
     dt.datetime.strptime(text, "%Y-%m-%d %H:%M:%S")  # that shape, or ValueError
     return local_to_utc(text, zone)
-
-
-def _integer(value: t.Any) -> int | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool | float):
-        raise TypeError(value)
-    return int(value)

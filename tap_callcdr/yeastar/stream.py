@@ -15,7 +15,7 @@ import requests
 from requests import PreparedRequest, Response
 from urllib3.exceptions import InsecureRequestWarning
 
-from tap_callcdr.client import CDRStream, local_to_utc
+from tap_callcdr.client import CDRStream, local_to_utc, to_integer
 from tap_callcdr.errors import MalformedResponseError, TokenRejectedError, VendorError
 from tap_callcdr.windows import Window
 from tap_callcdr.yeastar import csvfile, envelope
@@ -121,9 +121,7 @@ class YeastarCDRStream(CDRStream):
 
     # -- one window: a random, then the CSV file ---------------------------------------------
 
-    def records_in_window(
-        self, context: Context | None, window: Window
-    ) -> Iterator[dict[str, t.Any]]:
+    def records_in_window(self, context: Context | None, window: Window) -> Iterator[dict[str, t.Any]]:
         account = self.account(context)
         zone = self.zone(context)
         query = {
@@ -185,9 +183,7 @@ class YeastarCDRStream(CDRStream):
             raise MalformedResponseError(self.describe(f"CDR file has no {absent} column"))
         if missing and self.current_account not in self._warned_missing:
             self._warned_missing.add(self.current_account)
-            self.logger.warning(
-                "%s", self.describe(f"CDR file has no column(s) {missing}: they stay null")
-            )
+            self.logger.warning("%s", self.describe(f"CDR file has no column(s) {missing}: they stay null"))
 
     @cached_property
     def _warned_missing(self) -> set[str]:
@@ -217,9 +213,9 @@ class YeastarCDRStream(CDRStream):
         """CSV row -> typed record: UTC start, integer durations, unknown columns in `extra`."""
         zone = self.zone(context)
         record: dict[str, t.Any] = {"account": self.account(context)["name"], "row_id": row_id(row)}
-        record["timestart"] = self._field(row, "timestart", lambda v: local_to_utc(_iso(v), zone))
+        record["timestart"] = self.convert_field(row, "timestart", lambda v: local_to_utc(_iso(v), zone))
         for name in INTEGER_FIELDS:
-            record[name] = self._field(row, name, _integer)
+            record[name] = self.convert_field(row, name, to_integer)
         for name in STRING_FIELDS:
             record[name] = row.get(name)
         record["extra"] = {k: v for k, v in row.items() if k not in KNOWN} or None
@@ -227,13 +223,8 @@ class YeastarCDRStream(CDRStream):
             raise MalformedResponseError(self.describe(f"CDR row without callid/timestart: {row}"))
         return record
 
-    def _field(self, row: dict, name: str, convert: Callable[[t.Any], t.Any]) -> t.Any:
-        try:
-            return convert(row.get(name))
-        except (TypeError, ValueError):
-            raise MalformedResponseError(
-                self.describe(f"callid {row.get('callid')!r}: '{name}' has {row.get(name)!r}")
-            ) from None
+    def record_label(self, row: t.Mapping[str, t.Any]) -> str:
+        return f"callid {row.get('callid')!r}"
 
 
 def row_id(row: dict[str, str]) -> str:
@@ -246,7 +237,3 @@ def row_id(row: dict[str, str]) -> str:
 
 def _iso(value: str | None) -> str | None:
     return value.strip().replace("/", "-") if value else value
-
-
-def _integer(value: str | None) -> int | None:
-    return int(value) if value is not None and value.strip() else None
