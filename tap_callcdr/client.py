@@ -4,6 +4,7 @@ bookmarks per fully-read window, vendor-local times to UTC, and the retry policy
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import typing as t
 from collections.abc import Iterable, Iterator, Mapping
@@ -15,7 +16,14 @@ import requests
 from singer_sdk import RESTStream
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
-from tap_callcdr.errors import MalformedResponseError, TokenRejectedError, one_line
+from tap_callcdr.errors import (
+    MalformedResponseError,
+    TokenRejectedError,
+    TransientVendorError,
+    one_line,
+)
+from tap_callcdr.redact import install as install_log_scrubbing
+from tap_callcdr.redact import network_reason
 from tap_callcdr.windows import UTC, Window, WindowPlan, iso_utc, parse_instant
 
 if t.TYPE_CHECKING:
@@ -163,6 +171,24 @@ class CDRStream(RESTStream[t.Any]):
         """One line naming the stream, the account being read, and the cause."""
         return one_line(f"{self.name} account '{self.current_account}': {cause}")
 
+    def request_decorator(self, func: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
+        return super().request_decorator(self._transport_errors_named(func))
+
+    def _transport_errors_named(self, func: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
+        """Network failures stay retriable, but say which account failed, and no URL secret."""
+
+        @functools.wraps(func)
+        def send(*args: t.Any, **kwargs: t.Any) -> t.Any:
+            try:
+                return func(*args, **kwargs)
+            except (ConnectionResetError, requests.RequestException) as exc:
+                if isinstance(exc, requests.HTTPError):
+                    raise
+                cause = f"{type(exc).__name__}: {network_reason(exc)}"
+                raise TransientVendorError(self.describe(cause)) from None
+
+        return send
+
     def backoff_max_tries(self) -> int:
         return int(self.config.get("max_retries", 5)) + 1
 
@@ -230,3 +256,4 @@ def local_to_utc(value: str | None, zone: ZoneInfo) -> str | None:
 
 
 logging.getLogger("backoff").setLevel(logging.ERROR)  # our handler logs retries itself
+install_log_scrubbing()

@@ -4,6 +4,7 @@ and what cannot be fixed by retrying stops with one line that says what to do.""
 from __future__ import annotations
 
 import datetime as dt
+import socket
 import typing as t
 from collections.abc import Iterator
 
@@ -207,3 +208,15 @@ def test_secrets_never_reach_logs_or_records(sim: Simulator) -> None:
     for secret in [cfg["generic_accounts"][0]["accesskey"], *tokens]:
         assert secret not in output
     assert "token" not in {k for r in run.records(STREAM) for k in r}
+
+
+def test_unreachable_vendor_is_one_line_naming_the_account(sim: Simulator) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    cfg = config(sim, max_retries=1)
+    cfg["generic_accounts"][0]["api_url"] = f"http://127.0.0.1:{closed}/generic/"
+    run = run_cli(cfg)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    [error] = [line for line in run.stderr.splitlines() if " ERROR " in line and "Connection" in line]
+    assert "generic_cdr account 'hq'" in error and "Connection refused" in error

@@ -31,13 +31,14 @@ from yeastar_helpers import (
 )
 
 from tap_callcdr.errors import ConfigError, MalformedResponseError, VendorError
+from tap_callcdr.redact import scrub
 from tap_callcdr.simulator import Simulator, yeastar_demo_accounts
 from tap_callcdr.simulator.yeastar import SimulatorTLS, simulator_tls
 from tap_callcdr.tap import TapCallCDR
 from tap_callcdr.windows import Window, iso_utc
 from tap_callcdr.yeastar import csvfile
 from tap_callcdr.yeastar.auth import YeastarTokenAuthenticator
-from tap_callcdr.yeastar.transport import api_base, scrub, with_query
+from tap_callcdr.yeastar.transport import api_base, with_query
 
 DOWNLOAD, RANDOM, LOGIN = "cdr/download", "cdr/get_random", "login"
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -13,6 +13,7 @@ from singer_sdk.authenticators import APIAuthenticatorBase
 
 from tap_callcdr.errors import TokenRejectedError, TransientVendorError, VendorError
 from tap_callcdr.generic import envelope
+from tap_callcdr.redact import network_reason
 
 LOGIN_SERVICE = "App.Sip_Auth.Login"
 RENEW_MARGIN = 600  # seconds before expiry to log in again rather than risk a 600 mid-window
@@ -85,7 +86,7 @@ class GetBillTokenAuthenticator(APIAuthenticatorBase):
     def _login(self) -> None:
         login = backoff.on_exception(
             backoff.expo,
-            (TransientVendorError, requests.ConnectionError, requests.Timeout),
+            TransientVendorError,
             max_tries=self.max_tries,
             logger=None,
         )(self._login_once)
@@ -97,7 +98,12 @@ class GetBillTokenAuthenticator(APIAuthenticatorBase):
     def _login_once(self) -> tuple[str, float]:
         form = {"service": LOGIN_SERVICE, "appid": self.appid, "accesskey": self.accesskey}
         # auth=: the shared session's auth is this authenticator; login must not recurse
-        response = self.session.post(self.url, data=form, timeout=self.timeout, auth=_as_is)
+        try:
+            response = self.session.post(self.url, data=form, timeout=self.timeout, auth=_as_is)
+        except requests.RequestException as exc:  # retried; the message names the account
+            raise TransientVendorError(
+                self.describe(f"login: {type(exc).__name__}: {network_reason(exc)}")
+            ) from None
         if response.status_code >= 500 or response.status_code == 429:
             raise TransientVendorError(self.describe(f"login: HTTP {response.status_code}"))
         body = envelope.payload(response, lambda cause: self.describe(f"login: {cause}"))

@@ -9,15 +9,14 @@ bookmark (advanced by the base class after the whole window) never passes a cut.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import typing as t
 
 import requests
 from singer_sdk.pagination import SinglePagePaginator
 
 from tap_callcdr.client import WINDOW_KEY, CDRStream, local_to_utc, to_integer
-from tap_callcdr.errors import MalformedResponseError, PaginationError, TransientVendorError
-from tap_callcdr.tencent import envelope, redact
+from tap_callcdr.errors import MalformedResponseError, PaginationError
+from tap_callcdr.tencent import envelope
 from tap_callcdr.tencent.auth import TencentAppAuthenticator
 from tap_callcdr.tencent.schema import (
     DEFAULT_CALL_TYPE,
@@ -29,20 +28,12 @@ from tap_callcdr.tencent.schema import (
 from tap_callcdr.windows import Window, iso_utc
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator
     from zoneinfo import ZoneInfo
 
     from singer_sdk.helpers.types import Context
 
 ONE_SECOND = dt.timedelta(seconds=1)
-# What the SDK retries on; their messages quote the URL, whose `id` is a credential.
-TRANSPORT_ERRORS = (
-    ConnectionResetError,
-    requests.exceptions.ConnectionError,
-    requests.exceptions.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-    requests.exceptions.ContentDecodingError,
-)
 
 
 class WindowCut(Exception):
@@ -64,10 +55,6 @@ class TencentCDRStream(CDRStream):
     http_method = "POST"
     payload_as_json = True
     schema = SCHEMA
-
-    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        super().__init__(*args, **kwargs)
-        redact.install()
 
     @property
     def authenticator(self) -> TencentAppAuthenticator:
@@ -125,21 +112,6 @@ class TencentCDRStream(CDRStream):
 
     # -- HTTP --------------------------------------------------------------------------------
 
-    def request_decorator(self, func: Callable[..., t.Any]) -> Callable[..., t.Any]:
-        return super().request_decorator(self._without_secrets(func))
-
-    def _without_secrets(self, func: Callable[..., t.Any]) -> Callable[..., t.Any]:
-        """Connection errors as retriable one-liners that do not quote the account's id."""
-
-        @functools.wraps(func)
-        def send(*args: t.Any, **kwargs: t.Any) -> t.Any:
-            try:
-                return func(*args, **kwargs)
-            except TRANSPORT_ERRORS as exc:
-                cause = redact.redact(f"{type(exc).__name__}: {exc}")
-                raise TransientVendorError(self.describe(cause)) from None
-
-        return send
 
     def validate_response(self, response: requests.Response) -> None:
         super().validate_response(response)  # HTTP-level policy

@@ -15,10 +15,10 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import requests
 
-from tap_callcdr.errors import TransientVendorError, VendorError, one_line
+from tap_callcdr.errors import TransientVendorError, VendorError
+from tap_callcdr.redact import network_reason
 
 DEFAULT_PORT = 8088  # the S-Series web/API HTTPS port
-SECRET_IN_URL = re.compile(r"((?:token|random|password)=)[^&\s'\"]*", re.IGNORECASE)
 CERT_REASON = re.compile(r"certificate verify failed: ([^(')\]]+)")
 
 
@@ -42,11 +42,6 @@ def with_query(url: str, params: Mapping[str, str]) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
-def scrub(text: str) -> str:
-    """Mask the token, random and password wherever a URL shows up in a message."""
-    return SECRET_IN_URL.sub(r"\1***", text)
-
-
 @contextmanager
 def network_errors(
     describe: Callable[[str], str], setting: Callable[[str], str]
@@ -60,7 +55,7 @@ def network_errors(
     except requests.exceptions.SSLError as exc:
         found = CERT_REASON.search(str(exc))
         if found is None:  # a handshake cut short is a network hiccup, not a trust problem
-            raise TransientVendorError(describe(f"TLS error: {_reason(exc)}")) from None
+            raise TransientVendorError(describe(f"TLS error: {network_reason(exc)}")) from None
         reason = found[1].strip()
         if "mismatch" in reason:  # trusted, but issued for another name: no CA file fixes that
             fix = f"use the host name or IP the certificate names in '{setting('api_url')}'"
@@ -72,11 +67,5 @@ def network_errors(
         message = f"the PBX's TLS certificate is not trusted ({reason}): {fix}"
         raise VendorError(describe(message)) from None
     except requests.RequestException as exc:
-        raise TransientVendorError(describe(f"{type(exc).__name__}: {_reason(exc)}")) from None
+        raise TransientVendorError(describe(f"{type(exc).__name__}: {network_reason(exc)}")) from None
 
-
-def _reason(exc: requests.RequestException) -> str:
-    """urllib3's own reason (e.g. "Connection refused"), not its wrapper quoting the URL."""
-    inner = exc.args[0] if exc.args else exc
-    reason = getattr(inner, "reason", None) or inner
-    return scrub(one_line(str(reason) or type(exc).__name__))

@@ -1,0 +1,46 @@
+"""Keep credentials that vendors want in query strings out of every log line and error.
+
+Yeastar puts its token and download random in the URL, Tencent its account `id`; urllib3
+quotes request URLs in its DEBUG lines and in connection errors, which the retry log and
+the final error repeat. One filter on urllib3's loggers and one scrub for messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from tap_callcdr.errors import one_line
+
+SECRET_PARAM = re.compile(
+    r"(?<![A-Za-z0-9_])((?:id|token|random|password|accesskey|api_secret|sign)=)[^&\s'\")]*",
+    re.IGNORECASE,
+)
+URL_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry")  # the ones that quote URLs
+
+
+def scrub(text: str) -> str:
+    """The text with every secret-bearing query value masked."""
+    return SECRET_PARAM.sub(r"\1***", text)
+
+
+def network_reason(exc: BaseException) -> str:
+    """urllib3's own reason ("Connection refused"), not its wrapper that quotes the URL."""
+    inner = exc.args[0] if exc.args else exc
+    reason = getattr(inner, "reason", None) or inner
+    return scrub(one_line(str(reason) or type(exc).__name__))
+
+
+class _ScrubFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = scrub(record.getMessage()), ()
+        return True
+
+
+_FILTER = _ScrubFilter()
+
+
+def install() -> None:
+    """Idempotent: a logger keeps one copy of the same filter."""
+    for name in URL_LOGGERS:
+        logging.getLogger(name).addFilter(_FILTER)
