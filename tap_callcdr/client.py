@@ -47,7 +47,10 @@ class CDRStream(RESTStream[t.Any]):
 
     @cached_property
     def accounts(self) -> dict[str, Mapping[str, t.Any]]:
-        return {a["name"]: a for a in self.config.get(f"{self.vendor}_accounts") or []}
+        accounts = self.config.get(f"{self.vendor}_accounts") or []
+        return {a["name"]: {"api_url": self.default_api_url, **a} for a in accounts}
+
+    default_api_url: str | None = None  # for vendors with one public endpoint
 
     @property
     def partitions(self) -> list[dict] | None:

@@ -88,12 +88,12 @@ def check_config(config: t.Mapping[str, t.Any]) -> None:
         raise ConfigError(names, "configure at least one account")
     for vendor in VENDORS:
         for index, account in enumerate(config.get(vendor.setting) or []):
-            check_account(f"{vendor.setting}[{index}]", account)
+            check_account(f"{vendor.setting}[{index}]", account, vendor)
             vendor.check_account(f"{vendor.setting}[{index}]", account)
         check_unique_names(vendor.setting, config.get(vendor.setting) or [])
 
 
-def check_account(where: str, account: t.Mapping[str, t.Any]) -> None:
+def check_account(where: str, account: t.Mapping[str, t.Any], vendor: VendorSpec) -> None:
     """What every vendor's account needs: a name, a real zone, an http(s) URL."""
     if not account.get("name"):
         raise ConfigError(f"{where}.name", "every account needs a name")
@@ -102,7 +102,7 @@ def check_account(where: str, account: t.Mapping[str, t.Any]) -> None:
         zoneinfo.ZoneInfo(zone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"{where}.timezone", f"{zone!r} is not an IANA time zone") from None
-    url = str(account.get("api_url", ""))
+    url = str(account.get("api_url") or vendor.default_api_url or "")
     if not url.startswith(("http://", "https://")):
         raise ConfigError(f"{where}.api_url", f"{url!r} is not an http(s) URL")
 

@@ -16,7 +16,8 @@ ACCOUNT_COMMON = (
                 description="Account name, stored in every record"),
     th.Property("timezone", th.StringType, default="Asia/Shanghai",
                 description="IANA zone the vendor's local times are in"),
-    th.Property("api_url", th.StringType, required=True, description="The vendor API base URL"),
+    th.Property("api_url", th.StringType,
+                description="The vendor API base URL (required unless the vendor has one default)"),
 )  # fmt: skip
 
 
@@ -29,6 +30,12 @@ class VendorSpec:
     streams: tuple[type[CDRStream], ...]
     account_properties: tuple[th.Property, ...]
     check_account: Callable[[str, t.Mapping[str, t.Any]], None]
+
+    @property
+    def default_api_url(self) -> str | None:
+        """The one public endpoint all the vendor's streams share, if it has one."""
+        urls = {stream.default_api_url for stream in self.streams}
+        return urls.pop() if len(urls) == 1 else None
 
     @property
     def setting(self) -> str:

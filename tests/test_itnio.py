@@ -610,3 +610,13 @@ def test_secrets_and_signatures_never_reach_logs_or_records(one: Simulator) -> N
     assert config["itnio_accounts"][0]["api_secret"] not in output
     assert "Sign" not in output
     assert not {"api_secret", "Sign"} & {k for r in run.records() for k in r}
+
+
+def test_api_url_defaults_to_the_public_endpoint() -> None:
+    account = {"name": "hq", "api_key": "k", "api_secret": "s"}
+    tap = TapCallCDR(config={"start_date": "2026-01-01T00:00:00Z", "itnio_accounts": [account]})
+    urls = {stream.get_url({"account": "hq"}) for stream in tap.streams.values()}
+    assert urls == {
+        "https://api.itniotech.com/voice/recordSipQuery",
+        "https://api.itniotech.com/voice/recordGroupQuery",
+    }

@@ -8,10 +8,10 @@ import typing as t
 from singer_sdk import typing as th
 
 from tap_callcdr.errors import ConfigError
-from tap_callcdr.itnio.stream import ItnioGroupRecordStream, ItnioSipRecordStream
+from tap_callcdr.itnio.stream import ItnioGroupRecordStream, ItnioRecordStream, ItnioSipRecordStream
 from tap_callcdr.vendor import VendorSpec
 
-DEFAULT_API_URL = "https://api.itniotech.com/voice/"
+DEFAULT_API_URL = ItnioRecordStream.default_api_url
 
 
 def check_account(where: str, account: t.Mapping[str, t.Any]) -> None:
@@ -29,8 +29,8 @@ VENDOR = VendorSpec(
     streams=(ItnioSipRecordStream, ItnioGroupRecordStream),
     account_properties=(
         th.Property("api_key", th.StringType, required=True,
-                    description=f"API key (header Api-Key); api_url is {DEFAULT_API_URL} "
-                    "unless a white-label reseller gives another"),
+                    description="API key (header Api-Key); api_url defaults to "
+                    f"{DEFAULT_API_URL}: set it for a white-label reseller"),
         th.Property("api_secret", th.StringType, required=True, secret=True,
                     description="API secret: signs every request, never sent"),
         th.Property("sip_group_name", th.StringType,

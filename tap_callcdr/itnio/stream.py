@@ -43,6 +43,7 @@ class ItnioRecordStream(CDRStream):
     """Records of one ITNIO endpoint, read window by window and page by page."""
 
     vendor = "itnio"
+    default_api_url = "https://api.itniotech.com/voice/"  # white-label resellers set api_url
     primary_keys = ("account", "voiceId")
     replication_key = "callTime"
     http_method = "POST"
