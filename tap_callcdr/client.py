@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import threading
 import typing as t
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
@@ -22,6 +23,7 @@ from tap_callcdr.errors import (
     TransientVendorError,
     one_line,
 )
+from tap_callcdr.prefetch import ReadAhead
 from tap_callcdr.redact import install as install_log_scrubbing
 from tap_callcdr.redact import network_reason
 from tap_callcdr.windows import UTC, Window, WindowPlan, iso_utc, parse_instant
@@ -30,6 +32,8 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
 WINDOW_KEY = "_window"  # request-context key carrying the window being read
+READ_AHEAD_BATCH_SIZE = 500  # records handed from an account's thread to the emitter at once
+READ_AHEAD_BATCHES = 4  # batches an account's thread may run ahead: bounds memory
 MAX_RETRY_AFTER = 300.0  # seconds; a longer Retry-After is a vendor bug, not a plan
 
 
@@ -93,17 +97,99 @@ class CDRStream(RESTStream[t.Any]):
     def now(self) -> dt.datetime:
         return dt.datetime.now(UTC)
 
-    current_account: str = "?"  # the partition being read, for messages and auth
+    # -- reading: every account in its own thread, emitted in partition order --------------
+
+    @cached_property
+    def _thread_state(self) -> threading.local:
+        return threading.local()
+
+    @property
+    def current_account(self) -> str:
+        """The account this thread is reading (messages, auth and sessions are per account)."""
+        return getattr(self._thread_state, "account", "?")
+
+    @current_account.setter
+    def current_account(self, name: str) -> None:
+        self._thread_state.account = name
+
+    @cached_property
+    def _sessions(self) -> dict[str, requests.Session]:
+        return {}
+
+    @property
+    def requests_session(self) -> requests.Session:
+        """One keep-alive session per account: threads never share one."""
+        name = self.current_account
+        if name not in self._sessions:
+            self._sessions[name] = requests.Session()
+        return self._sessions[name]
+
+    _read_ahead: ReadAhead[t.Any] | None = None
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        self.current_account = self.account(context)["name"]
-        bookmark = self.get_starting_timestamp(context)
-        now = self.now()
+        """The account's records, window by window; the bookmark moves after each window.
+
+        The reading itself happens ahead, in the account's thread (see prefetch.py).
+        """
+        name = self.current_account = self.account(context)["name"]
+        if self._read_ahead is None or name not in self._read_ahead.keys:
+            self._read_ahead = self._start_reading(context)
+        read_ahead = self._read_ahead
+        try:
+            for item in read_ahead.drain(name):
+                if isinstance(item, Window):
+                    self.advance_bookmark(context, item)
+                else:
+                    yield from item
+        except BaseException:
+            read_ahead.cancel()
+            raise
+
+    def _start_reading(self, first: Context | None) -> ReadAhead[t.Any]:
+        """Start this account and the ones after it (partition order)."""
+        partitions = self.partitions or []
+        names = [p["account"] for p in partitions]
+        todo = partitions[names.index(first["account"]) :] if first else partitions
+        read_ahead: ReadAhead[t.Any] = ReadAhead(
+            workers=int(self.config.get("parallel_accounts", 4)), depth=READ_AHEAD_BATCHES
+        )
+        now, _ = self.now(), self.window_plan  # resolved here, not racing in the threads
+        for partition in todo:
+            bookmark = self.bookmark(partition)
+            produce = functools.partial(self._read_account, partition, bookmark, now)
+            read_ahead.start(partition["account"], produce)
+        return read_ahead
+
+    def bookmark(self, context: Context) -> dt.datetime | None:
+        """The partition's bookmark from state, or None on its first run (start_date).
+
+        Read without creating the partition's state entry (get_context_state would), so a
+        STATE emitted before this account's turn does not list it empty.
+        """
+        partitions = self.stream_state.get("partitions") or []
+        state = next((p for p in partitions if p.get("context") == dict(context)), {})
+        if state.get("replication_key") != self.replication_key:
+            return None
+        value = state.get("replication_key_value")
+        return max(parse_instant(value), self.window_plan.start_date) if value else None
+
+    def _read_account(
+        self, context: Context, bookmark: dt.datetime | None, now: dt.datetime
+    ) -> Iterator[list[dict[str, t.Any]] | Window]:
+        """Runs in the account's thread: batches of records, then each window it completed."""
+        self.current_account = context["account"]
         self.warn_if_beyond_horizon(bookmark, now)
         for window in self.window_plan.windows(bookmark, now):
-            self.logger.debug("Reading %s for account %s", window, context)
-            yield from self.records_in_window(context, window)
-            self.advance_bookmark(context, window)
+            self.logger.debug("Reading %s for account %s", window, self.current_account)
+            batch: list[dict[str, t.Any]] = []
+            for record in self.records_in_window(context, window):
+                batch.append(record)
+                if len(batch) == READ_AHEAD_BATCH_SIZE:
+                    yield batch
+                    batch = []
+            if batch:
+                yield batch
+            yield window
 
     def warn_if_beyond_horizon(self, bookmark: dt.datetime | None, now: dt.datetime) -> None:
         plan = self.window_plan

@@ -37,6 +37,8 @@ class TapCallCDR(Tap):
                     description="Retries of a transient failure before giving up"),
         th.Property("retry_wait_seconds", th.NumberType, default=2.0,
                     description="First retry wait; doubles each retry"),
+        th.Property("parallel_accounts", th.IntegerType, default=4,
+                    description="Accounts of a stream read at the same time (each in its own thread)"),
         th.Property("request_timeout_seconds", th.IntegerType, default=60,
                     description="Give up on a silent vendor after this long (then retry)"),
         *(vendor.accounts_property() for vendor in VENDORS),
@@ -80,8 +82,8 @@ def check_config(config: t.Mapping[str, t.Any]) -> None:
     for setting in ("lookback_minutes", "settle_lag_minutes"):
         if int(config.get(setting, 0)) < 0:
             raise ConfigError(setting, "must not be negative")
-    for setting in ("window_hours", "max_retries"):
-        if int(config.get(setting, 1)) < (1 if setting == "window_hours" else 0):
+    for setting in ("window_hours", "max_retries", "parallel_accounts"):
+        if int(config.get(setting, 1)) < (0 if setting == "max_retries" else 1):
             raise ConfigError(setting, "is too small")
     if not any(config.get(vendor.setting) for vendor in VENDORS):
         names = ", ".join(vendor.setting for vendor in VENDORS)

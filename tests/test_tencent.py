@@ -309,7 +309,7 @@ def test_plain_answers_work_too(compress: bool) -> None:
 
 def test_src_filter_is_passed_through(sim: Simulator) -> None:
     caller = sim.tencent.truth("hq")[0]["src"]
-    cfg = config(sim)
+    cfg = config(sim, "hq")  # one account: with two, the request log interleaves them
     cfg["tencent_accounts"][0]["src"] = caller
     records = run_tap(cfg).records(STREAM)
     assert {r["src"] for r in records if r["account"] == "hq"} == {caller}
@@ -416,7 +416,7 @@ def test_transient_codes_are_retried_and_lose_nothing(sim: Simulator, code: int)
 
 def test_persistent_transient_errors_give_up_after_max_retries(sim: Simulator) -> None:
     sim.faults.add("vendor_error", vendor="tencent", code=-501, times=-1)
-    run = run_tap(config(sim, max_retries=2))
+    run = run_tap(config(sim, "hq", max_retries=2))  # one account: others read in parallel
     assert isinstance(run.error, RetriableAPIError)
     assert "errorCode -501" in str(run.error) and "account 'hq'" in str(run.error)
     assert len(cdr_requests(sim)) == 3
@@ -437,7 +437,7 @@ def test_persistent_transient_errors_give_up_after_max_retries(sim: Simulator) -
 )
 def test_fatal_codes_stop_at_once_with_a_hint(sim: Simulator, code: int, hint: str) -> None:
     sim.faults.add("vendor_error", vendor="tencent", code=code, after=1)
-    run = run_tap(config(sim))
+    run = run_tap(config(sim, "hq"))  # one account: the fault must not hit another one's thread
     assert isinstance(run.error, VendorError)
     message = str(run.error)
     assert hint in message and f"errorCode {code}" in message and "tencent_cdr account 'hq'" in message
@@ -480,7 +480,7 @@ def test_slow_answers_time_out_and_are_retried(sim: Simulator) -> None:
 
 def test_malformed_answer_stops_with_one_line_and_keeps_the_bookmark(sim: Simulator) -> None:
     sim.faults.add("malformed", vendor="tencent", after=1)
-    run = run_tap(config(sim))
+    run = run_tap(config(sim, "hq"))  # one account: the fault must not hit another one's thread
     assert isinstance(run.error, MalformedResponseError)
     assert "neither JSON nor zlib" in str(run.error) and "\n" not in str(run.error)
     first = cdr_requests(sim)[0]["params"]

@@ -1,0 +1,70 @@
+"""ReadAhead: producers in threads, drained in order, errors after the items before them."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tap_callcdr.prefetch import ReadAhead
+
+
+def numbers(prefix: str, n: int, fail_at: int | None = None) -> Iterator[str]:
+    for i in range(n):
+        if i == fail_at:
+            raise ValueError(f"{prefix} broke at {i}")
+        yield f"{prefix}{i}"
+
+
+def test_each_key_drains_in_order_with_more_keys_than_workers() -> None:
+    read_ahead: ReadAhead[str] = ReadAhead(workers=2, depth=1)
+    keys = [f"k{i}" for i in range(6)]
+    for key in keys:
+        read_ahead.start(key, lambda key=key: numbers(key, 50))
+    for key in keys:  # depth 1 and 2 workers: only ordered starts avoid a deadlock here
+        assert list(read_ahead.drain(key)) == [f"{key}{i}" for i in range(50)]
+
+
+def test_an_error_comes_after_the_items_before_it() -> None:
+    read_ahead: ReadAhead[str] = ReadAhead(workers=1, depth=2)
+    read_ahead.start("a", lambda: numbers("a", 10, fail_at=3))
+    got = []
+    with pytest.raises(ValueError, match="a broke at 3"):
+        for item in read_ahead.drain("a"):
+            got.append(item)
+    assert got == ["a0", "a1", "a2"]
+
+
+def test_producers_run_concurrently() -> None:
+    started = threading.Barrier(3, timeout=5)
+
+    def waits_for_the_others(key: str) -> Iterator[str]:
+        started.wait()  # only passes if three producers run at the same time
+        yield key
+
+    read_ahead: ReadAhead[str] = ReadAhead(workers=3, depth=1)
+    for key in "abc":
+        read_ahead.start(key, lambda key=key: waits_for_the_others(key))
+    assert [next(read_ahead.drain(key)) for key in "abc"] == ["a", "b", "c"]
+
+
+def test_cancel_releases_blocked_producers() -> None:
+    read_ahead: ReadAhead[int] = ReadAhead(workers=1, depth=1)
+    produced: list[int] = []
+
+    def forever() -> Iterator[int]:
+        i = 0
+        while True:
+            produced.append(i)
+            yield i
+            i += 1
+
+    read_ahead.start("x", forever)
+    time.sleep(0.1)
+    read_ahead.cancel()
+    time.sleep(0.5)
+    count = len(produced)
+    time.sleep(0.3)
+    assert len(produced) == count <= 3, "a cancelled producer kept going"
