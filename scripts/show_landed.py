@@ -1,22 +1,78 @@
 #!/usr/bin/env python3
-"""Print what the demo landed in DuckDB: rows per table, time span, directions, accounts.
+"""Print what the demo landed in DuckDB: per stream its rows, start-time span, accounts, breakdown.
 
     scripts/show_landed.py [--db output/warehouse.duckdb] [--schema callcdr] [--before N]
     scripts/show_landed.py --count      # just the total row count (0 if nothing landed yet)
 
-`--before N` (the count taken before the run) adds "rows landed this run".
-The file is opened read-only, so it never changes what a loader wrote.
+For every table: the row count, the first and last call start (UTC), rows per account, a
+per-direction or per-status breakdown where the stream has one, and how many primary keys
+occur more than once (always 0: loaders upsert). `--before N` (the count taken before the
+run) adds "rows landed this run". The file is opened read-only: it never changes what a
+loader wrote.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class StreamView:
+    """What to show of one stream's table (column names as the tap emits them)."""
+
+    title: str
+    start: str  # the call start column (the replication key), UTC
+    key: tuple[str, ...]  # primary key
+    breakdowns: tuple[tuple[str, str, dict[str, str]], ...] = ()  # (column, label, value names)
+
+
+TENCENT_END_STATUS = {
+    "0": "unknown",
+    "1": "normal",
+    "2": "caller unanswered",
+    "3": "callee unanswered",
+    "4": "caller unreachable",
+    "5": "callee unreachable",
+}
+STREAMS = {
+    "generic_cdr": StreamView(
+        "generic call-center API",
+        "starttime",
+        ("account", "id"),
+        (("direction", "direction", {}),),
+    ),
+    "tencent_cdr": StreamView(
+        "Tencent callback",
+        "startSrcCallTime",
+        ("account", "callId"),
+        (("callEndStatus", "end status", TENCENT_END_STATUS),),
+    ),
+    "itnio_sip_cdr": StreamView(
+        "ITNIO SIP phones",
+        "callTime",
+        ("account", "voiceId"),
+        (("terminationReason", "termination", {}),),
+    ),
+    "itnio_group_cdr": StreamView(
+        "ITNIO group calls",
+        "callTime",
+        ("account", "voiceId"),
+        (("terminationReason", "termination", {}),),
+    ),
+    "yeastar_cdr": StreamView(
+        "Yeastar PBX",
+        "timestart",
+        ("account", "row_id"),
+        (("type", "direction", {}), ("status", "status", {})),
+    ),
+}
 
 
 def tables(con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
@@ -28,13 +84,14 @@ def tables(con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-def columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str]:
+def columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[str, str]:
+    """Lower-cased name -> the column's real name (loaders may fold the tap's camelCase)."""
     rows = con.execute(
         "SELECT column_name FROM information_schema.columns "
         "WHERE table_schema = ? AND table_name = ?",
         [schema, table],
     ).fetchall()
-    return {r[0] for r in rows}
+    return {r[0].lower(): r[0] for r in rows}
 
 
 def quote(name: str) -> str:
@@ -60,12 +117,50 @@ def total_rows(db: Path, schema: str) -> int:
         con.close()
 
 
-def grouped(con: duckdb.DuckDBPyConnection, table: str, column: str) -> str:
+def grouped(
+    con: duckdb.DuckDBPyConnection, table: str, column: str, names: dict[str, str] | None = None
+) -> str:
+    """`value count` pairs, largest first."""
     rows = con.execute(
-        f'SELECT coalesce(CAST("{column}" AS VARCHAR), \'(null)\') AS v, count(*) '
-        f"FROM {table} GROUP BY v ORDER BY v"
+        f"SELECT coalesce(CAST({quote(column)} AS VARCHAR), '(null)') AS v, count(*) AS n "
+        f"FROM {table} GROUP BY v ORDER BY n DESC, v"
     ).fetchall()
-    return ", ".join(f"{value}={count}" for value, count in rows)
+    names = names or {}
+    return ", ".join(
+        f"{names[value]} ({value})={count}" if value in names else f"{value or '(empty)'}={count}"
+        for value, count in rows
+    )
+
+
+def show_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> int:
+    table = qualified(con, schema, name)
+    cols = columns(con, schema, name)
+    view = STREAMS.get(name)
+    count = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    print(f"\n  {name}{f' ({view.title})' if view else ''}: {count} rows")
+    if not count:
+        return count
+    start = cols.get(view.start.lower()) if view else cols.get("starttime")
+    if start:
+        low, high = con.execute(
+            f"SELECT min({quote(start)}), max({quote(start)}) FROM {table}"
+        ).fetchone()
+        print(f"    {view.start if view else start} (UTC): {low} .. {high}")
+    if "account" in cols:
+        print(f"    per account: {grouped(con, table, cols['account'])}")
+    for column, label, names in view.breakdowns if view else ():
+        if column.lower() in cols:
+            print(f"    per {label}: {grouped(con, table, cols[column.lower()], names)}")
+    key_names = view.key if view else ("account", "id")
+    key = [cols[c.lower()] for c in key_names if c.lower() in cols]
+    if len(key) == len(key_names):
+        listed = ", ".join(quote(c) for c in key)
+        dupes = con.execute(
+            f"SELECT count(*) FROM (SELECT {listed} FROM {table} GROUP BY {listed} "
+            "HAVING count(*) > 1)"
+        ).fetchone()[0]
+        print(f"    primary key ({', '.join(key_names)}) repeated: {dupes}")
+    return count
 
 
 def show(db: Path, schema: str, before: int | None) -> int:
@@ -80,27 +175,10 @@ def show(db: Path, schema: str, before: int | None) -> int:
             return 1
         print(f"Landed in {db.relative_to(ROOT) if db.is_relative_to(ROOT) else db}, "
               f"schema {schema}:")
-        total = 0
-        for name in names:
-            table = qualified(con, schema, name)
-            cols = columns(con, schema, name)
-            count = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            total += count
-            print(f"\n  {name}: {count} rows")
-            if "starttime" in cols and count:
-                low, high = con.execute(
-                    f"SELECT min(starttime), max(starttime) FROM {table}"
-                ).fetchone()
-                print(f"    starttime (UTC): {low} .. {high}")
-            if "account" in cols and {"account", "id"} <= cols:
-                dupes = con.execute(
-                    f"SELECT count(*) FROM (SELECT account, id FROM {table} "
-                    f"GROUP BY account, id HAVING count(*) > 1)"
-                ).fetchone()[0]
-                print(f"    duplicate (account, id) keys: {dupes}")
-            for column in ("direction", "account"):
-                if column in cols and count:
-                    print(f"    per {column}: {grouped(con, table, column)}")
+        total = sum(show_table(con, schema, name) for name in names)
+        missing = sorted(set(STREAMS) - set(names))
+        if missing:
+            print(f"\n  no table yet for: {', '.join(missing)}")
     finally:
         con.close()
     if before is not None:

@@ -2,8 +2,10 @@
 
 - ``postgres`` (session): a real PostgreSQL server on 127.0.0.1 (see tests/pg.py), default
   TimeZone Asia/Shanghai. Fails, never skips, when PostgreSQL is not installed.
-- ``start_simulator`` / ``simulator``: ``callcdr-simulator`` run as a subprocess on a free
-  port; yields a handle with ``base_url``, ``generic_url``, ``truth()`` and ``add_calls()``.
+- ``simulator_launcher`` (session; the caller stops what it starts) / ``start_simulator`` /
+  ``simulator``: ``callcdr-simulator`` run as a subprocess on a free port (any vendors,
+  optionally ``--https`` with a test CA); a handle with ``base_url``, the vendors' URLs,
+  ``ca_file``, ``truth()`` and ``add_calls()``.
 - ``meltano`` (session): the real ``meltano`` CLI on this repo's meltano.yml, with
   ``install()`` done at most once per plugin per session and ``env()`` that isolates the
   system database (state) per test.
@@ -17,6 +19,7 @@ import os
 import queue
 import re
 import shutil
+import ssl
 import subprocess
 import sys
 import threading
@@ -37,7 +40,7 @@ except ImportError:  # pragma: no cover
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
-READY_RE = re.compile(r"callcdr-simulator listening on (http://\S+)")
+READY_RE = re.compile(r"callcdr-simulator listening on (https?://\S+)")
 
 
 def venv_executable(name: str) -> str:
@@ -78,10 +81,17 @@ def postgres() -> Iterator[PostgresServer]:
 
 
 class SimulatorProcess:
-    """A running ``callcdr-simulator`` subprocess and its control API."""
+    """A running ``callcdr-simulator`` subprocess and its control API.
 
-    def __init__(self, argv: list[str], log_dir: Path, ready_timeout: float = 60) -> None:
+    ``ca_file`` is the test CA of a simulator started with ``--https``: the control API is
+    then reached over verified TLS too, and it is what a yeastar account's ``ca_bundle`` gets.
+    """
+
+    def __init__(
+        self, argv: list[str], log_dir: Path, ready_timeout: float = 60, ca_file: Path | None = None
+    ) -> None:
         self.argv = argv
+        self.ca_file = ca_file
         self.stderr_path = log_dir / f"simulator-{os.getpid()}-{time.monotonic_ns()}.stderr"
         self._stderr = self.stderr_path.open("wb")
         self.proc = subprocess.Popen(
@@ -138,6 +148,18 @@ class SimulatorProcess:
     def generic_url(self) -> str:
         return f"{self.base_url}/generic/"
 
+    @property
+    def tencent_url(self) -> str:
+        return f"{self.base_url}/tencent"
+
+    @property
+    def itnio_url(self) -> str:
+        return f"{self.base_url}/itnio/voice/"
+
+    def yeastar_url(self, account: str) -> str:
+        """One simulated PBX (the tap adds /api/<version>/ itself)."""
+        return f"{self.base_url}/yeastar/{account}"
+
     def _request(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(
@@ -146,19 +168,23 @@ class SimulatorProcess:
             method=method,
             headers={"Content-Type": "application/json"} if data is not None else {},
         )
-        with urllib.request.urlopen(req, timeout=30) as resp:
+        context = None
+        if self.base_url.startswith("https://"):
+            context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+        with urllib.request.urlopen(req, timeout=30, context=context) as resp:
             payload = resp.read()
         return json.loads(payload) if payload.strip() else None
 
     def truth(self, account: str, vendor: str = "generic") -> list[dict[str, Any]]:
-        """The vendor's raw records for one account (local-time strings, as the API has them)."""
+        """The vendor's raw records for one account, as its API has them (ITNIO: both
+        endpoints' records; group-call records are the ones with ``baseCost``)."""
         query = urllib.parse.urlencode({"vendor": vendor, "account": account})
         return self._request("GET", f"/_control/truth?{query}")
 
     def add_calls(
         self, account: str, n: int, start: datetime, end: datetime, vendor: str = "generic"
     ) -> Any:
-        """Add ``n`` new calls starting in [start, end) (aware datetimes)."""
+        """Add ``n`` new calls starting in [start, end) (aware datetimes). ITNIO: SIP calls."""
         return self._request(
             "POST",
             "/_control/calls",
@@ -190,36 +216,79 @@ def default_anchor() -> datetime:
     return (datetime.now(UTC) - timedelta(hours=3)).replace(second=0, microsecond=0)
 
 
+def launch_simulator(
+    log_dir: Path,
+    *,
+    calls: int = 200,
+    days: int = 2,
+    seed: int = 1,
+    accounts: str = "hq,branch",
+    anchor: datetime | None = None,
+    tencent_accounts: str = "",
+    itnio_accounts: str = "",
+    yeastar_accounts: str = "",
+    https: bool = False,
+    config: dict[str, Any] | None = None,
+) -> SimulatorProcess:
+    """Start ``callcdr-simulator`` on a free port and wait for its ready line.
+
+    The ``*_accounts`` are comma-separated demo account names (``accounts``: generic ones);
+    ``config`` is the JSON of ``--config`` (accounts given in full: ``{"generic": [...],
+    "tencent": [...], "itnio": [...], "yeastar": [...]}``), which overrides those names.
+    ``https`` serves everything over TLS with a throwaway CA written into ``log_dir``
+    (``.ca_file`` of the handle). The caller stops it (``.stop()``).
+    """
+    anchor = anchor or default_anchor()
+    tag = f"{os.getpid()}-{time.monotonic_ns()}"
+    argv = [
+        venv_executable("callcdr-simulator"),
+        "--port",
+        str(free_port()),
+        "--calls",
+        str(calls),
+        "--days",
+        str(days),
+        "--seed",
+        str(seed),
+        "--accounts",
+        accounts,
+        "--tencent-accounts",
+        tencent_accounts,
+        "--itnio-accounts",
+        itnio_accounts,
+        "--yeastar-accounts",
+        yeastar_accounts,
+        "--anchor",
+        anchor.isoformat(),
+    ]
+    if config is not None:
+        config_file = log_dir / f"simulator-{tag}.json"
+        config_file.write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
+        argv += ["--config", str(config_file)]
+    ca_file = None
+    if https:
+        ca_file = log_dir / f"simulator-{tag}-ca.pem"
+        argv += ["--https", "--ca-file", str(ca_file)]
+    return SimulatorProcess(argv, log_dir=log_dir, ca_file=ca_file)
+
+
+@pytest.fixture(scope="session")
+def simulator_launcher() -> Callable[..., SimulatorProcess]:
+    """``launch_simulator`` itself, for fixtures of a wider scope than ``start_simulator``
+    (the caller stops what it starts)."""
+    return launch_simulator
+
+
 @pytest.fixture
 def start_simulator(tmp_path: Path) -> Iterator[Callable[..., SimulatorProcess]]:
     """Factory: ``start_simulator(calls=200, days=2, seed=1, accounts="hq,branch",
-    anchor=datetime)`` starts a fresh simulator; every one started is stopped at teardown."""
+    anchor=datetime, tencent_accounts="", itnio_accounts="", yeastar_accounts="",
+    https=False, config=None)`` (see ``launch_simulator``) starts a fresh simulator; every
+    one started is stopped at teardown."""
     started: list[SimulatorProcess] = []
 
-    def _start(
-        calls: int = 200,
-        days: int = 2,
-        seed: int = 1,
-        accounts: str = "hq,branch",
-        anchor: datetime | None = None,
-    ) -> SimulatorProcess:
-        anchor = anchor or default_anchor()
-        argv = [
-            venv_executable("callcdr-simulator"),
-            "--port",
-            str(free_port()),
-            "--calls",
-            str(calls),
-            "--days",
-            str(days),
-            "--seed",
-            str(seed),
-            "--accounts",
-            accounts,
-            "--anchor",
-            anchor.isoformat(),
-        ]
-        sim = SimulatorProcess(argv, log_dir=tmp_path)
+    def _start(**kwargs: Any) -> SimulatorProcess:
+        sim = launch_simulator(tmp_path, **kwargs)
         started.append(sim)
         return sim
 

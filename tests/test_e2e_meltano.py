@@ -1,8 +1,14 @@
-"""End-to-end: the real `meltano` CLI, the simulator subprocess and a real PostgreSQL.
+"""End-to-end: the real `meltano` CLI, simulator subprocesses and a real PostgreSQL.
 
 `meltano run tap-callcdr target-postgres` is driven with env-var config only (as a user of
-meltano.yml would), every test with its own meltano system database (so its own state) and
-its own target schema. Ground truth comes from the simulator's control API.
+meltano.yml would), with its own meltano system database (so its own state) and its own
+target schema. Every stream of every vendor lands through the same two runs: the
+`landing` fixture starts one plain-HTTP simulator (generic, Tencent, ITNIO) and one HTTPS
+simulator (Yeastar, with a throwaway CA the account's `ca_bundle` names: TLS verification on),
+runs meltano, adds calls through the control API, runs meltano again, and keeps what
+PostgreSQL held after each run. The tests then hold every table against the simulators'
+ground truth (their control API): every record exactly once by primary key, every instant
+the vendor's (local time, epoch or ISO with offset) as UTC, money digit for digit.
 
 The loader-only tests pipe a hand-made Singer stream through the loaders as configured in
 meltano.yml, to pin down upsert-on-primary-key and time-zone handling of the loaders.
@@ -11,9 +17,12 @@ meltano.yml, to pin down upsert-on-primary-key and time-zone handling of the loa
 from __future__ import annotations
 
 import json
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,31 +36,54 @@ from psycopg.rows import dict_row
 pytestmark = pytest.mark.e2e
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-ACCOUNTS = ("hq", "branch")
-STREAM = "generic_cdr"
+STREAM = "generic_cdr"  # the loader-only tests' hand-made stream
+DAYS = 2
 
-Key = tuple[str, str]
+Key = tuple[str, ...]
+Rows = list[dict[str, Any]]
+SimulatorProcess = Any  # conftest.SimulatorProcess: a callcdr-simulator subprocess
 
 
 def new_schema(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
 
 
-def as_utc(value: datetime) -> datetime:
+def as_utc(value: datetime | None) -> datetime | None:
     """Column value as an aware UTC datetime (naive `timestamp` columns hold UTC)."""
+    if value is None:
+        return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def local_to_utc(local: str, tz: ZoneInfo = SHANGHAI) -> datetime:
+def local_to_utc(local: str | None, tz: ZoneInfo | str = SHANGHAI) -> datetime | None:
     """Vendor local-time string ("2026-11-20 09:00:00") to an aware UTC datetime."""
-    return datetime.strptime(local, "%Y-%m-%d %H:%M:%S").replace(tzinfo=tz).astimezone(UTC)
+    if not local:
+        return None
+    zone = ZoneInfo(tz) if isinstance(tz, str) else tz
+    return datetime.strptime(local, "%Y-%m-%d %H:%M:%S").replace(tzinfo=zone).astimezone(UTC)
 
 
-def test_local_to_utc_example() -> None:
+def epoch_to_utc(epoch: str) -> datetime | None:
+    """Tencent epoch seconds ("0": never happened)."""
+    return None if epoch in ("", "0") else datetime.fromtimestamp(int(epoch), UTC)
+
+
+def iso_to_utc(text: str) -> datetime | None:
+    """ITNIO ISO 8601 with offset ("": never happened)."""
+    return datetime.fromisoformat(text).astimezone(UTC) if text else None
+
+
+def test_time_conversions_examples() -> None:
     assert local_to_utc("2026-11-20 09:00:00") == datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
+    assert local_to_utc("2026-11-20 09:00:00", "America/Sao_Paulo") == datetime(
+        2026, 11, 20, 12, 0, tzinfo=UTC
+    )
+    assert epoch_to_utc("1795136400") == datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
+    assert epoch_to_utc("0") is None
+    assert iso_to_utc("2026-11-20T09:00:00+08:00") == datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
 
 
-def fetch_rows(dsn: str, schema: str, table: str = STREAM) -> list[dict[str, Any]]:
+def fetch_rows(dsn: str, schema: str, table: str = STREAM) -> Rows:
     with psycopg.connect(dsn, autocommit=True) as conn, conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
             sql.SQL("SELECT * FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
@@ -59,10 +91,20 @@ def fetch_rows(dsn: str, schema: str, table: str = STREAM) -> list[dict[str, Any
         return list(cur.fetchall())
 
 
-def by_key(rows: list[dict[str, Any]]) -> dict[Key, list[dict[str, Any]]]:
-    out: dict[Key, list[dict[str, Any]]] = {}
+def column_types(dsn: str, schema: str, table: str) -> dict[str, str]:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = %s",
+            [schema, table],
+        ).fetchall()
+    return {name: kind for name, kind in rows}
+
+
+def by_key(rows: Rows, key_columns: tuple[str, ...] = ("account", "id")) -> dict[Key, Rows]:
+    out: dict[Key, Rows] = {}
     for row in rows:
-        out.setdefault((str(row["account"]), str(row["id"])), []).append(row)
+        out.setdefault(tuple(str(row[c]) for c in key_columns), []).append(row)
     return out
 
 
@@ -71,121 +113,449 @@ def without_sdc(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if not k.startswith("_sdc_")}
 
 
-def truth_by_key(simulator: Any) -> dict[Key, datetime]:
-    """(account, id) -> vendor start time converted to UTC, for every simulated record."""
-    expected: dict[Key, datetime] = {}
-    for account in ACCOUNTS:
-        for rec in simulator.truth(account):
-            key = (account, str(rec["id"]))
-            assert key not in expected, f"simulator truth repeats {key}"
-            expected[key] = local_to_utc(rec["starttime"])
-    return expected
+# ----------------------------------------------------------- the vendors, as simulated
+
+# Accounts as the simulators' --config has them: their zones differ on purpose (the tap must
+# use each account's own), one generic account speaks doc v1, one Tencent account writes local
+# date-times instead of epochs and cuts answers at 80 calls (the tap splits windows), one PBX
+# runs newer firmware whose CSV carries extra columns (the `extra` JSON column).
+SIM_GENERIC = [
+    {"name": "hq", "appid": "hq-appid", "accesskey": "hq-accesskey-S3cr3t",
+     "timezone": "Asia/Shanghai", "calls": 300, "days": DAYS, "seed": 7},
+    {"name": "branch", "appid": "branch-appid", "accesskey": "branch-accesskey-S3cr3t",
+     "timezone": "America/Sao_Paulo", "doc_version": "v1", "calls": 200, "days": DAYS, "seed": 8},
+]  # fmt: skip
+SIM_TENCENT = [
+    {"name": "hq", "id": "hq-id", "app_id": "hq-appId-S3cr3t", "calls": 300, "days": DAYS,
+     "seed": 7},
+    {"name": "branch", "id": "branch-id", "app_id": "branch-appId-S3cr3t", "calls": 200,
+     "days": DAYS, "seed": 8, "time_format": "datetime", "timezone": "Asia/Shanghai", "cap": 80},
+]  # fmt: skip
+SIM_ITNIO = [
+    {"name": "intl", "api_key": "intl-apikey", "api_secret": "intl-secret-S3cr3t",
+     "timezone": "Asia/Shanghai", "calls": 300, "group_calls": 100, "days": DAYS, "seed": 7},
+    {"name": "latam", "api_key": "latam-apikey", "api_secret": "latam-secret-S3cr3t",
+     "timezone": "America/Sao_Paulo", "currency": "USD", "calls": 200, "group_calls": 80,
+     "days": DAYS, "seed": 8},
+]  # fmt: skip
+EXTRA_COLUMNS = ["crm_customer", "坐席组"]
+SIM_YEASTAR = [
+    {"name": "pbx1", "password": "pbx1-S3cr3t", "timezone": "Asia/Shanghai", "calls": 300,
+     "days": DAYS, "seed": 7, "extra_columns": EXTRA_COLUMNS},
+    {"name": "pbx2", "password": "pbx2-S3cr3t", "timezone": "Asia/Kolkata", "calls": 200,
+     "days": DAYS, "seed": 8},
+]  # fmt: skip
+ZONES = {
+    "generic": {a["name"]: a["timezone"] for a in SIM_GENERIC},
+    "tencent": {a["name"]: a["timezone"] for a in SIM_TENCENT if "timezone" in a},
+    "yeastar": {a["name"]: a["timezone"] for a in SIM_YEASTAR},
+}
+VENDOR_OF = {
+    "generic_cdr": "generic",
+    "tencent_cdr": "tencent",
+    "itnio_sip_cdr": "itnio",
+    "itnio_group_cdr": "itnio",
+    "yeastar_cdr": "yeastar",
+}
+ACCOUNTS = {
+    "generic": [a["name"] for a in SIM_GENERIC],
+    "tencent": [a["name"] for a in SIM_TENCENT],
+    "itnio": [a["name"] for a in SIM_ITNIO],
+    "yeastar": [a["name"] for a in SIM_YEASTAR],
+}
+TENCENT_TIMES = (
+    "startSrcCallTime", "startSrcRingTime", "srcAcceptTime", "startDstCallTime",
+    "startDstRingTime", "dstAcceptTime", "endCallTime",
+)  # fmt: skip
+ITNIO_TIMES = ("submitTime", "callTime", "ringingTime", "answerTime", "hangupTime")
+ITNIO_MONEY = {"itnio_sip_cdr": ("cost", "rate"), "itnio_group_cdr": ("cost", "rate", "baseCost")}
+# The column each stream is replicated by, and the table's identity for these tests. Yeastar's
+# primary key (account, row_id) is a hash the tap makes; the PBX's own identity of a CSV row
+# is (callid, timestart): legs of a transferred call share the callid.
+REPLICATION_KEY = {
+    "generic_cdr": "starttime",
+    "tencent_cdr": "startSrcCallTime",
+    "itnio_sip_cdr": "callTime",
+    "itnio_group_cdr": "callTime",
+    "yeastar_cdr": "timestart",
+}
+IDENTITY = {
+    "generic_cdr": ("account", "id"),
+    "tencent_cdr": ("account", "callId"),
+    "itnio_sip_cdr": ("account", "voiceId"),
+    "itnio_group_cdr": ("account", "voiceId"),
+    "yeastar_cdr": ("account", "callid", "timestart"),
+}
+PRIMARY_KEY = {**IDENTITY, "yeastar_cdr": ("account", "row_id")}
 
 
-def assert_landed_exactly(rows: list[dict[str, Any]], expected: dict[Key, datetime]) -> None:
-    landed = by_key(rows)
-    dupes = {k: len(v) for k, v in landed.items() if len(v) > 1}
-    assert not dupes, f"{len(dupes)} primary keys landed more than once, e.g. {list(dupes)[:5]}"
+def expected_rows(stream: str, account: str, raw: dict[str, Any]) -> tuple[Key, dict[str, Any]]:
+    """(identity, {column: the value PostgreSQL must hold}) for one raw vendor record."""
+    if stream == "generic_cdr":
+        zone = ZONES["generic"][account]
+        want = {c: local_to_utc(raw.get(c), zone) for c in ("starttime", "answertime", "endtime")}
+        want["duration"] = int(raw["duration"])
+        return (account, str(raw["id"])), want
+    if stream == "tencent_cdr":
+        zone = ZONES["tencent"].get(account)
+        convert = epoch_to_utc if zone is None else (
+            lambda v: None if v == "0" else local_to_utc(v, zone)
+        )
+        want = {c: convert(raw[c]) for c in TENCENT_TIMES}
+        want["duration"] = int(raw["duration"])
+        return (account, raw["callId"]), want
+    if stream.startswith("itnio_"):
+        want = {c: iso_to_utc(raw[c]) for c in ITNIO_TIMES}
+        want.update({c: raw[c] for c in ITNIO_MONEY[stream]})  # compared digit for digit
+        return (account, raw["voiceId"]), want
+    assert stream == "yeastar_cdr"
+    start = local_to_utc(raw["timestart"], ZONES["yeastar"][account])
+    want = {
+        "timestart": start,
+        "callfrom": raw["callfrom"],
+        "callto": raw["callto"],
+        "status": raw["status"],
+        "callduraction": int(raw["callduraction"]),
+        "extra": {c: raw[c] for c in EXTRA_COLUMNS if c in raw} or None,
+    }
+    return (account, raw["callid"], start.isoformat()), want
+
+
+def truth(sims: dict[str, SimulatorProcess], stream: str) -> dict[Key, dict[str, Any]]:
+    """Identity -> expected column values, for every record the simulator holds."""
+    vendor = VENDOR_OF[stream]
+    out: dict[Key, dict[str, Any]] = {}
+    for account in ACCOUNTS[vendor]:
+        for raw in sims[vendor].truth(account, vendor=vendor):
+            if stream == "itnio_sip_cdr" and "baseCost" in raw:
+                continue  # ITNIO truth holds both endpoints; group records carry baseCost
+            if stream == "itnio_group_cdr" and "baseCost" not in raw:
+                continue
+            key, want = expected_rows(stream, account, raw)
+            assert key not in out, f"simulator truth repeats {key}"
+            out[key] = want
+    return out
+
+
+def identity(stream: str, row: dict[str, Any]) -> Key:
+    if stream == "yeastar_cdr":
+        return (row["account"], row["callid"], as_utc(row["timestart"]).isoformat())
+    return tuple(str(row[c]) for c in IDENTITY[stream])
+
+
+def assert_landed_exactly(stream: str, rows: Rows, expected: dict[Key, dict[str, Any]]) -> None:
+    """Every expected record exactly once (by primary key and by the vendor's identity),
+    nothing else, every checked column as the vendor meant it."""
+    pk = by_key(rows, PRIMARY_KEY[stream])
+    dupes = {k: len(v) for k, v in pk.items() if len(v) > 1}
+    assert not dupes, f"{stream}: {len(dupes)} primary keys landed more than once: {list(dupes)[:5]}"
+    landed: dict[Key, dict[str, Any]] = {}
+    for row in rows:
+        key = identity(stream, row)
+        assert key not in landed, f"{stream}: record {key} landed under two primary keys"
+        landed[key] = row
     missing = expected.keys() - landed.keys()
     extra = landed.keys() - expected.keys()
-    assert not missing, f"{len(missing)} records never landed, e.g. {sorted(missing)[:5]}"
-    assert not extra, f"{len(extra)} rows not in the simulator's truth, e.g. {sorted(extra)[:5]}"
-    wrong = {
-        key: (as_utc(landed[key][0]["starttime"]).isoformat(), want.isoformat())
-        for key, want in expected.items()
-        if as_utc(landed[key][0]["starttime"]) != want
-    }
+    assert not missing, f"{stream}: {len(missing)} records never landed, e.g. {sorted(missing)[:5]}"
+    assert not extra, f"{stream}: {len(extra)} rows not in the simulator's truth: {sorted(extra)[:5]}"
+    wrong = []
+    for key, want in expected.items():
+        row = landed[key]
+        for column, value in want.items():
+            got = row[column]
+            if isinstance(got, datetime):
+                got = as_utc(got)
+            elif isinstance(got, Decimal):
+                got = str(got)  # NUMERIC keeps the digits as sent: "0.0850" stays "0.0850"
+            if got != value:
+                wrong.append((key, column, got, value))
     assert not wrong, (
-        f"{len(wrong)} of {len(expected)} rows have the wrong starttime instant "
-        f"(landed, expected UTC), e.g. {list(wrong.items())[:5]}"
+        f"{stream}: {len(wrong)} wrong values (key, column, landed, expected), e.g. {wrong[:5]}"
     )
+
+
+# ------------------------------------------------------------ the two meltano runs
+
+
+@dataclass
+class Landing:
+    """What the two `meltano run`s landed, and the ground truth before each."""
+
+    schema: str
+    sims: dict[str, SimulatorProcess]
+    truth1: dict[str, dict[Key, dict[str, Any]]] = field(default_factory=dict)
+    rows1: dict[str, Rows] = field(default_factory=dict)
+    truth2: dict[str, dict[Key, dict[str, Any]]] = field(default_factory=dict)
+    rows2: dict[str, Rows] = field(default_factory=dict)
+    types: dict[str, dict[str, str]] = field(default_factory=dict)
+    states: str = ""
+    seconds: list[float] = field(default_factory=list)
+
+
+def tap_accounts(http: SimulatorProcess, https: SimulatorProcess) -> dict[str, str]:
+    """TAP_CALLCDR_*_ACCOUNTS for the simulated accounts, as a user would set them."""
+    generic = [
+        {"name": a["name"], "api_url": http.generic_url, "appid": a["appid"],
+         "accesskey": a["accesskey"], "timezone": a["timezone"]}
+        for a in SIM_GENERIC
+    ]  # fmt: skip
+    tencent = [
+        {"name": a["name"], "api_url": http.tencent_url, "id": a["id"], "app_id": a["app_id"],
+         **({"timezone": a["timezone"]} if "timezone" in a else {})}
+        for a in SIM_TENCENT
+    ]  # fmt: skip
+    itnio = [
+        {"name": a["name"], "api_url": http.itnio_url, "api_key": a["api_key"],
+         "api_secret": a["api_secret"]}
+        for a in SIM_ITNIO
+    ]  # fmt: skip
+    yeastar = [
+        {"name": a["name"], "api_url": https.yeastar_url(a["name"]), "username": "api",
+         "password": a["password"], "timezone": a["timezone"], "ca_bundle": str(https.ca_file)}
+        for a in SIM_YEASTAR
+    ]  # fmt: skip
+    return {
+        "TAP_CALLCDR_GENERIC_ACCOUNTS": json.dumps(generic),
+        "TAP_CALLCDR_TENCENT_ACCOUNTS": json.dumps(tencent),
+        "TAP_CALLCDR_ITNIO_ACCOUNTS": json.dumps(itnio),
+        "TAP_CALLCDR_YEASTAR_ACCOUNTS": json.dumps(yeastar, ensure_ascii=False),
+    }
+
+
+def add_new_calls(sims: dict[str, SimulatorProcess]) -> None:
+    """New calls 30-90 minutes ago: inside the look-back window of the second run."""
+    now = datetime.now(UTC)
+    for vendor, accounts in ACCOUNTS.items():
+        for index, account in enumerate(accounts):
+            sims[vendor].add_calls(
+                account,
+                5 - 2 * index,  # 5 to the first account, 3 to the second
+                start=now - timedelta(minutes=90 - 10 * index),
+                end=now - timedelta(minutes=30 + 10 * index),
+                vendor=vendor,
+            )
+
+
+@pytest.fixture(scope="module")
+def landing(
+    meltano_postgres: Any,
+    postgres: Any,
+    simulator_launcher: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Landing]:
+    meltano = meltano_postgres
+    work = tmp_path_factory.mktemp("e2e-all-vendors")
+    anchor = (datetime.now(UTC) - timedelta(hours=3)).replace(second=0, microsecond=0)
+    start_date = anchor - timedelta(days=DAYS + 1)
+    started: list[SimulatorProcess] = []
+    try:
+        http = simulator_launcher(
+            work,
+            anchor=anchor,
+            config={
+                "generic": SIM_GENERIC,
+                "tencent": SIM_TENCENT,
+                "itnio": SIM_ITNIO,
+                "anchor": anchor.isoformat(),
+            },
+        )
+        started.append(http)
+        https = simulator_launcher(
+            work,
+            anchor=anchor,
+            https=True,
+            config={"generic": [], "yeastar": SIM_YEASTAR, "anchor": anchor.isoformat()},
+        )
+        started.append(https)
+        assert https.base_url.startswith("https://127.0.0.1:"), https.base_url
+        sims = {"generic": http, "tencent": http, "itnio": http, "yeastar": https}
+        landing = Landing(schema=new_schema("e2e_all"), sims=sims)
+        env = meltano.env(
+            work,
+            TAP_CALLCDR_START_DATE=start_date.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            **tap_accounts(http, https),
+            TARGET_POSTGRES_HOST=postgres.host,
+            TARGET_POSTGRES_PORT=str(postgres.port),
+            TARGET_POSTGRES_USER=postgres.user,
+            # target-postgres insists on a password; the throwaway server trusts 127.0.0.1
+            TARGET_POSTGRES_PASSWORD=postgres.password,
+            TARGET_POSTGRES_DATABASE=postgres.dbname,
+            TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA=landing.schema,
+        )
+
+        # ---- first run: everything the simulators have
+        landing.truth1 = {stream: truth(sims, stream) for stream in VENDOR_OF}
+        settled = datetime.now(UTC) - timedelta(minutes=10)
+        for stream, expected in landing.truth1.items():
+            assert expected, f"test setup: the simulator has no {stream} records"
+            times = [want[REPLICATION_KEY[stream]] for want in expected.values()]
+            outside = [t for t in times if not start_date <= t <= settled]
+            assert not outside, (
+                f"test setup: {len(outside)} simulated {stream} calls fall outside "
+                f"[{start_date}, {settled}], e.g. {outside[:3]}: does --anchor still mean the "
+                "end of the data?"
+            )
+        began = time.monotonic()
+        meltano.check("run", "tap-callcdr", "target-postgres", env=env)
+        landing.seconds.append(time.monotonic() - began)
+        landing.rows1 = {s: fetch_rows(postgres.url, landing.schema, s) for s in VENDOR_OF}
+        landing.types = {s: column_types(postgres.url, landing.schema, s) for s in VENDOR_OF}
+        landing.states = meltano.check("state", "list", env=env).stdout
+
+        # ---- second run, after new calls
+        add_new_calls(sims)
+        landing.truth2 = {stream: truth(sims, stream) for stream in VENDOR_OF}
+        began = time.monotonic()
+        meltano.check("run", "tap-callcdr", "target-postgres", env=env)
+        landing.seconds.append(time.monotonic() - began)
+        landing.rows2 = {s: fetch_rows(postgres.url, landing.schema, s) for s in VENDOR_OF}
+        yield landing
+    finally:
+        for sim in started:
+            sim.stop()
 
 
 # ------------------------------------------------------------------ tap -> target-postgres
 
+ALL_STREAMS = pytest.mark.parametrize("stream", list(VENDOR_OF))
 
-def test_meltano_run_generic_to_postgres(
-    meltano_postgres: Any,
-    postgres: Any,
-    start_simulator: Callable[..., Any],
-    tmp_path: Path,
-) -> None:
-    meltano = meltano_postgres
-    days = 2
-    anchor = (datetime.now(UTC) - timedelta(hours=3)).replace(second=0, microsecond=0)
-    sim = start_simulator(calls=300, days=days, seed=7, accounts=",".join(ACCOUNTS), anchor=anchor)
-    start_date = anchor - timedelta(days=days + 1)
-    schema = new_schema("e2e_generic")
-    accounts = [
-        {
-            "name": name,
-            "api_url": sim.generic_url,
-            "appid": f"{name}-appid",
-            "accesskey": f"{name}-accesskey-S3cr3t",
-            "timezone": "Asia/Shanghai",
-        }
-        for name in ACCOUNTS
-    ]
-    env = meltano.env(
-        tmp_path,
-        TAP_CALLCDR_START_DATE=start_date.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        TAP_CALLCDR_GENERIC_ACCOUNTS=json.dumps(accounts),
-        TARGET_POSTGRES_HOST=postgres.host,
-        TARGET_POSTGRES_PORT=str(postgres.port),
-        TARGET_POSTGRES_USER=postgres.user,
-        # target-postgres insists on a password; the throwaway server trusts 127.0.0.1
-        TARGET_POSTGRES_PASSWORD=postgres.password,
-        TARGET_POSTGRES_DATABASE=postgres.dbname,
-        TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA=schema,
-    )
 
-    # ---- first run: everything the simulator has lands exactly once, at the right instant
-    truth1 = truth_by_key(sim)
-    assert truth1, "simulator returned no ground truth"
-    settled = datetime.now(UTC) - timedelta(minutes=10)
-    outside = [k for k, t in truth1.items() if not start_date <= t <= settled]
-    assert not outside, (
-        f"test setup: {len(outside)} simulated calls fall outside [{start_date}, {settled}], "
-        f"e.g. {outside[:3]} -- does --anchor still mean the end of the data?"
-    )
-    meltano.check("run", "tap-callcdr", "target-postgres", env=env)
-    rows1 = fetch_rows(postgres.url, schema)
-    assert_landed_exactly(rows1, truth1)
+@ALL_STREAMS
+def test_first_run_lands_every_record_once_in_utc(landing: Landing, stream: str) -> None:
+    assert_landed_exactly(stream, landing.rows1[stream], landing.truth1[stream])
+    accounts = {row["account"] for row in landing.rows1[stream]}
+    assert accounts == set(ACCOUNTS[VENDOR_OF[stream]])
 
-    states = meltano.check("state", "list", env=env).stdout
-    assert "tap-callcdr-to-target-postgres" in states, f"no state saved: {states!r}"
 
-    # ---- second run after new calls: exactly the new calls land, nothing else changes
-    now = datetime.now(UTC)
-    sim.add_calls(
-        "hq",
-        5,
-        start=(now - timedelta(minutes=90)).astimezone(SHANGHAI),
-        end=(now - timedelta(minutes=30)).astimezone(SHANGHAI),
-    )
-    sim.add_calls(
-        "branch",
-        3,
-        start=(now - timedelta(minutes=80)).astimezone(SHANGHAI),
-        end=(now - timedelta(minutes=40)).astimezone(SHANGHAI),
-    )
-    truth2 = truth_by_key(sim)
-    new_keys = truth2.keys() - truth1.keys()
-    assert len(new_keys) == 8, f"simulator added {len(new_keys)} calls, expected 8"
-    assert truth1.keys() <= truth2.keys()
+@ALL_STREAMS
+def test_second_run_lands_exactly_the_new_calls(landing: Landing, stream: str) -> None:
+    new_keys = landing.truth2[stream].keys() - landing.truth1[stream].keys()
+    assert landing.truth1[stream].keys() <= landing.truth2[stream].keys()
+    if stream == "itnio_group_cdr":  # the control API adds ITNIO calls to the SIP endpoint
+        assert not new_keys
+    else:
+        # 5 + 3 calls; a transferred Yeastar call is two CSV rows
+        assert len(new_keys) >= 8, f"{stream}: simulator added {len(new_keys)} calls"
+    assert_landed_exactly(stream, landing.rows2[stream], landing.truth2[stream])
 
-    meltano.check("run", "tap-callcdr", "target-postgres", env=env)
-    rows2 = fetch_rows(postgres.url, schema)
-    assert_landed_exactly(rows2, truth2)
-
-    before = {k: without_sdc(v[0]) for k, v in by_key(rows1).items()}
-    after = {k: without_sdc(v[0]) for k, v in by_key(rows2).items()}
-    assert after.keys() - before.keys() == new_keys
+    pk = PRIMARY_KEY[stream]
+    before = {k: without_sdc(v[0]) for k, v in by_key(landing.rows1[stream], pk).items()}
+    after = {k: without_sdc(v[0]) for k, v in by_key(landing.rows2[stream], pk).items()}
+    added = {identity(stream, after[k]) for k in after.keys() - before.keys()}
+    assert added == new_keys
+    assert before.keys() <= after.keys()
     changed = [k for k in before if after[k] != before[k]]
     assert not changed, (
-        f"{len(changed)} existing rows changed on the second run, e.g. "
+        f"{stream}: {len(changed)} existing rows changed on the second run, e.g. "
         f"{[(before[k], after[k]) for k in changed[:2]]}"
     )
+
+
+def test_state_is_saved(landing: Landing) -> None:
+    assert "tap-callcdr-to-target-postgres" in landing.states, f"no state: {landing.states!r}"
+
+
+@pytest.mark.parametrize("stream", ["itnio_sip_cdr", "itnio_group_cdr"])
+def test_itnio_money_is_exact_numeric(landing: Landing, stream: str) -> None:
+    """NUMERIC columns, every digit the vendor sent (compared as strings above, too)."""
+    types = landing.types[stream]
+    for column in ITNIO_MONEY[stream]:
+        assert types[column] == "numeric", f"{stream}.{column} is {types[column]}"
+    rows = landing.rows2[stream]
+    assert all(isinstance(r["rate"], Decimal) for r in rows)
+    # rates have four decimals ("0.0085"): a float or a rounded column would show
+    assert any(r["rate"].as_tuple().exponent == -4 for r in rows)
+    assert any(r["cost"] != 0 for r in rows)
+
+
+def test_yeastar_extra_is_queryable_json(landing: Landing, postgres: Any) -> None:
+    """The newer-firmware CSV columns land in `extra` (jsonb) a user can query by name.
+
+    A row without extra columns holds JSON null there (target-postgres writes `null` into
+    jsonb, not SQL NULL): `extra->>'name'` is NULL either way, `extra IS NULL` is not.
+    """
+    assert landing.types["yeastar_cdr"]["extra"] == "jsonb"
+    expected = {
+        key[1:]: want["extra"]
+        for key, want in landing.truth2["yeastar_cdr"].items()
+        if key[0] == "pbx1"
+    }
+    table = sql.SQL("{}.yeastar_cdr").format(sql.Identifier(landing.schema))
+    query = sql.SQL(
+        "SELECT callid, timestart, extra->>%s, extra->>%s FROM {} WHERE account = 'pbx1'"
+    ).format(table)
+    kinds = sql.SQL(
+        "SELECT account, coalesce(jsonb_typeof(extra), 'SQL NULL'), count(*) FROM {} "
+        "GROUP BY 1, 2 ORDER BY 1, 2"
+    ).format(table)
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        rows = conn.execute(query, EXTRA_COLUMNS).fetchall()
+        by_kind = {(a, k): n for a, k, n in conn.execute(kinds).fetchall()}
+    assert len(rows) == len(expected)
+    for callid, start, first, second in rows:
+        want = expected[(callid, as_utc(start).isoformat())]
+        assert want is not None
+        assert (first, second) == (want[EXTRA_COLUMNS[0]], want[EXTRA_COLUMNS[1]])
+    assert set(by_kind) <= {("pbx1", "object"), ("pbx2", "null"), ("pbx2", "SQL NULL")}, by_kind
+
+
+def test_both_runs_are_reasonably_fast(landing: Landing) -> None:
+    assert max(landing.seconds) < 120, f"meltano runs took {landing.seconds} s"
+
+
+# ------------------------------------------------------------------ meltano.yml demo config
+
+
+def dumped_config(meltano: Any, tmp_path: Path, environment: str) -> dict[str, Any]:
+    env = meltano.env(tmp_path, MELTANO_ENVIRONMENT=environment)
+    return json.loads(meltano.check("invoke", "--dump=config", "tap-callcdr", env=env).stdout)
+
+
+def test_demo_accounts_only_in_demo_environment_with_simulator_credentials(
+    meltano_postgres: Any, tmp_path: Path
+) -> None:
+    """scripts/demo's accounts (environment `demo`) are the simulator's demo credentials, the
+    Yeastar ones trust the CA file scripts/demo writes; dev carries no account at all."""
+    from tap_callcdr.simulator import (
+        demo_accounts,
+        itnio_demo_accounts,
+        tencent_demo_accounts,
+        yeastar_demo_accounts,
+    )
+
+    dev = dumped_config(meltano_postgres, tmp_path, "dev")
+    assert not [k for k in dev if k.endswith("_accounts")], f"dev has accounts: {sorted(dev)}"
+
+    demo = dumped_config(meltano_postgres, tmp_path, "demo")
+    generic = {a["name"]: a for a in demo["generic_accounts"]}
+    for account in demo_accounts(list(generic)):
+        assert (generic[account.name]["appid"], generic[account.name]["accesskey"]) == (
+            account.appid,
+            account.accesskey,
+        )
+    for account, sim in zip(
+        demo["tencent_accounts"],
+        tencent_demo_accounts([a["name"] for a in demo["tencent_accounts"]]),
+        strict=True,
+    ):
+        assert (account["id"], account["app_id"]) == (sim.id, sim.app_id)
+    for account, sim in zip(
+        demo["itnio_accounts"],
+        itnio_demo_accounts([a["name"] for a in demo["itnio_accounts"]]),
+        strict=True,
+    ):
+        assert (account["api_key"], account["api_secret"]) == (sim.api_key, sim.api_secret)
+    for account, sim in zip(
+        demo["yeastar_accounts"],
+        yeastar_demo_accounts([a["name"] for a in demo["yeastar_accounts"]]),
+        strict=True,
+    ):
+        assert (account["username"], account["password"]) == (sim.username, sim.password)
+        assert account["api_url"].startswith("https://")
+        assert account["ca_bundle"] == str(meltano_postgres.root / "output" / "demo-ca.pem")
+        assert account.get("verify_tls", True) is True
+    for vendor in ("generic", "tencent", "itnio", "yeastar"):
+        assert 1 <= len(demo[f"{vendor}_accounts"]) <= 2, vendor
 
 
 # ----------------------------------------------------- loaders with a hand-made stream
