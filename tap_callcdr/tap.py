@@ -14,6 +14,7 @@ from tap_callcdr import generic, itnio, tencent, yeastar
 from tap_callcdr.errors import CallCDRError, ConfigError
 from tap_callcdr.vendor import VendorSpec
 from tap_callcdr.windows import parse_instant
+from tap_callcdr.writer import BufferedMsgspecWriter
 
 # Every vendor package exposes a VendorSpec; `<key>_accounts` in config turns it on.
 VENDORS: tuple[VendorSpec, ...] = (generic.VENDOR, tencent.VENDOR, itnio.VENDOR, yeastar.VENDOR)
@@ -23,6 +24,7 @@ class TapCallCDR(Tap):
     """Singer tap for call detail records."""
 
     name = "tap-callcdr"
+    message_writer_class = BufferedMsgspecWriter
 
     config_jsonschema = th.PropertiesList(
         th.Property("start_date", th.DateTimeType, required=True,
@@ -37,6 +39,9 @@ class TapCallCDR(Tap):
                     description="Retries of a transient failure before giving up"),
         th.Property("retry_wait_seconds", th.NumberType, default=2.0,
                     description="First retry wait; doubles each retry"),
+        th.Property("trust_record_types", th.BooleanType, default=False,
+                    description="Skip the SDK's per-record type conformance: every stream already "
+                    "types its records at parse time (output is identical, about twice as fast)"),
         th.Property("parallel_accounts", th.IntegerType, default=4,
                     description="Accounts of a stream read at the same time (each in its own thread)"),
         th.Property("request_timeout_seconds", th.IntegerType, default=60,
@@ -64,6 +69,8 @@ class TapCallCDR(Tap):
             fail(str(exc))
         except OSError as exc:  # connection failures after all retries
             fail(f"gave up: {type(exc).__name__}: {exc}")
+        finally:  # whatever happened, what was written reaches the target
+            BufferedMsgspecWriter.flush()
 
 
 def fail(message: str) -> t.NoReturn:

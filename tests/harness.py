@@ -22,6 +22,7 @@ class TapRun:
 
     messages: list[dict[str, t.Any]]
     stderr: str = ""
+    stdout_bytes: bytes = b""
     returncode: int = 0
     error: BaseException | None = field(default=None)
 
@@ -68,8 +69,9 @@ def run_cli(
     extra: t.Sequence[str] = (),
     env: dict[str, str] | None = None,
     timeout: float = 120,
+    raw: bool = False,
 ) -> TapRun:
-    """The real console script, as Meltano invokes it."""
+    """The real console script, as Meltano invokes it (`raw`: keep stdout's exact bytes)."""
     with tempfile.TemporaryDirectory() as tmp:
         args = [tap_executable(), "--config", write_json(Path(tmp, "config.json"), config)]
         if state is not None:
@@ -77,12 +79,17 @@ def run_cli(
         done = subprocess.run(
             [*args, *extra],
             capture_output=True,
-            text=True,
             timeout=timeout,
             check=False,
             env={**env_without_secrets(), **(env or {})},
         )
-    return TapRun(parse_messages(done.stdout), stderr=done.stderr, returncode=done.returncode)
+    stdout, stderr = done.stdout.decode(), done.stderr.decode(errors="replace")
+    return TapRun(
+        parse_messages(stdout),
+        stderr=stderr,
+        returncode=done.returncode,
+        stdout_bytes=done.stdout if raw else b"",
+    )
 
 
 def tap_executable() -> str:

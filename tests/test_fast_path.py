@@ -1,0 +1,85 @@
+"""Every speed shortcut emits exactly what the safe path emits, byte for byte.
+
+Safe path: the SDK's per-record type conformance on, one account at a time.
+Fast path: conformance skipped (`trust_record_types`) and four accounts read in parallel.
+Compared on the real console script's stdout, for every vendor's streams.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import typing as t
+from collections.abc import Iterator
+from pathlib import Path
+
+import generic_helpers
+import itnio_helpers
+import pytest
+import tencent_helpers
+import yeastar_helpers
+from harness import run_cli
+
+from tap_callcdr.simulator import (
+    Simulator,
+    demo_accounts,
+    itnio_demo_accounts,
+    tencent_demo_accounts,
+    yeastar_demo_accounts,
+)
+from tap_callcdr.simulator.yeastar import simulator_tls
+
+SAFE = {"trust_record_types": False, "parallel_accounts": 1}
+FAST = {"trust_record_types": True, "parallel_accounts": 4}
+NAMES = ["hq", "branch", "east", "west"]
+TIME_EXTRACTED = re.compile(rb',"time_extracted":"[^"]*"')
+
+
+@pytest.fixture(scope="module")
+def http_sim() -> Iterator[Simulator]:
+    sim = Simulator(
+        demo_accounts(NAMES, calls=150, days=3),
+        anchor=yeastar_helpers.ANCHOR,
+        tencent_accounts=tencent_demo_accounts(NAMES, calls=150, days=3),
+        itnio_accounts=itnio_demo_accounts(NAMES, calls=150, group_calls=50, days=3),
+    ).start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture(scope="module")
+def https_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Simulator, Path]]:
+    tls = simulator_tls(tmp_path_factory.mktemp("tls") / "ca.pem")
+    sim = yeastar_helpers.start(tls, yeastar_demo_accounts(NAMES, calls=150, days=3))
+    yield sim, tls.ca_file
+    sim.stop()
+
+
+def configs(http_sim: Simulator, https_sim: tuple[Simulator, Path]) -> dict[str, dict[str, t.Any]]:
+    yeastar_sim, ca_file = https_sim
+    return {
+        "generic": generic_helpers.tap_config(http_sim, days=4),
+        "tencent": tencent_helpers.tap_config(http_sim, days=4),
+        "itnio": itnio_helpers.tap_config(http_sim, days=4),
+        "yeastar": yeastar_helpers.tap_config(yeastar_sim, ca_file=ca_file, days=4),
+    }
+
+
+def record_lines(config: dict[str, t.Any]) -> list[bytes]:
+    run = run_cli(config, raw=True)
+    assert run.returncode == 0, run.stderr
+    lines = [line for line in run.stdout_bytes.splitlines() if line.startswith(b'{"type":"RECORD"')]
+    assert lines, "no records: the comparison would prove nothing"
+    return [TIME_EXTRACTED.sub(b"", line) for line in lines]
+
+
+@pytest.mark.parametrize("vendor", ["generic", "tencent", "itnio", "yeastar"])
+def test_fast_path_output_is_byte_identical_to_the_safe_path(
+    vendor: str, http_sim: Simulator, https_sim: tuple[Simulator, Path]
+) -> None:
+    config = configs(http_sim, https_sim)[vendor]
+    safe = record_lines({**config, **SAFE})
+    fast = record_lines({**config, **FAST})
+    assert fast == safe
+    accounts = {json.loads(line)["record"]["account"] for line in safe}
+    assert accounts == set(NAMES)
