@@ -19,6 +19,8 @@ from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_callcdr.errors import (
+    AccountsFailedError,
+    CallCDRError,
     MalformedResponseError,
     TokenRejectedError,
     TransientVendorError,
@@ -34,6 +36,7 @@ if t.TYPE_CHECKING:
 
 WINDOW_KEY = "_window"  # request-context key carrying the window being read
 READ_AHEAD_BATCH_SIZE = 500  # records handed from an account's thread to the emitter at once
+ACCOUNT_FAILURES = (CallCDRError, FatalAPIError, RetriableAPIError)  # what stops one account
 READ_AHEAD_BATCHES = 4  # batches an account's thread may run ahead: bounds memory
 MAX_RETRY_AFTER = 300.0  # seconds; a longer Retry-After is a vendor bug, not a plan
 
@@ -148,15 +151,39 @@ class CDRStream(RESTStream[t.Any]):
                     self.advance_bookmark(context, item)
                 else:
                     yield from item
+        except ACCOUNT_FAILURES as error:
+            # One dead PBX must not stop the others: they are read, then the run fails.
+            self._failures[name] = error
         except BaseException:
             read_ahead.cancel()
             raise
+        self._fail_if_done(name)
+
+    _failures: dict[str, Exception]
+
+    def _fail_if_done(self, name: str) -> None:
+        """After the last account: stop with what went wrong, if anything did."""
+        names = [p["account"] for p in self.partitions or []]
+        last = not names or name == names[-1]
+        if name in self._failures and not last:
+            self.logger.warning(
+                "%s account '%s' failed (the error is reported at the end); reading the other accounts first",
+                self.name,
+                name,
+            )
+        if not self._failures or not last:
+            return
+        if len(self._failures) == 1:
+            raise next(iter(self._failures.values()))
+        summary = "; ".join(str(error) for error in self._failures.values())
+        raise AccountsFailedError(f"{len(self._failures)} of {len(names)} accounts failed: {summary}")
 
     def _start_reading(self, first: Context | None) -> ReadAhead[t.Any]:
         """Start this account and the ones after it (partition order)."""
         partitions = self.partitions or []
         names = [p["account"] for p in partitions]
         todo = partitions[names.index(first["account"]) :] if first else partitions
+        self._failures = {}
         read_ahead: ReadAhead[t.Any] = ReadAhead(
             workers=int(self.config.get("parallel_accounts", 4)), depth=READ_AHEAD_BATCHES
         )

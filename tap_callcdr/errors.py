@@ -25,6 +25,10 @@ class VendorError(FatalAPIError, CallCDRError):
     """The vendor refused the request for a reason retrying cannot fix."""
 
 
+class AccountsFailedError(VendorError):
+    """Several accounts failed; the others were read to the end."""
+
+
 class MalformedResponseError(VendorError):
     """The vendor answered something that is not its documented format."""
 

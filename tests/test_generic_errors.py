@@ -220,3 +220,28 @@ def test_unreachable_vendor_is_one_line_naming_the_account(sim: Simulator) -> No
     assert run.returncode == 1 and "Traceback" not in run.stderr
     [error] = [line for line in run.stderr.splitlines() if " ERROR " in line and "Connection" in line]
     assert "generic_cdr account 'hq'" in error and "Connection refused" in error
+
+
+def test_one_failing_account_does_not_stop_the_others() -> None:
+    with Simulator(demo_accounts(["hq", "branch"], calls=100, days=3), anchor=ANCHOR) as sim:
+        cfg = config(sim)
+        cfg["generic_accounts"][0]["accesskey"] = "wrong"  # hq fails at login
+        run = run_tap(cfg)
+        assert isinstance(run.error, VendorError) and "account 'hq'" in str(run.error)
+        assert sorted(keys(run.records(STREAM))) == sorted(expected(sim, "branch"))
+        marks = {
+            p["context"]["account"]: p.get("replication_key_value")
+            for p in run.last_state["bookmarks"][STREAM]["partitions"]
+        }
+        assert marks.get("hq") is None and marks["branch"] is not None
+
+
+def test_every_failing_account_is_named_in_one_line() -> None:
+    with Simulator(demo_accounts(["hq", "branch"], calls=10, days=3), anchor=ANCHOR) as sim:
+        cfg = config(sim)
+        for account in cfg["generic_accounts"]:
+            account["accesskey"] = "wrong"
+        run = run_cli(cfg)
+        assert run.returncode == 1 and "Traceback" not in run.stderr
+        [line] = [line for line in run.stderr.splitlines() if "wrong credentials" in line]
+        assert "2 of 2 accounts failed" in line and "'hq'" in line and "'branch'" in line
