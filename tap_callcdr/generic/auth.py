@@ -9,8 +9,8 @@ from urllib.parse import parse_qsl
 
 import backoff
 import requests
-from singer_sdk.authenticators import APIAuthenticatorBase
 
+from tap_callcdr.auth import RenewOnceAuthenticator
 from tap_callcdr.errors import TokenRejectedError, TransientVendorError, VendorError
 from tap_callcdr.generic import envelope
 from tap_callcdr.redact import network_reason
@@ -20,7 +20,7 @@ RENEW_MARGIN = 600  # seconds before expiry to log in again rather than risk a 6
 DEFAULT_TTL = 12 * 3600
 
 
-class GetBillTokenAuthenticator(APIAuthenticatorBase):
+class GetBillTokenAuthenticator(RenewOnceAuthenticator):
     """Puts the account's token into the form body of every request.
 
     A configured static token is used as is; otherwise it logs in with appid +
@@ -47,7 +47,6 @@ class GetBillTokenAuthenticator(APIAuthenticatorBase):
         self.max_tries = max_tries
         self._token: str | None = None
         self._expires_at = 0.0
-        self._rejections_in_a_row = 0
 
     def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         fields = dict(parse_qsl(str(request.body or ""), keep_blank_values=True))
@@ -63,13 +62,9 @@ class GetBillTokenAuthenticator(APIAuthenticatorBase):
         assert self._token is not None
         return self._token
 
-    def accepted(self) -> None:
-        self._rejections_in_a_row = 0
-
     def rejected(self, error: TokenRejectedError) -> None:
         """Drop the token so the retry logs in again, once; stop if that cannot help."""
-        self._rejections_in_a_row += 1
-        if self._rejections_in_a_row > 1:
+        if self.rejected_again():
             raise VendorError(self.describe(f"token rejected again after a new login: {error}"))
         if self.static_token:
             if not (self.appid and self.accesskey):

@@ -13,8 +13,8 @@ import time
 from email.utils import parsedate_to_datetime
 
 import requests
-from singer_sdk.authenticators import APIAuthenticatorBase
 
+from tap_callcdr.auth import RenewOnceAuthenticator
 from tap_callcdr.errors import TokenRejectedError, VendorError
 
 SKEW_WORTH_CORRECTING = 2.0  # seconds; the HTTP Date header only has whole seconds
@@ -33,7 +33,7 @@ class TimestampExpiredError(TokenRejectedError):
     """Status -16: the signature's Timestamp is outside the vendor's tolerance."""
 
 
-class ItnioSignAuthenticator(APIAuthenticatorBase):
+class ItnioSignAuthenticator(RenewOnceAuthenticator):
     """Signs each request with the account's key and secret (the SDK calls it per attempt)."""
 
     def __init__(
@@ -48,7 +48,6 @@ class ItnioSignAuthenticator(APIAuthenticatorBase):
         self._secret = api_secret
         self.logger = logger
         self.clock_offset = 0.0  # vendor clock minus ours, learnt from a -16 answer
-        self._expired_in_a_row = 0
 
     def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         timestamp = str(int(epoch_seconds() + self.clock_offset))
@@ -57,14 +56,10 @@ class ItnioSignAuthenticator(APIAuthenticatorBase):
         request.headers["Sign"] = sign(self.api_key, self._secret, timestamp)
         return request
 
-    def accepted(self) -> None:
-        self._expired_in_a_row = 0
-
     def timestamp_expired(self, response: requests.Response, error: TimestampExpiredError) -> None:
         """Allow one re-signed retry, on the vendor's clock when its answer shows it."""
-        self._expired_in_a_row += 1
         skew = clock_skew(response)
-        if self._expired_in_a_row > 1:  # `error` already names stream and account
+        if self.rejected_again():  # `error` already names stream and account
             raise VendorError(
                 f"{error} again after re-signing; {describe_skew(skew)}: "
                 "check this host's clock (NTP)"

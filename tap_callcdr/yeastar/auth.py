@@ -13,8 +13,8 @@ import typing as t
 from collections.abc import Callable
 
 import requests
-from singer_sdk.authenticators import APIAuthenticatorBase
 
+from tap_callcdr.auth import RenewOnceAuthenticator
 from tap_callcdr.errors import MalformedResponseError, TokenRejectedError, VendorError
 from tap_callcdr.yeastar import envelope
 from tap_callcdr.yeastar.transport import api_base, with_query
@@ -22,7 +22,7 @@ from tap_callcdr.yeastar.transport import api_base, with_query
 Send = Callable[[requests.PreparedRequest], requests.Response]
 
 
-class YeastarTokenAuthenticator(APIAuthenticatorBase):
+class YeastarTokenAuthenticator(RenewOnceAuthenticator):
     """Adds `?token=` to every request of one PBX."""
 
     # The PBX drops a token after 30 idle minutes; past this, a heartbeat checks it first.
@@ -46,7 +46,6 @@ class YeastarTokenAuthenticator(APIAuthenticatorBase):
         self.describe = describe
         self._token: str | None = None
         self._last_used = 0.0
-        self._rejections_in_a_row = 0
 
     def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         request.url = with_query(str(request.url), {"token": self.token()})
@@ -61,13 +60,9 @@ class YeastarTokenAuthenticator(APIAuthenticatorBase):
         self._last_used = now
         return self._token
 
-    def accepted(self) -> None:
-        self._rejections_in_a_row = 0
-
     def rejected(self, error: TokenRejectedError) -> None:
         """Drop the token so the retry logs in again, once."""
-        self._rejections_in_a_row += 1
-        if self._rejections_in_a_row > 1:
+        if self.rejected_again():
             raise VendorError(self.describe(f"token rejected again after a new login: {error}"))
         self._token = None
 
