@@ -1,163 +1,562 @@
 #!/usr/bin/env python
-"""Throughput and memory of the tap against the local simulator (a script, not a test).
+"""Speed, memory and request counts of tap-callcdr against the local simulator (a script, not
+a test: speed is measured here, never by timed tests). Prints one table, one row per stream.
 
-For each stream: the simulator (its own process) serves N calls; the tap runs as Meltano
-runs it (console script, RECORD lines to /dev/null), then a bare loop fetches the same
-pages with requests + json and writes the same number of RECORD lines: the floor.
-Peak RSS is each child's own (wait4), records/s is records over wall time.
+    .venv/bin/python scripts/benchmark.py --also trust_record_types=true   # full: ~16 min, 2 cores
+    .venv/bin/python scripts/benchmark.py --quick                          # smoke: ~1.5 min
+    .venv/bin/python scripts/benchmark.py --streams generic_cdr,yeastar_cdr --calls 50000
 
-    .venv/bin/python scripts/benchmark.py            # 200k calls
-    .venv/bin/python scripts/benchmark.py --calls 20000
+(The full run spends ~10 of its 16 min on the 1M runs, half of that generating the data.)
+
+Needs the dev extras (trustme for Yeastar's HTTPS) and msgspec (a runtime dependency now).
+
+Every figure comes from one run of this command. Each measurement starts a fresh simulator
+(scripts/bench_sim.py = callcdr-simulator with a faster ITNIO pager, same answers) in its own
+process, serving one vendor, so it never shares the tap's GIL; 1 account, --days of calls.
+The tap is the real `tap-callcdr` console script with RECORD output to /dev/null; peak RSS is
+that child's own (os.wait4). Columns:
+
+- records/s at --calls (200k): the tap, and the floor over the same data right after it: the
+  bare protocol (scripts/bench_floor.py: the same login/signing, windows, pages, zlib, CSV
+  download as the tap, msgspec parse + RECORD lines, nothing else); ratio = tap / floor.
+- peak RSS of the tap at --rss-sizes (10k and 1M records; one stream at a time) and at --calls.
+- requests: what the simulator's request log (GET /_control/requests) saw from the tap, the
+  tap's own METRIC http_request_count, the floor's, and the least the vendor's limits allow
+  over the same range (generic: login + ceil(n/1000); tencent: ceil(n/cap), no paging;
+  itnio: ceil(n/100), 31 days a query; yeastar: login + get_random + download, one window).
+- wall time with --latency (100 ms) added to every request (the simulator's `slow` fault),
+  --latency-calls per account, for 1 and for 4 accounts.
+
+Windows are the tap's default 24 h, except Yeastar (one window: one CSV download of all rows,
+as issue 3 asks) and Tencent (the largest window whose expected busiest-hour load stays well
+under the cap; the table shows how many answers were cut anyway).
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import datetime as dt
 import json
+import math
 import os
 import re
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import requests
+
+HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
-ANCHOR = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+STREAMS = ("generic_cdr", "yeastar_cdr", "tencent_cdr", "itnio_sip_cdr", "itnio_group_cdr")
+VENDOR = {
+    "generic_cdr": "generic",
+    "yeastar_cdr": "yeastar",
+    "tencent_cdr": "tencent",
+    "itnio_sip_cdr": "itnio",
+    "itnio_group_cdr": "itnio",
+}
+PAGE = {"generic": 1000, "itnio": 100}
+ITNIO_MAX_RANGE = dt.timedelta(days=31)
+METRIC = r'"metric":\s*"{}",\s*"value":\s*(\d+)'
+WARNINGS: list[str] = []  # things seen along the way, printed under the table
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 @dataclass
-class Measure:
+class Run:
+    """One measured child process."""
+
     records: int
     seconds: float
-    peak_rss_mb: float
-    requests: int = 0
+    rss_mb: float
+    cpu: float = 0.0  # user + system seconds of the child
+    seen: int = 0  # requests in the simulator's log
+    metric: int | None = None  # the tap's METRIC http_request_count
+    splits: int = 0  # Tencent answers cut (offset != 0)
+    services: dict[str, int] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
         return self.records / self.seconds if self.seconds else 0.0
 
 
-def start_simulator(calls: int, days: int) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [str(BIN / "callcdr-simulator"), "--port", "0", "--calls", str(calls), "--days", str(days),
-         "--accounts", "hq", "--anchor", ANCHOR.isoformat()],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    match = re.search(r"(http://\S+)", line)
-    if not match:
-        proc.kill()
-        raise SystemExit(f"simulator did not start: {line!r}")
-    return proc, match.group(1)
+LOADS: list[float] = []  # 1-minute load average after each measured child
 
 
-def run_measured(
-    args: list[str], stdout: int | None = subprocess.DEVNULL
-) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (MB) of that child alone, and its stderr."""
+def run_measured(args: list[str]) -> tuple[float, float, float, str]:
+    """Wall seconds, peak RSS (MB) and CPU seconds of that child alone, and its stderr;
+    stdout to /dev/null."""
     with tempfile.TemporaryFile("w+") as err:
         began = time.perf_counter()
-        proc = subprocess.Popen(args, stdout=stdout, stderr=err, text=True)
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err, text=True)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - began
         proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         text = err.read()
+    LOADS.append(os.getloadavg()[0])
     if proc.returncode != 0:
-        raise SystemExit(f"{args[0]} failed:\n{text[-3000:]}")
-    return seconds, usage.ru_maxrss / 1024, text
+        raise SystemExit(f"{' '.join(args[:2])} failed ({proc.returncode}):\n{text[-3000:]}")
+    return seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, text
 
 
-def generic_config(url: str, days: int) -> dict:
-    return {
-        "start_date": (ANCHOR - dt.timedelta(days=days + 1)).isoformat(),
-        "window_hours": 24,
-        "generic_accounts": [{
-            "name": "hq", "api_url": f"{url}/generic/",
-            "appid": "hq-appid", "accesskey": "hq-accesskey-S3cr3t",
-        }],
-    }  # fmt: skip
+# -- the simulator -----------------------------------------------------------------------------
 
 
-def tap_run(config: dict) -> Measure:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp, "config.json")
-        path.write_text(json.dumps(config))
-        env_args = [str(BIN / "tap-callcdr"), "--config", str(path)]
-        seconds, rss, stderr = run_measured(env_args)
-    records = sum(
-        int(m) for m in re.findall(r'"metric":\s*"record_count",\s*"value":\s*(\d+)', stderr)
-    )
-    requests = sum(
-        int(m) for m in re.findall(r'"metric":\s*"http_request_count",\s*"value":\s*(\d+)', stderr)
-    )
-    return Measure(records, seconds, rss, requests)
+class Sim:
+    """One simulator process serving `accounts` accounts of one stream's vendor."""
+
+    def __init__(
+        self, stream: str, calls: int, accounts: int, args: argparse.Namespace, workdir: Path,
+        latency: float = 0.0,
+    ) -> None:  # fmt: skip
+        self.stream, self.vendor = stream, VENDOR[stream]
+        self.calls, self.days, self.cap = calls, args.days, args.tencent_cap
+        self.names = [f"a{i}" for i in range(accounts)]
+        self.workdir = workdir
+        self.anchor = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+        self.ca_file = workdir / "ca.pem" if self.vendor == "yeastar" else None
+        self.latency = latency
+        self.proc: subprocess.Popen[str] | None = None
+        self.url = ""
+
+    def sim_accounts(self) -> dict[str, list[dict[str, Any]]]:
+        n, days = self.calls, self.days
+        made: dict[str, list[dict[str, Any]]] = {v: [] for v in ("generic", "tencent", "itnio", "yeastar")}
+        for name in self.names:
+            made[self.vendor].append({
+                "generic": {"name": name, "appid": f"{name}-appid",
+                            "accesskey": f"{name}-accesskey-S3cr3t", "calls": n, "days": days},
+                "tencent": {"name": name, "id": f"{name}-id", "app_id": f"{name}-appId-S3cr3t",
+                            "calls": n, "days": days, "cap": self.cap},
+                "itnio": {"name": name, "api_key": f"{name}-apikey", "api_secret": f"{name}-S3cr3t",
+                          "calls": n if self.stream == "itnio_sip_cdr" else 0,
+                          "group_calls": n if self.stream == "itnio_group_cdr" else 0, "days": days},
+                "yeastar": {"name": name, "password": f"{name}-S3cr3t", "calls": n, "days": days},
+            }[self.vendor])  # fmt: skip
+        return made
+
+    def __enter__(self) -> Sim:
+        config = self.workdir / "sim.json"
+        config.write_text(json.dumps({**self.sim_accounts(), "anchor": self.anchor.isoformat()}))
+        args = [sys.executable, str(HERE / "bench_sim.py"), "--port", "0", "--config", str(config)]
+        if self.ca_file:
+            args += ["--https", "--ca-file", str(self.ca_file)]
+        if self.latency:
+            args += ["--fault", f"slow:seconds={self.latency},times=-1,vendor=*,applies_to=any"]
+        self.errors = (self.workdir / "sim.err").open("w+")
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.errors, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        match = re.search(r"listening on (\S+)", line)
+        if not match:
+            self.__exit__()
+            raise SystemExit(f"simulator did not start: {line!r} {self._stderr()}")
+        self.url = match.group(1)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+        for line in self._stderr().splitlines():
+            if "bench_sim:" in line or "Traceback" in line:
+                WARNINGS.append(f"simulator for {self.stream}: {line.strip()}")
+        self.errors.close()
+
+    def _stderr(self) -> str:
+        self.errors.seek(0)
+        return self.errors.read()[-4000:]
+
+    def control(self, method: str, path: str) -> Any:
+        verify = str(self.ca_file) if self.ca_file else True
+        response = requests.request(method, f"{self.url}/_control/{path}", verify=verify, timeout=120)
+        response.raise_for_status()
+        return response.json()
+
+    def take_requests(self) -> list[dict[str, Any]]:
+        """The request log since the last call, then cleared."""
+        seen = self.control("GET", "requests")
+        self.control("DELETE", "requests")
+        return seen
+
+    # -- what the tap and the floor are given --------------------------------------------------
+
+    @property
+    def start(self) -> dt.datetime:
+        return self.anchor - dt.timedelta(days=self.days)
+
+    def account(self, name: str) -> dict[str, Any]:
+        url = self.url
+        return {
+            "generic": {"name": name, "api_url": f"{url}/generic/", "appid": f"{name}-appid",
+                        "accesskey": f"{name}-accesskey-S3cr3t"},
+            "tencent": {"name": name, "api_url": f"{url}/tencent", "id": f"{name}-id",
+                        "app_id": f"{name}-appId-S3cr3t"},
+            "itnio": {"name": name, "api_url": f"{url}/itnio/voice/", "api_key": f"{name}-apikey",
+                      "api_secret": f"{name}-S3cr3t"},
+            "yeastar": {"name": name, "api_url": f"{url}/yeastar/{name}", "username": "api",
+                        "password": f"{name}-S3cr3t", "ca_bundle": str(self.ca_file)},
+        }[self.vendor]  # fmt: skip
+
+    def tap_config(self, accounts: int, window_hours: int, **extra: Any) -> dict[str, Any]:
+        return {
+            "start_date": self.start.isoformat(),
+            "settle_lag_minutes": 0,
+            "window_hours": window_hours,
+            f"{self.vendor}_accounts": [self.account(n) for n in self.names[:accounts]],
+            **extra,
+        }
 
 
-FLOOR = r"""
-import datetime as dt, json, sys, requests
-url, start, end = sys.argv[1], dt.datetime.fromisoformat(sys.argv[2]), dt.datetime.fromisoformat(sys.argv[3])
-session = requests.Session()
-login = {"service": "App.Sip_Auth.Login", "appid": "hq-appid", "accesskey": "hq-accesskey-S3cr3t"}
-token = session.post(url, data=login).json()["data"]["result"]["token"]
-out, count, calls = sys.stdout, 0, 0
-shanghai, second = dt.timezone(dt.timedelta(hours=8)), dt.timedelta(seconds=1)
-while start < end:
-    stop = min(start + dt.timedelta(days=1), end)
-    page = 1
-    while True:
-        form = {"service": "App.Sip_Cdr.GetBill", "token": token, "syncflag": 3, "direction": 3,
-                "callmethod": 0, "itemsperpage": 1000, "currentpage": page,
-                "starttime": start.astimezone(shanghai).strftime("%Y-%m-%d %H:%M:%S"),
-                "endtime": (stop - second).astimezone(shanghai).strftime("%Y-%m-%d %H:%M:%S")}
-        result = session.post(url, data=form).json()["data"]["result"]
-        calls += 1
-        for bill in result["bills"]:
-            out.write(json.dumps({"type": "RECORD", "stream": "generic_cdr", "record": bill}) + "\n")
-            count += 1
-        if not result["bills"] or page * 1000 >= result["totalitems"]:
+def window_hours(stream: str, calls: int, args: argparse.Namespace) -> int:
+    vendor = VENDOR[stream]
+    if vendor == "yeastar":
+        return 24 * (args.days + 1)  # one window: one CSV download of everything
+    if vendor != "tencent":
+        return 24
+    if args.tencent_window_hours:
+        return int(args.tencent_window_hours)
+    # The simulator puts ~90% of calls in 08-21 local (13 h): size for the busiest hours,
+    # keeping the expected count 3 sigma under the cap.
+    per_day = calls / args.days
+    busy, quiet = 0.9 * per_day / 13, 0.1 * per_day / 11
+    best = 1
+    for hours in (1, 2, 3, 4, 6, 8, 12, 24, 48, 72, 168, 336, 720):
+        expected = busy * min(hours, 13) + quiet * max(0, min(hours, 24) - 13)
+        expected += per_day * max(0, hours - 24) / 24
+        if expected + 3 * math.sqrt(expected) > args.tencent_cap:
             break
-        page += 1
-    start = stop
-print(count, calls, file=sys.stderr)
-"""
+        best = hours
+    return best
 
 
-def floor_run(url: str, start: dt.datetime, end: dt.datetime) -> Measure:
-    seconds, rss, stderr = run_measured(
-        [sys.executable, "-c", FLOOR, f"{url}/generic/", start.isoformat(), end.isoformat()]
+def windows_between(start: dt.datetime, end: dt.datetime, hours: int, stream: str) -> int:
+    size = dt.timedelta(hours=hours)
+    if VENDOR[stream] == "itnio":
+        size = min(size, ITNIO_MAX_RANGE)
+    return max(1, math.ceil((end - start) / size))
+
+
+def least_requests(stream: str, records: int, span: dt.timedelta, cap: int) -> int:
+    vendor = VENDOR[stream]
+    if vendor == "generic":
+        return 1 + max(1, math.ceil(records / PAGE["generic"]))
+    if vendor == "tencent":
+        return max(1, math.ceil(records / cap))
+    if vendor == "itnio":
+        return max(math.ceil(span / ITNIO_MAX_RANGE), math.ceil(records / PAGE["itnio"]))
+    return 3  # yeastar: login, get_random, download
+
+
+# -- the tap and the floor ---------------------------------------------------------------------
+
+_catalogs: dict[str, str] = {}
+
+
+def catalog_for(stream: str, config_path: Path, workdir: Path) -> list[str]:
+    """ITNIO has two streams on one config: select only the measured one."""
+    if VENDOR[stream] != "itnio":
+        return []
+    if stream not in _catalogs:
+        out = subprocess.run(
+            [str(BIN / "tap-callcdr"), "--config", str(config_path), "--discover"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        catalog = json.loads(out.stdout)
+        for entry in catalog["streams"]:
+            for meta in entry["metadata"]:
+                if meta["breadcrumb"] == []:
+                    meta["metadata"]["selected"] = entry["tap_stream_id"] == stream
+        _catalogs[stream] = json.dumps(catalog)
+    path = workdir / f"catalog-{stream}.json"
+    path.write_text(_catalogs[stream])
+    return ["--catalog", str(path)]
+
+
+def run_tap(sim: Sim, config: dict[str, Any], workdir: Path) -> Run:
+    path = workdir / "tap.json"
+    path.write_text(json.dumps(config))
+    args = [str(BIN / "tap-callcdr"), "--config", str(path), *catalog_for(sim.stream, path, workdir)]
+    sim.take_requests()
+    seconds, rss, cpu, stderr = run_measured(args)
+    seen = sim.take_requests()
+    records = sum(int(m) for m in re.findall(METRIC.format("record_count"), stderr))
+    metric = sum(int(m) for m in re.findall(METRIC.format("http_request_count"), stderr))
+    splits = stderr.count("Tencent cut its answer")
+    services = collections.Counter(str(r.get("service")) for r in seen)
+    return Run(records, seconds, rss, cpu, len(seen), metric, splits, dict(services))
+
+
+def run_floor(sim: Sim, hours: int, workdir: Path) -> Run:
+    spec = {
+        "stream": sim.stream,
+        "account": sim.account(sim.names[0]),
+        "start": sim.start.isoformat(),
+        "window_seconds": hours * 3600,
+        "ca_file": str(sim.ca_file) if sim.ca_file else None,
+    }
+    if VENDOR[sim.stream] == "itnio":
+        spec["window_seconds"] = min(hours * 3600, int(ITNIO_MAX_RANGE.total_seconds()))
+    path = workdir / "floor.json"
+    path.write_text(json.dumps(spec))
+    sim.take_requests()
+    seconds, rss, cpu, stderr = run_measured([sys.executable, str(HERE / "bench_floor.py"), str(path)])
+    seen = sim.take_requests()
+    records, _requests, splits = map(int, stderr.split()[-3:])
+    return Run(records, seconds, rss, cpu, len(seen), None, splits)
+
+
+# -- the measurements --------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    stream: str
+    hours: int = 0
+    main: Run | None = None
+    floor: Run | None = None
+    rss: dict[int, Run] = field(default_factory=dict)
+    latency: dict[int, Run] = field(default_factory=dict)
+    also: dict[str, Run] = field(default_factory=dict)  # --also setting -> tap run at --calls
+    rss_least: dict[int, int] = field(default_factory=dict)
+    least: int = 0
+    windows: int = 0
+
+
+def measure(stream: str, args: argparse.Namespace, workdir: Path) -> Result:
+    result = Result(stream, hours=window_hours(stream, args.calls, args))
+    log(f"{stream}: {args.calls} calls, window {result.hours} h: tap then floor")
+    with Sim(stream, args.calls, 1, args, workdir) as sim:
+        best: Run | None = None
+        for _ in range(args.repeat):
+            run = run_tap(sim, sim.tap_config(1, result.hours), workdir)
+            best = run if best is None or run.seconds < best.seconds else best
+            floor = run_floor(sim, result.hours, workdir)
+            if result.floor is None or floor.seconds < result.floor.seconds:
+                result.floor = floor
+        result.main = best
+        for key, value in args.also:
+            log(f"{stream}: tap again with {key}={json.dumps(value)}")
+            result.also[key] = run_tap(sim, sim.tap_config(1, result.hours, **{key: value}), workdir)
+        now = dt.datetime.now(dt.UTC)
+        result.windows = windows_between(sim.start, now, result.hours, stream)
+        records = result.floor.records if result.floor else best.records if best else 0
+        result.least = least_requests(stream, records, now - sim.start, args.tencent_cap)
+    for size in args.rss_sizes:
+        if size == args.calls:
+            continue
+        hours = window_hours(stream, size, args)
+        log(f"{stream}: {size} calls, window {hours} h: tap peak RSS")
+        with Sim(stream, size, 1, args, workdir) as sim:
+            result.rss[size] = run_tap(sim, sim.tap_config(1, hours), workdir)
+            now = dt.datetime.now(dt.UTC)
+            result.rss_least[size] = least_requests(
+                stream, result.rss[size].records, now - sim.start, args.tencent_cap
+            )
+    if args.latency > 0:
+        hours = window_hours(stream, args.latency_calls, args)
+        log(f"{stream}: {args.latency_calls} calls per account, {args.latency * 1000:.0f} ms a "
+            f"request, {' and '.join(map(str, args.accounts))} accounts")  # fmt: skip
+        with Sim(stream, args.latency_calls, max(args.accounts), args, workdir, args.latency) as sim:
+            for count in args.accounts:
+                result.latency[count] = run_tap(sim, sim.tap_config(count, hours), workdir)
+    return result
+
+
+# -- the report --------------------------------------------------------------------------------
+
+
+def size_label(n: int) -> str:
+    if n >= 1_000_000 and n % 1_000_000 == 0:
+        return f"{n // 1_000_000}M"
+    if n >= 1000 and n % 1000 == 0:
+        return f"{n // 1000}k"
+    return str(n)
+
+
+def report(results: list[Result], args: argparse.Namespace, elapsed: float, tree: list[str]) -> None:
+    sizes = sorted({*args.rss_sizes, args.calls})
+    rss_head = "".join(f"{'@' + size_label(s):>7}" for s in sizes)
+    also_head = "".join(f"{'also' + (str(i + 1) if len(args.also) > 1 else '') + ' r/s':>11}{'ratio':>6}"
+                        for i in range(len(args.also)))  # fmt: skip
+    lat_head = "".join(f"{str(a) + ' acct':>9}" for a in args.accounts)
+    ms = f"{args.latency * 1000:.0f} ms/request, {size_label(args.latency_calls)}/acct "
+    print()
+    print(f"{'':16}{'-- at ' + size_label(args.calls) + ' calls ':-<{46 + 17 * len(args.also)}}  "
+          f"{'-- tap peak RSS MB ':-<{7 * len(sizes)}}  "
+          f"{'-- requests at ' + size_label(args.calls) + ' ':-<50}  "
+          f"{'-- ' + ms:-<{9 * len(args.accounts)}}")  # fmt: skip
+    print(f"{'stream':<16}{'records':>9}{'tap r/s':>10}{'floor r/s':>11}{'ratio':>7}{'cpu':>6}{also_head}   "
+          f"{rss_head}  {'tap':>6}{'METRIC':>8}{'floor':>7}{'least':>7}{'x least':>8}"
+          f"{'windows':>8}{'cuts':>6}  {lat_head}")  # fmt: skip
+    for r in results:
+        main, floor = r.main, r.floor
+        assert main is not None and floor is not None
+        runs = {**r.rss, args.calls: main}
+        rss = "".join(f"{runs[s].rss_mb:>7.0f}" if s in runs else f"{'-':>7}" for s in sizes)
+        lat = "".join(
+            f"{r.latency[a].seconds:>8.1f}s" if a in r.latency else f"{'-':>9}" for a in args.accounts
+        )
+        cpu = (floor.cpu / floor.records) / (main.cpu / main.records) if main.records and floor.records else 0
+        also = "".join(f"{r.also[k].rate:>11.0f}{r.also[k].rate / floor.rate:>6.2f}" for k, _ in args.also)
+        print(f"{r.stream:<16}{main.records:>9}{main.rate:>10.0f}{floor.rate:>11.0f}"
+              f"{main.rate / floor.rate:>7.2f}{cpu:>6.2f}{also}   {rss}  {main.seen:>6}{main.metric:>8}"
+              f"{floor.seen:>7}{r.least:>7}{main.seen / r.least:>8.2f}{r.windows:>8}{main.splits:>6}"
+              f"  {lat}")  # fmt: skip
+    print()
+    print(
+        f"total run time {elapsed / 60:.1f} min: --calls {args.calls} --rss-sizes "
+        f"{','.join(map(str, args.rss_sizes))} --latency-calls {args.latency_calls} --days {args.days}; "
+        f"1-min load average after runs {min(LOADS):.1f}..{max(LOADS):.1f} on {os.cpu_count()} cores"
     )
-    records, requests = map(int, stderr.split()[-2:])
-    return Measure(records, seconds, rss, requests)
+    print(f"tap code: {tree[0]}" + ("" if tree[0] == tree[-1] else f" at the start, {tree[-1]} at the end"))
+    print(
+        "ratio = tap records/s / floor records/s, wall clock (1.00 = no overhead over the bare "
+        "protocol); cpu = the same on the children's CPU seconds (insensitive to other load); "
+        + "".join(
+            f"also{i + 1 if len(args.also) > 1 else ''} = the tap with {k}={json.dumps(v)}; "
+            for i, (k, v) in enumerate(args.also)
+        )
+        + "tap = requests in the simulator's log, METRIC = the tap's http_request_count; "
+        "least = fewest the vendor's limits allow; cuts = Tencent answers cut at the cap "
+        "(each is discarded and its window re-read as two halves)"
+    )
+    for line in WARNINGS + findings(results, args):
+        print(f"! {line}")
+
+
+def findings(results: list[Result], args: argparse.Namespace) -> list[str]:
+    out = []
+    for r in results:
+        main, floor = r.main, r.floor
+        assert main is not None and floor is not None
+        name = r.stream
+        if main.records != floor.records:
+            out.append(f"{name}: tap emitted {main.records} records, the floor {floor.records}")
+        if main.metric != main.seen:
+            out.append(f"{name}: METRIC http_request_count {main.metric} but the simulator saw "
+                       f"{main.seen} requests ({fmt_services(main.services)})")  # fmt: skip
+        if main.seen > floor.seen:
+            out.append(f"{name}: tap made {main.seen} requests, the floor {floor.seen} over the same "
+                       f"windows ({fmt_services(main.services)})")  # fmt: skip
+        if main.seen > 1.1 * r.least:
+            cuts = f", {main.splits} cut answers" if main.splits else ""
+            out.append(f"{name}: {main.seen} requests vs least {r.least} ({main.seen / r.least:.1f}x): "
+                       f"{r.windows} windows of {r.hours} h{cuts}")  # fmt: skip
+        for size, run in sorted(r.rss.items()):
+            if size > args.calls:
+                least = r.rss_least[size]
+                cuts = f", {run.splits} cut answers" if run.splits else ""
+                out.append(f"{name} at {size_label(size)}: {run.records} records in {run.seconds:.0f}s "
+                           f"({run.rate:.0f}/s), {run.seen} requests vs least {least} "
+                           f"({run.seen / least:.1f}x){cuts}, peak RSS {run.rss_mb:.0f} MB")  # fmt: skip
+        runs = sorted({**r.rss, args.calls: main}.items())
+        (small, first), (big, last) = runs[0], runs[-1]
+        if big > small and last.rss_mb > 1.5 * first.rss_mb:
+            out.append(f"{name}: peak RSS grows with size: {first.rss_mb:.0f} MB at {size_label(small)}, "
+                       f"{last.rss_mb:.0f} MB at {size_label(big)}")  # fmt: skip
+        if len(r.latency) >= 2:
+            (a1, one), (an, many) = sorted(r.latency.items())[0], sorted(r.latency.items())[-1]
+            fixed = max(0.0, one.seconds - one.seen * args.latency)  # start-up and CPU of one account
+            waited = many.seen * args.latency
+            overlap = waited / max(many.seconds - fixed, 1e-9)
+            out.append(f"{name}: {an} accounts {many.seconds:.1f}s vs {a1} account {one.seconds:.1f}s; "
+                       f"{many.seen} requests x {args.latency:g}s = {waited:.1f}s of latency, so requests "
+                       f"overlapped {overlap:.1f}x (ideal {an / a1:.0f}x)")  # fmt: skip
+    return out
+
+
+def fmt_services(services: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(services.items(), key=lambda kv: -kv[1]))
+
+
+def sizes(text: str) -> list[int]:
+    return [int(float(part)) for part in text.split(",") if part.strip()]
+
+
+def setting(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected KEY=VALUE")
+    try:
+        return key.strip(), json.loads(value)
+    except ValueError:
+        return key.strip(), value
+
+
+def tap_tree() -> str:
+    """The commit and whether tap_callcdr/ has uncommitted changes (other people edit it)."""
+    root = HERE.parent
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "tap_callcdr"],
+                               capture_output=True, text=True, check=True).stdout  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (no git)"
+    if not dirty:
+        return head
+    import hashlib
+
+    diff = subprocess.run(["git", "-C", str(root), "diff", "HEAD", "--", "tap_callcdr"],
+                          capture_output=True, check=False).stdout  # fmt: skip
+    return f"{head} + uncommitted changes (diff {hashlib.sha1(diff + dirty.encode()).hexdigest()[:8]})"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    add = parser.add_argument
+    add("--calls", type=int, default=200_000, help="calls for the throughput and request figures")
+    add("--rss-sizes", type=sizes, default=[10_000, 1_000_000], help="more sizes for peak RSS")
+    add("--latency-calls", type=int, default=10_000, help="calls per account in the latency runs")
+    add("--latency", type=float, default=0.1, help="seconds added to each request (0: skip)")
+    add("--accounts", type=sizes, default=[1, 4], help="account counts of the latency runs")
+    add("--days", type=int, default=30, help="days of calls (ITNIO keeps under 58)")
+    add("--streams", default=",".join(STREAMS), help="comma list of streams")
+    add("--repeat", type=int, default=1, help="tap/floor pairs at --calls; the fastest counts")
+    add("--tencent-cap", type=int, default=1000, help="most calls one Tencent answer carries")
+    add("--tencent-window-hours", type=int, help="instead of the computed one")
+    add(
+        "--also",
+        type=setting,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="one more tap run at --calls with this tap setting (repeatable),\n"
+        "e.g. --also trust_record_types=true",
     )
-    parser.add_argument("--calls", type=int, default=200_000)
-    parser.add_argument("--days", type=int, default=30)
+    add("--quick", action="store_true", help="small sizes, 7 days: a smoke run of about 2 min")
     args = parser.parse_args()
-    sim, url = start_simulator(args.calls, args.days)
+    if args.quick:
+        args.calls, args.rss_sizes, args.latency_calls, args.days = 20_000, [2_000, 50_000], 2_000, 7
     try:
-        config = generic_config(url, args.days)
-        tap = tap_run(config)
-        start = dt.datetime.fromisoformat(config["start_date"])
-        floor = floor_run(url, start, dt.datetime.now(dt.UTC))
-    finally:
-        sim.terminate()
-        sim.wait()
-    print(
-        f"{'stream':<14}{'path':<8}{'records':>9}{'seconds':>9}{'rec/s':>9}{'peak MB':>9}{'requests':>9}"
-    )
-    for label, m in (("tap", tap), ("floor", floor)):
-        print(f"{'generic_cdr':<14}{label:<8}{m.records:>9}{m.seconds:>9.1f}{m.rate:>9.0f}"
-              f"{m.peak_rss_mb:>9.0f}{m.requests:>9}")  # fmt: skip
-    print(f"tap/floor ratio: {tap.rate / floor.rate:.2f}")
+        import msgspec  # noqa: F401
+    except ImportError:
+        raise SystemExit("the floor needs msgspec: pip install msgspec") from None
+    streams = [s.strip() for s in args.streams.split(",") if s.strip()]
+    unknown = set(streams) - set(STREAMS)
+    if unknown:
+        raise SystemExit(f"unknown streams {sorted(unknown)}; have {', '.join(STREAMS)}")
+    began, tree = time.perf_counter(), [tap_tree()]
+    with tempfile.TemporaryDirectory(prefix="callcdr-bench-") as tmp:
+        results = [measure(stream, args, Path(tmp)) for stream in streams]
+    tree.append(tap_tree())
+    report(results, args, time.perf_counter() - began, tree)
 
 
 if __name__ == "__main__":
