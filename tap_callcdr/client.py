@@ -37,7 +37,6 @@ if t.TYPE_CHECKING:
 WINDOW_KEY = "_window"  # request-context key carrying the window being read
 READ_AHEAD_BATCH_SIZE = 500  # records handed from an account's thread to the emitter at once
 ACCOUNT_FAILURES = (CallCDRError, FatalAPIError, RetriableAPIError)  # what stops one account
-READ_AHEAD_BATCHES = 4  # batches an account's thread may run ahead: bounds memory
 MAX_RETRY_AFTER = 300.0  # seconds; a longer Retry-After is a vendor bug, not a plan
 
 
@@ -184,9 +183,7 @@ class CDRStream(RESTStream[t.Any]):
         names = [p["account"] for p in partitions]
         todo = partitions[names.index(first["account"]) :] if first else partitions
         self._failures = {}
-        read_ahead: ReadAhead[t.Any] = ReadAhead(
-            workers=int(self.config.get("parallel_accounts", 4)), depth=READ_AHEAD_BATCHES
-        )
+        read_ahead: ReadAhead[t.Any] = ReadAhead(workers=int(self.config.get("parallel_accounts", 4)))
         now, _ = self.now(), self.window_plan  # resolved here, not racing in the threads
         for partition in todo:
             bookmark = self.bookmark(partition)

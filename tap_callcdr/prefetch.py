@@ -1,102 +1,159 @@
 """Read ahead: every account's pages are fetched in background threads while the main
 thread emits, so forty PBXs or a 100 ms vendor cost the slowest account, not their sum.
 
-Each account has its own bounded queue (memory stays flat) and its own thread; the main
-thread drains the queues in partition order, so Singer messages keep their order (a
-STATE only after the records it covers) exactly as without read-ahead.
+An account that is not being emitted yet keeps reading: its records go to a spool, a
+temporary file that holds a little in memory and the rest on disk (memory stays flat
+whatever the backlog; the unread part is capped, and the file is emptied whenever the
+emitter catches up). The main thread drains accounts in partition order, so Singer
+messages keep their order (a STATE only after the records it covers) exactly as without
+read-ahead.
 """
 
 from __future__ import annotations
 
-import queue
+import pickle
+import tempfile
 import threading
 import typing as t
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 
 T = t.TypeVar("T")
-PUT_POLL_SECONDS = 0.2  # how often a blocked producer checks whether it was cancelled
+SPOOL_MEMORY_BYTES = 4 * 1024 * 1024  # per account; beyond this the spool is a temp file
+SPOOL_UNREAD_LIMIT = 256 * 1024 * 1024  # per account: a producer this far ahead waits
 
 
-@dataclass(frozen=True)
-class _Failed:
-    error: BaseException
+class _Spool:
+    """One account's items in order, pickled into a spooled temp file."""
+
+    def __init__(self, cancelled: threading.Event, unread_limit: int) -> None:
+        self._file = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115
+        self._changed = threading.Condition()
+        self._cancelled = cancelled
+        self._unread_limit = unread_limit
+        self._write_at = self._read_at = 0
+        self._written = self._read = 0
+        self._finished = False
+        self._error: BaseException | None = None
+
+    def put(self, item: t.Any) -> bool:
+        """Append an item; False when the read was cancelled (stop producing)."""
+        data = pickle.dumps(item, pickle.HIGHEST_PROTOCOL)
+        with self._changed:
+            self._changed.wait_for(self._has_room)
+            if self._cancelled.is_set():
+                return False
+            self._file.seek(self._write_at)
+            self._file.write(data)
+            self._write_at += len(data)
+            self._written += 1
+            self._changed.notify_all()
+        return True
+
+    def finish(self, error: BaseException | None = None) -> None:
+        """No more items; `error` (kept in memory, not pickled) is raised after them."""
+        with self._changed:
+            self._finished, self._error = True, error
+            if self._cancelled.is_set():  # nobody will read it
+                self._file.close()
+            self._changed.notify_all()
+
+    def items(self) -> Iterator[t.Any]:
+        """Every item in order, waiting for the producer; then its error, if any."""
+        try:
+            while (item := self._next()) is not _END:
+                yield item
+        finally:
+            self._file.close()
+        if self._error is not None:
+            raise self._error
+
+    def wake(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+    def _next(self) -> t.Any:
+        with self._changed:
+            self._changed.wait_for(lambda: self._read < self._written or self._finished)
+            if self._read == self._written:
+                return _END
+            self._file.seek(self._read_at)
+            item = pickle.load(self._file)
+            self._read_at = self._file.tell()
+            self._read += 1
+            if self._read == self._written:  # caught up: start the file over
+                self._file.seek(0)
+                self._file.truncate()
+                self._write_at = self._read_at = 0
+            self._changed.notify_all()
+            return item
+
+    def _has_room(self) -> bool:
+        unread = self._write_at - self._read_at
+        return self._cancelled.is_set() or unread < self._unread_limit or self._read == self._written
 
 
-_DONE = object()
+_END = object()
 
 
 class ReadAhead(t.Generic[T]):
-    """Producers run in daemon threads, at most `workers` at once, each `depth` items ahead."""
+    """Producers run in daemon threads, at most `workers` at once, each with its own spool."""
 
-    def __init__(self, workers: int, depth: int) -> None:
+    def __init__(self, workers: int, unread_limit: int = SPOOL_UNREAD_LIMIT) -> None:
         self._workers = max(1, workers)
-        self._depth = max(1, depth)
-        # Producers start in the order the consumer drains them: a later one taking the
-        # slot of an earlier one could wait on a full queue that nobody drains yet.
+        self._unread_limit = unread_limit
+        self._spools: dict[str, _Spool] = {}
+        self._cancelled = threading.Event()
+        # Producers start in the order the consumer drains them: a later one holding the
+        # slot of an earlier one could wait on a full spool that nobody drains yet.
         self._turns = threading.Condition()
         self._started = 0
         self._finished = 0
-        self._queues: dict[str, queue.Queue[t.Any]] = {}
-        self._cancelled = threading.Event()
 
     def start(self, key: str, produce: Callable[[], Iterable[T]]) -> None:
-        """Begin producing `key`'s items (waits for a free worker slot in its thread)."""
-        channel: queue.Queue[t.Any] = queue.Queue(self._depth)
-        self._queues[key] = channel
+        """Begin producing `key`'s items (its thread waits for a free worker slot)."""
+        spool = self._spools[key] = _Spool(self._cancelled, self._unread_limit)
         turn, self._started = self._started, self._started + 1
         thread = threading.Thread(
-            target=self._run, args=(produce, channel, turn), name=f"read-ahead-{key}", daemon=True
+            target=self._run, args=(produce, spool, turn), name=f"read-ahead-{key}", daemon=True
         )
         thread.start()
 
     def drain(self, key: str) -> Iterator[T]:
         """`key`'s items in order; a producer's exception is raised here, after its items."""
-        channel = self._queues.pop(key)
-        while True:
-            item = channel.get()
-            if item is _DONE:
-                return
-            if isinstance(item, _Failed):
-                raise item.error
-            yield item
+        yield from self._spools.pop(key).items()
 
     def cancel(self) -> None:
         """Stop every producer at its next step (the consumer is gone)."""
         self._cancelled.set()
+        for spool in self._spools.values():
+            spool.wake()
         with self._turns:
             self._turns.notify_all()
 
     @property
     def keys(self) -> set[str]:
         """Keys started and not drained yet."""
-        return set(self._queues)
+        return set(self._spools)
 
-    def _run(self, produce: Callable[[], Iterable[T]], channel: queue.Queue[t.Any], turn: int) -> None:
+    def _run(self, produce: Callable[[], Iterable[T]], spool: _Spool, turn: int) -> None:
         with self._turns:
             self._turns.wait_for(lambda: self._cancelled.is_set() or turn < self._finished + self._workers)
         try:
-            self._produce_into(channel, produce)
+            self._produce_into(spool, produce)
         finally:
             with self._turns:
                 self._finished += 1
                 self._turns.notify_all()
 
-    def _produce_into(self, channel: queue.Queue[t.Any], produce: Callable[[], Iterable[T]]) -> None:
+    def _produce_into(self, spool: _Spool, produce: Callable[[], Iterable[T]]) -> None:
+        if self._cancelled.is_set():
+            spool.finish()
+            return
         try:
             for item in produce():
-                if not self._put(channel, item):
-                    return
+                if not spool.put(item):
+                    break
         except BaseException as error:
-            self._put(channel, _Failed(error))
+            spool.finish(error)
             return
-        self._put(channel, _DONE)
-
-    def _put(self, channel: queue.Queue[t.Any], item: t.Any) -> bool:
-        while not self._cancelled.is_set():
-            try:
-                channel.put(item, timeout=PUT_POLL_SECONDS)
-                return True
-            except queue.Full:
-                continue
-        return False
+        spool.finish()

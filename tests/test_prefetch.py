@@ -19,16 +19,16 @@ def numbers(prefix: str, n: int, fail_at: int | None = None) -> Iterator[str]:
 
 
 def test_each_key_drains_in_order_with_more_keys_than_workers() -> None:
-    read_ahead: ReadAhead[str] = ReadAhead(workers=2, depth=1)
+    read_ahead: ReadAhead[str] = ReadAhead(workers=2, unread_limit=1)
     keys = [f"k{i}" for i in range(6)]
     for key in keys:
         read_ahead.start(key, lambda key=key: numbers(key, 50))
-    for key in keys:  # depth 1 and 2 workers: only ordered starts avoid a deadlock here
+    for key in keys:  # tiny spools and 2 workers: only ordered starts avoid a deadlock here
         assert list(read_ahead.drain(key)) == [f"{key}{i}" for i in range(50)]
 
 
 def test_an_error_comes_after_the_items_before_it() -> None:
-    read_ahead: ReadAhead[str] = ReadAhead(workers=1, depth=2)
+    read_ahead: ReadAhead[str] = ReadAhead(workers=1)
     read_ahead.start("a", lambda: numbers("a", 10, fail_at=3))
     got = []
     with pytest.raises(ValueError, match="a broke at 3"):
@@ -44,14 +44,14 @@ def test_producers_run_concurrently() -> None:
         started.wait()  # only passes if three producers run at the same time
         yield key
 
-    read_ahead: ReadAhead[str] = ReadAhead(workers=3, depth=1)
+    read_ahead: ReadAhead[str] = ReadAhead(workers=3)
     for key in "abc":
         read_ahead.start(key, lambda key=key: waits_for_the_others(key))
     assert [next(read_ahead.drain(key)) for key in "abc"] == ["a", "b", "c"]
 
 
 def test_cancel_releases_blocked_producers() -> None:
-    read_ahead: ReadAhead[int] = ReadAhead(workers=1, depth=1)
+    read_ahead: ReadAhead[int] = ReadAhead(workers=1, unread_limit=1)
     produced: list[int] = []
 
     def forever() -> Iterator[int]:
@@ -68,3 +68,20 @@ def test_cancel_releases_blocked_producers() -> None:
     count = len(produced)
     time.sleep(0.3)
     assert len(produced) == count <= 3, "a cancelled producer kept going"
+
+
+def test_an_account_waiting_for_its_turn_reads_to_the_end_without_the_consumer() -> None:
+    """Its items go to the spool: the producer finishes although nobody drains it yet."""
+    read_ahead: ReadAhead[list[int]] = ReadAhead(workers=2)
+    done = threading.Event()
+
+    def big() -> Iterator[list[int]]:
+        for i in range(2000):
+            yield list(range(i, i + 100))
+        done.set()
+
+    read_ahead.start("first", lambda: iter([[0]]))
+    read_ahead.start("second", big)
+    assert done.wait(10), "the second account stalled while the first was not drained"
+    assert list(read_ahead.drain("first")) == [[0]]
+    assert sum(1 for _ in read_ahead.drain("second")) == 2000
