@@ -11,8 +11,8 @@ a test: speed is measured here, never by timed tests). Prints one table, one row
 Needs the dev extras (trustme for Yeastar's HTTPS) and msgspec (a runtime dependency now).
 
 Every figure comes from one run of this command. Each measurement starts a fresh simulator
-(scripts/bench_sim.py = callcdr-simulator with a faster ITNIO pager, same answers) in its own
-process, serving one vendor, so it never shares the tap's GIL; 1 account, --days of calls.
+(the `callcdr-simulator` console script) in its own process, serving one vendor, so it never
+shares the tap's GIL; 1 account, --days of calls.
 The tap is the real `tap-callcdr` console script with RECORD output to /dev/null; peak RSS is
 that child's own (os.wait4). Columns:
 
@@ -148,7 +148,7 @@ class Sim:
     def __enter__(self) -> Sim:
         config = self.workdir / "sim.json"
         config.write_text(json.dumps({**self.sim_accounts(), "anchor": self.anchor.isoformat()}))
-        args = [sys.executable, str(HERE / "bench_sim.py"), "--port", "0", "--config", str(config)]
+        args = [str(BIN / "callcdr-simulator"), "--port", "0", "--config", str(config)]
         if self.ca_file:
             args += ["--https", "--ca-file", str(self.ca_file)]
         if self.latency:
@@ -174,7 +174,7 @@ class Sim:
                 self.proc.wait()
             self.proc = None
         for line in self._stderr().splitlines():
-            if "bench_sim:" in line or "Traceback" in line:
+            if "Traceback" in line:
                 WARNINGS.append(f"simulator for {self.stream}: {line.strip()}")
         self.errors.close()
 

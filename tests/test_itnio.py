@@ -143,6 +143,41 @@ def test_simulator_bounds_are_inclusive_and_filters_exact(one: Simulator) -> Non
 
 
 @pytest.mark.parametrize(
+    "filters", [set(), {"sipGroupName"}, {"phoneName"}, {"sipGroupName", "phoneName"}]
+)
+def test_simulator_pages_a_filtered_window_newest_first_and_ties_stay_put(
+    one: Simulator, filters: set[str]
+) -> None:
+    """Pages tile exactly the window's matching calls (bounds inclusive), newest first; calls
+    of the same second keep one order (the reverse of how they were added) on every page."""
+    tie = ANCHOR - dt.timedelta(days=1)
+    added = [r["voiceId"] for r in one.itnio.add_calls("intl", 4, tie, tie)]  # one second, at the end
+    truth = one.itnio.truth("intl", SIP)  # oldest first, same-second calls as added
+    when = [dt.datetime.fromisoformat(r["callTime"]) for r in truth]
+    tied = [r for r, moment in zip(truth, when, strict=True) if moment == tie]
+    low = when[5]  # a call exactly at the window's start; the five before it are outside
+    wanted = {name: tied[-1][name] for name in filters}
+    expect = [
+        r["voiceId"]
+        for r, moment in reversed(list(zip(truth, when, strict=True)))
+        if low <= moment <= tie and all(r[name] == value for name, value in wanted.items())
+    ]
+    assert len(expect) > 3 and tied[-1]["voiceId"] in expect and expect[-1] != tied[-1]["voiceId"]
+    body = window(strTime=low.isoformat(), endTime=tie.isoformat(), **wanted)
+    got, pages = [], -(-len(expect) // 3)
+    for current in range(1, pages + 2):  # one past the last page: empty
+        data = call(one, {**body, "current": current, "size": 3})["data"]
+        assert (data["total"], data["pages"], data["current"]) == (len(expect), pages, current)
+        assert len(data["records"]) == (0 if current > pages else min(3, len(expect) - len(got)))
+        got += [r["voiceId"] for r in data["records"]]
+    assert got == expect
+    assert [v for v in got if v in added] == [v for v in reversed(added) if v in expect]
+    one.faults.add("repeat_page", vendor="itnio")
+    repeated = call(one, {**body, "current": 2, "size": 3})["data"]["records"]
+    assert [r["voiceId"] for r in repeated] == expect[:3]
+
+
+@pytest.mark.parametrize(
     ("body", "status"),
     [
         (window(days=31), "0"),

@@ -13,6 +13,7 @@ import shutil
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,8 +22,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
-from tap_callcdr.simulator import GenericAccount, Simulator, demo_accounts, parse_spec
+from tap_callcdr.simulator import GenericAccount, Simulator, demo_accounts, itnio_demo_accounts, parse_spec
 from tap_callcdr.simulator.cli import build_parser, build_simulator
+from tap_callcdr.simulator.itnio import GROUP, SIP
 
 ANCHOR = datetime(2025, 10, 16, 10, 0, tzinfo=UTC)  # 18:00 in Asia/Shanghai
 SIMULATOR = [sys.executable, "-m", "tap_callcdr.simulator"]
@@ -622,3 +624,52 @@ def test_late_calls_fault_adds_calls_that_started_in_the_past() -> None:
         assert len(truth) == before + 3
         newest = datetime.fromisoformat(truth[-1]["starttime"]).replace(tzinfo=SHANGHAI)
         assert datetime.now(UTC) - newest < timedelta(minutes=31)
+
+
+def test_control_adds_itnio_calls_to_the_endpoint_asked_for() -> None:
+    itnio = itnio_demo_accounts(("intl",), calls=5, group_calls=2, days=2)
+    recent = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)  # ITNIO keeps 2 months
+    with Simulator([], anchor=recent, itnio_accounts=itnio) as s:
+        base = f"{s.url}/_control/calls"
+        when = {"start": recent.isoformat(), "end": (recent + timedelta(hours=1)).isoformat()}
+
+        def add(**fields: object) -> requests.Response:
+            return requests.post(base, json={"vendor": "itnio", "n": 2, **when, **fields}, timeout=5)
+
+        sip = add().json()  # no field: SIP calls, as before
+        group = add(stream="itnio_group_cdr").json() + add(endpoint="recordGroupQuery").json()
+        group += add(stream="itnio_group_cdr", endpoint="recordGroupQuery").json()
+        more_sip = add(endpoint="itnio_sip_cdr").json()
+        ids = lambda rows: {r["voiceId"] for r in rows}  # noqa: E731
+        assert ids(group) <= ids(s.itnio.truth("intl", GROUP)) and len(ids(group)) == 6
+        assert ids(sip + more_sip) <= ids(s.itnio.truth("intl", SIP))
+        assert all("baseCost" in r for r in group) and not any("baseCost" in r for r in sip)
+        assert len(s.itnio.truth("intl", GROUP)) == 2 + 6 and len(s.itnio.truth("intl", SIP)) == 5 + 4
+        for bad in ({"stream": "itnio_cdr"}, {"stream": "itnio_sip_cdr", "endpoint": GROUP}):
+            refused = add(**bad)
+            assert refused.status_code == 400 and "itnio_group_cdr" in refused.json()["error"]
+    with Simulator(demo_accounts(["hq"], calls=1), anchor=ANCHOR) as s:
+        answer = requests.post(f"{s.url}/_control/calls", json={"stream": GROUP}, timeout=5)
+        assert answer.status_code == 400 and "itnio" in answer.json()["error"]
+
+
+def test_cli_config_help_names_every_vendor_key() -> None:
+    [config] = [a for a in build_parser()._actions if "--config" in a.option_strings]
+    assert config.help is not None
+    for key in ("generic", "tencent", "itnio", "yeastar", "anchor", "faults"):
+        assert f'"{key}"' in config.help
+
+
+def test_cli_https_writes_its_test_ca_to_a_fresh_dir_per_process(capsys: pytest.CaptureFixture[str]) -> None:
+    folders = []
+    for _ in range(2):
+        args = build_parser().parse_args(["--https", "--calls", "1"])
+        build_simulator(args)
+        assert args.ca_file.name == "ca.pem" and args.ca_file.is_file()
+        assert f"test CA (a client's ca_bundle): {args.ca_file}" in capsys.readouterr().err
+        folders.append(args.ca_file.parent)
+    assert folders[0] != folders[1] and Path(tempfile.gettempdir()) not in folders
+    code = "from tap_callcdr.simulator import cli; a = cli.build_parser().parse_args(['--https']); " \
+        "cli.build_simulator(a); print(a.ca_file)"  # fmt: skip
+    printed = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert printed.stdout.strip() and not Path(printed.stdout.strip()).parent.exists(), "removed on exit"

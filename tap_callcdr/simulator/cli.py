@@ -7,7 +7,9 @@ Prints exactly one line to stdout once listening, so scripts can wait for it; ev
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
+import shutil
 import signal
 import ssl
 import sys
@@ -43,7 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--itnio-tolerance", type=float, default=300, help="itnio Timestamp tolerance, seconds")
     add("--yeastar-accounts", default="", help="comma-separated yeastar demo PBXs (none)")
     add("--https", action="store_true", help="serve HTTPS with a throwaway test CA (trustme)")
-    add("--ca-file", type=Path, help="where --https writes the test CA's PEM (default: temp dir)")
+    add(
+        "--ca-file",
+        type=Path,
+        help="where --https writes the test CA's PEM (default: a fresh temp dir of this process, "
+        "removed on exit; printed to stderr)",
+    )
     add("--anchor", help="ISO 8601 'now' of the generated data (default: now, minute-floored)")
     add(
         "--fault",
@@ -55,8 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--config",
         type=Path,
-        help="JSON: a list of generic accounts, or an object with "
-        '"generic" (accounts), optional "tencent" (accounts), "anchor" and "faults"',
+        help="JSON: a list of generic accounts, or an object with any of "
+        '"generic", "tencent", "itnio", "yeastar" (each a list of that vendor\'s accounts, '
+        'instead of its demo accounts), "anchor" and "faults"',
     )
     add("--print-truth", action="store_true", help="print ground truth as JSON lines and exit")
     return parser
@@ -129,7 +137,10 @@ def _yeastar_accounts(args: argparse.Namespace, config: dict[str, Any]) -> list[
 def _tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
     if not args.https:
         return None
-    args.ca_file = args.ca_file or Path(tempfile.gettempdir(), "callcdr-simulator-ca.pem")
+    if args.ca_file is None:  # per process: simulators running side by side never share one
+        folder = tempfile.mkdtemp(prefix="callcdr-simulator-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        args.ca_file = Path(folder, "ca.pem")
     context = simulator_tls(args.ca_file).context
     print(f"  test CA (a client's ca_bundle): {args.ca_file}", file=sys.stderr)
     return context

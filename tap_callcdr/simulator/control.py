@@ -8,11 +8,18 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .core import HttpRequest, HttpResponse, json_response
+from .itnio import GROUP, SIP
 
 if TYPE_CHECKING:
     from .server import Simulator
 
 Route = Callable[["Simulator", HttpRequest], Any]
+ITNIO_ENDPOINTS = {  # what POST /_control/calls takes as ITNIO's "stream" or "endpoint"
+    "itnio_sip_cdr": SIP,
+    SIP: SIP,
+    "itnio_group_cdr": GROUP,
+    GROUP: GROUP,
+}
 
 
 class ControlError(Exception):
@@ -51,7 +58,25 @@ def _add_calls(sim: Simulator, request: HttpRequest) -> Any:
     account = body.get("account") or _only(vendor.accounts())
     end = _moment(body.get("end")) or datetime.now().astimezone()
     start = _moment(body.get("start")) or end
-    return vendor.add_calls(account, int(body.get("n", 1)), start, end)
+    n = int(body.get("n", 1))
+    endpoint = _itnio_endpoint(body)
+    if endpoint is None:
+        return vendor.add_calls(account, n, start, end)
+    if vendor is not sim.itnio:
+        raise ControlError(400, '"stream"/"endpoint" is for vendor "itnio" only')
+    return sim.itnio.add_calls(account, n, start, end, endpoint=endpoint)
+
+
+def _itnio_endpoint(body: dict[str, Any]) -> str | None:
+    """ITNIO's endpoint from ``"stream"`` or ``"endpoint"`` (either names either: the tap's
+    stream or the vendor's endpoint); None when neither is given (SIP calls, then)."""
+    given = {body[key] for key in ("stream", "endpoint") if body.get(key)}
+    chosen = {ITNIO_ENDPOINTS.get(str(name)) for name in given}
+    if None in chosen or len(chosen) > 1:
+        wanted = ", ".join(sorted(map(str, given)))
+        raise ControlError(400, f"unknown or conflicting ITNIO stream/endpoint ({wanted}): "
+                           f"give one of {sorted(ITNIO_ENDPOINTS)}")  # fmt: skip
+    return chosen.pop() if chosen else None
 
 
 def _requests(sim: Simulator, request: HttpRequest) -> Any:

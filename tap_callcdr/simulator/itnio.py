@@ -16,6 +16,7 @@ is settled here (and in the README):
 
 from __future__ import annotations
 
+import bisect
 import calendar
 import hashlib
 import hmac
@@ -167,6 +168,10 @@ class Query:
         if self.start < horizon_start(now):
             raise ItnioError(-25, "超出时间范围限制: last two months only")
 
+    @property
+    def filtered(self) -> bool:
+        return bool(self.sip_group or self.phone)
+
     def accepts(self, call: _Call) -> bool:
         rec = call.record
         return (
@@ -226,7 +231,10 @@ class _AccountState:
         self.ids = ids
         rng = data.rng_for(account.seed, account.name, "itnio")
         self.profile = _Profile.make(rng, account.currency)
+        # Both sorted by call time (ties in the order they were added); `times` mirrors `calls`
+        # so a page bisects to its time range instead of scanning every call.
         self.calls: dict[str, list[_Call]] = {SIP: [], GROUP: []}
+        self.times: dict[str, list[datetime]] = {SIP: [], GROUP: []}
         start = anchor - timedelta(days=account.days)
         for endpoint, n in ((SIP, account.calls), (GROUP, account.group_calls)):
             recent = min(RECENT_CALLS, n)
@@ -245,8 +253,16 @@ class _AccountState:
             _Call(moment.astimezone(UTC), self.make_record(endpoint, rng, moment, cap))
             for moment in sorted(times)
         ]
-        self.calls[endpoint] = sorted(self.calls[endpoint] + new, key=lambda c: c.call_time)
+        calls = sorted(self.calls[endpoint] + new, key=lambda c: c.call_time)  # stable
+        self.calls[endpoint], self.times[endpoint] = calls, [c.call_time for c in calls]
         return new
+
+    def in_range(self, endpoint: str, start: datetime, end: datetime) -> tuple[list[_Call], int, int]:
+        """The endpoint's calls and the slice ``[low:high]`` of them with ``start <= call_time
+        <= end``. The list is never changed in place (``append`` builds a new one)."""
+        times = self.times[endpoint]
+        low, high = bisect.bisect_left(times, start), bisect.bisect_right(times, end)
+        return self.calls[endpoint], low, high
 
     def make_record(
         self, endpoint: str, rng: random.Random, call_time: datetime, cap: datetime | None
@@ -448,16 +464,23 @@ class ItnioVendor(Vendor):
     def _page(
         self, state: _AccountState, endpoint: str, query: Query, fault: str | None
     ) -> dict[str, Any]:
-        with self._lock:
-            matches = [c for c in reversed(state.calls[endpoint]) if query.accepts(c)]
+        """Newest first; ``repeat_page`` serves page 1's records under the asked number."""
         served = 1 if fault == "repeat_page" else query.current
         first = (served - 1) * query.size
-        records = [dict(c.record) for c in matches[first : first + query.size]]
+        with self._lock:
+            calls, low, high = state.in_range(endpoint, query.start, query.end)
+        if query.filtered:  # only the range's calls are looked at
+            matches = [calls[i] for i in range(high - 1, low - 1, -1) if query.accepts(calls[i])]
+            total, page = len(matches), matches[first : first + query.size]
+        else:  # the page straight from the range, by index
+            total = high - low
+            top, bottom = high - first, max(low, high - first - query.size)
+            page = calls[bottom:top][::-1] if top > low else []
         return {
-            "total": len(matches),
+            "total": total,
             "size": query.size,
             "current": query.current,
-            "pages": -(-len(matches) // query.size),
+            "pages": -(-total // query.size),
             "searchCount": True,
-            "records": records,
+            "records": [dict(c.record) for c in page],
         }
