@@ -4,8 +4,11 @@ and what cannot be fixed by retrying stops with one line that says what to do.""
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
 import socket
 import typing as t
+from collections import Counter
 from collections.abc import Iterator
 
 import pytest
@@ -14,6 +17,7 @@ from generic_helpers import STREAM, bill_requests, expected, keys, logins, tap_c
 from harness import run_cli, run_tap
 from singer_sdk.exceptions import RetriableAPIError
 
+from tap_callcdr.client import WINDOW_KEY
 from tap_callcdr.errors import MalformedResponseError, VendorError
 from tap_callcdr.generic.stream import GenericCDRStream
 from tap_callcdr.simulator import Simulator, demo_accounts
@@ -109,6 +113,25 @@ def test_wrong_credentials_stop_after_one_login(sim: Simulator) -> None:
     assert isinstance(run.error, VendorError)
     assert "wrong credentials" in str(run.error) and "'hq'" in str(run.error)
     assert len(logins(sim)) == 1
+
+
+def metric_points(log: str) -> list[dict[str, t.Any]]:
+    """The tap's METRIC http_request_count points, as a Meltano user sees them in its log."""
+    points = [json.loads(line.split("METRIC: ", 1)[1]) for line in log.splitlines() if "METRIC: " in line]
+    return [p for p in points if p["metric"] == "http_request_count"]
+
+
+def test_metric_counts_logins_too_retried_ones_included(caplog: pytest.LogCaptureFixture) -> None:
+    with Simulator(demo_accounts(["hq", "branch"], calls=300, days=3), anchor=ANCHOR) as sim:
+        sim.faults.add("http_500", applies_to="login")  # the first login is retried
+        with caplog.at_level(logging.INFO, logger="singer_sdk.metrics"):
+            assert_all_landed(sim, run_tap(config(sim)))
+        assert len(logins(sim)) == 3 and len(bill_requests(sim)) == 2 * 5
+        points = metric_points(caplog.text)
+        assert sum(p["value"] for p in points) == len(sim.requests)
+        by_login = [p["tags"]["context"] for p in points if WINDOW_KEY not in p["tags"]["context"]]
+        per_account = Counter(r["params"]["appid"].removesuffix("-appid") for r in logins(sim))
+        assert Counter(c["account"] for c in by_login) == per_account  # which one retried: a race
 
 
 # -- vendor error codes ------------------------------------------------------------------------
@@ -245,3 +268,12 @@ def test_every_failing_account_is_named_in_one_line() -> None:
         assert run.returncode == 1 and "Traceback" not in run.stderr
         [line] = [line for line in run.stderr.splitlines() if "wrong credentials" in line]
         assert "2 of 2 accounts failed" in line and "'hq'" in line and "'branch'" in line
+
+
+def test_a_bad_field_value_stops_naming_the_record_and_field() -> None:
+    account = {"name": "hq", "api_url": "http://127.0.0.1:9/", "token": "t"}
+    tap = TapCallCDR(config={"start_date": "2026-01-01T00:00:00Z", "generic_accounts": [account]})
+    stream = GenericCDRStream(tap=tap)
+    row = {"id": 7, "starttime": "2026-11-20 09:00:00", "duration": "8s"}
+    with pytest.raises(MalformedResponseError, match=r"record id 7: field 'duration' has '8s'"):
+        stream.post_process(row, {"account": "hq"})

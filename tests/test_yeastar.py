@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 import ssl
 import tracemalloc
@@ -184,6 +185,38 @@ def test_idle_token_gets_a_heartbeat_and_a_dead_one_a_new_login(sim, tls, monkey
     assert_complete(sim, result.records(STREAM), "pbx1")
     assert len(requests_to(sim, "heartbeat")) > 2
     assert len(requests_to(sim, LOGIN)) == 2  # the heartbeat found the token dead: one re-login
+
+
+# -- the request METRIC ------------------------------------------------------------------------
+
+
+def request_metric(log: str) -> int:
+    """What the tap's METRIC lines say it requested (the sum of every http_request_count)."""
+    points = [json.loads(line.split("METRIC: ", 1)[1]) for line in log.splitlines() if "METRIC: " in line]
+    return sum(p["value"] for p in points if p["metric"] == "http_request_count")
+
+
+def test_metric_counts_every_request_login_heartbeat_and_retries_included(
+    sim, tls, monkeypatch, caplog
+) -> None:
+    monkeypatch.setattr(YeastarTokenAuthenticator, "keepalive_after", -1.0)  # heartbeats
+    sim.faults.add("expire_tokens", vendor="yeastar", applies_to="login", after=2)  # a re-login
+    sim.faults.add("vendor_error", vendor="yeastar", code=20020, after=3)  # a window read twice
+    with caplog.at_level(logging.INFO, logger="singer_sdk.metrics"):
+        result = run(sim, tls, window_hours=48)  # two PBXs, read in parallel threads
+    assert result.error is None
+    seen = Counter(r["service"] for r in sim.requests)
+    assert seen[LOGIN] >= 3 and seen["heartbeat"] > 2 and seen[DOWNLOAD] > 4
+    # The 20020 hit a random or a download, whichever thread came first: either way retried.
+    assert [r["service"] for r in sim.requests if r["fault"] == "vendor_error"] in ([RANDOM], [DOWNLOAD])
+    assert request_metric(caplog.text) == len(sim.requests)
+
+
+def test_metric_lines_a_meltano_user_sees_add_up_to_the_requests(sim, tls) -> None:
+    result = run_cli(tap_config(sim, "pbx1", ca_file=tls.ca_file, window_hours=72))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(sim.requests) == 1 + 2 * 3  # login, then get_random + download for 3 windows
+    assert request_metric(result.stderr) == len(sim.requests)
 
 
 # -- the download: errnos, truncation -----------------------------------------------------------

@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl
 
 import backoff
 import requests
+from singer_sdk import metrics
 
 from tap_callcdr.auth import RenewOnceAuthenticator
 from tap_callcdr.errors import TokenRejectedError, TransientVendorError, VendorError
@@ -35,7 +36,10 @@ class GetBillTokenAuthenticator(RenewOnceAuthenticator):
         describe: Callable[[str], str],
         timeout: float,
         max_tries: int,
+        request_counter: Callable[[], metrics.Counter] | None = None,
     ) -> None:
+        """`request_counter`: the stream's `get_http_request_counter`, so that logins count in
+        its METRIC http_request_count like every other request."""
         super().__init__()
         self.url = account["api_url"]
         self.appid = account.get("appid")
@@ -45,6 +49,8 @@ class GetBillTokenAuthenticator(RenewOnceAuthenticator):
         self.describe = describe
         self.timeout = timeout
         self.max_tries = max_tries
+        self.request_counter = request_counter
+        self.name = account.get("name")
         self._token: str | None = None
         self._expires_at = 0.0
 
@@ -93,6 +99,7 @@ class GetBillTokenAuthenticator(RenewOnceAuthenticator):
     def _login_once(self) -> tuple[str, float]:
         form = {"service": LOGIN_SERVICE, "appid": self.appid, "accesskey": self.accesskey}
         # auth=: the shared session's auth is this authenticator; login must not recurse
+        self._count_request()
         try:
             response = self.session.post(self.url, data=form, timeout=self.timeout, auth=_as_is)
         except requests.RequestException as exc:  # retried; the message names the account
@@ -107,6 +114,13 @@ class GetBillTokenAuthenticator(RenewOnceAuthenticator):
         if not result.get("token"):
             raise VendorError(self.describe("login answer carries no token"))
         return str(result["token"]), float(result.get("expire") or DEFAULT_TTL)
+
+    def _count_request(self) -> None:
+        if self.request_counter is None:
+            return
+        with self.request_counter() as counter:  # logged at once: logins are rare
+            counter.with_context({"account": self.name})
+            counter.increment()
 
 
 def _as_is(request: requests.PreparedRequest) -> requests.PreparedRequest:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import typing as t
 from functools import cached_property
+from zoneinfo import ZoneInfo
 
 import requests
 
-from tap_callcdr.client import WINDOW_KEY, CDRStream, local_to_utc, to_integer
+from tap_callcdr.client import WINDOW_KEY, CDRStream, as_text, local_to_utc, to_integer
 from tap_callcdr.errors import MalformedResponseError, TokenRejectedError
 from tap_callcdr.generic import envelope
 from tap_callcdr.generic.auth import GetBillTokenAuthenticator
@@ -47,6 +49,7 @@ class GenericCDRStream(CDRStream):
                 describe=self.describe,
                 timeout=self.timeout,
                 max_tries=self.backoff_max_tries(),
+                request_counter=self.get_http_request_counter,
             )
         return self._authenticators[name]
 
@@ -93,18 +96,25 @@ class GenericCDRStream(CDRStream):
 
     def post_process(self, row: dict, context: Context | None = None) -> dict:
         """Vendor record -> typed row: UTC times, integers, one name per column."""
-        zone = self.zone(context)
         for old, new in RENAMED.items():
             if old in row:
                 row.setdefault(new, row.pop(old))
-        record: dict[str, t.Any] = {"account": self.account(context)["name"]}
-        for name in TIME_FIELDS:
-            record[name] = self.convert_field(row, name, lambda v: local_to_utc(v, zone))
-        for name in INTEGER_FIELDS:
-            record[name] = self.convert_field(row, name, to_integer)
-        for name in STRING_FIELDS:
-            value = row.get(name)
-            record[name] = None if value is None else str(value)
+        record = {"account": self.account(context)["name"]}
+        record.update(self.convert_fields(row, converters(self.zone(context))))
         if record["id"] is None or record["starttime"] is None:
             raise MalformedResponseError(self.describe(f"record without id or starttime: {row}"))
         return record
+
+
+@functools.cache
+def converters(zone: ZoneInfo) -> dict[str, t.Callable[[t.Any], t.Any]]:
+    """Each column's converter, for an account in `zone`."""
+
+    def utc(value: t.Any) -> str | None:
+        return local_to_utc(value, zone)
+
+    return {
+        **dict.fromkeys(TIME_FIELDS, utc),
+        **dict.fromkeys(INTEGER_FIELDS, to_integer),
+        **dict.fromkeys(STRING_FIELDS, as_text),
+    }

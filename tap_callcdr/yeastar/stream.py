@@ -7,12 +7,14 @@ import json
 import typing as t
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from urllib.parse import urlsplit
 
 import requests
 from requests import PreparedRequest, Response
+from singer_sdk import metrics
 from urllib3.exceptions import InsecureRequestWarning
 
 from tap_callcdr.client import CDRStream, local_to_utc, to_integer
@@ -102,7 +104,9 @@ class YeastarCDRStream(CDRStream):
         return self._pbx.auth
 
     def _send(self, request: PreparedRequest, *, stream: bool = False) -> Response:
+        """Every request to a PBX goes through here (login and heartbeat too): one count each."""
         pbx = self._pbx
+        self._count_request()
         # verify= on send, not session.verify: requests lets REQUESTS_CA_BUNDLE override that.
         with self._network_errors(), warnings.catch_warnings():
             if pbx.verify is False:  # said once, loudly, in _connect; not once per request
@@ -111,6 +115,25 @@ class YeastarCDRStream(CDRStream):
                 request, timeout=self.timeout, stream=stream, verify=pbx.verify,
                 allow_redirects=False,
             )  # fmt: skip
+
+    @contextmanager
+    def _counting_requests(self, context: Context | None) -> Iterator[None]:
+        """The SDK's request counter (METRIC http_request_count) for this thread's requests."""
+        with self.get_http_request_counter() as counter:
+            counter.with_context(context)
+            self._thread_state.request_counter = counter
+            try:
+                yield
+            finally:
+                self._thread_state.request_counter = None
+
+    def _count_request(self) -> None:
+        counter: metrics.Counter | None = getattr(self._thread_state, "request_counter", None)
+        if counter is not None:
+            counter.increment()
+            return
+        with self.get_http_request_counter() as alone:  # a request outside any window's count
+            alone.increment()
 
     def _network_errors(self) -> AbstractContextManager[None]:
         return network_errors(self.describe, self._setting)
@@ -129,7 +152,8 @@ class YeastarCDRStream(CDRStream):
             "starttime": window.start.astimezone(zone).strftime(PBX_TIME),
             "endtime": window.last_second.astimezone(zone).strftime(PBX_TIME),  # inclusive
         }
-        file = self._retried(self._read_window)(query)
+        with self._counting_requests(context):
+            file = self._retried(self._read_window)(query)
         if file is None:
             return
         encoding = account.get("csv_encoding") or "utf-8"
