@@ -273,6 +273,18 @@ class CDRStream(RESTStream[t.Any]):
                 self.describe(f"{self.record_label(row)}: field '{name}' has {value!r}")
             ) from None
 
+    def convert_fields(
+        self, row: Mapping[str, t.Any], converters: Mapping[str, t.Callable[[t.Any], t.Any]]
+    ) -> dict[str, t.Any]:
+        """Every field through its converter in one pass (no per-field try: this runs for
+        every record); a bad value is then found field by field so the error names it."""
+        try:
+            return {name: convert(row.get(name)) for name, convert in converters.items()}
+        except (TypeError, ValueError, ArithmeticError):
+            for name, convert in converters.items():
+                self.convert_field(row, name, convert)
+            raise
+
     def record_label(self, row: Mapping[str, t.Any]) -> str:
         """How an error message names a record: by the vendor's id (the key after account)."""
         key = self.primary_keys[-1]
@@ -358,6 +370,10 @@ def to_integer(value: t.Any) -> int | None:
     if isinstance(value, bool) or (isinstance(value, float | Decimal) and value != int(value)):
         raise TypeError(value)
     return int(value)
+
+
+def as_text(value: t.Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def account_zone(account: Mapping[str, t.Any]) -> ZoneInfo:

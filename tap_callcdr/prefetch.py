@@ -67,8 +67,11 @@ class _Spool:
         if self._error is not None:
             raise self._error
 
-    def wake(self) -> None:
+    def abandon(self) -> None:
+        """Nobody will read this spool: close it now, or once its producer stops."""
         with self._changed:
+            if self._finished:
+                self._file.close()
             self._changed.notify_all()
 
     def _next(self) -> t.Any:
@@ -126,7 +129,7 @@ class ReadAhead(t.Generic[T]):
         """Stop every producer at its next step (the consumer is gone)."""
         self._cancelled.set()
         for spool in self._spools.values():
-            spool.wake()
+            spool.abandon()
         with self._turns:
             self._turns.notify_all()
 

@@ -70,7 +70,7 @@ class TapCallCDR(Tap):
         except OSError as exc:  # connection failures after all retries
             fail(f"gave up: {type(exc).__name__}: {exc}")
         finally:  # whatever happened, what was written reaches the target
-            BufferedMsgspecWriter.flush()
+            BufferedMsgspecWriter.flush_all()
 
 
 def fail(message: str) -> t.NoReturn:

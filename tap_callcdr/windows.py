@@ -78,7 +78,7 @@ def floor_second(moment: dt.datetime) -> dt.datetime:
 
 def iso_utc(moment: dt.datetime) -> str:
     """The one format bookmarks and records use, so string comparison is time order."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).replace(tzinfo=None, microsecond=0).isoformat() + "Z"
 
 
 def parse_instant(value: str) -> dt.datetime:

@@ -56,7 +56,11 @@ def run_tap(config: dict, state: dict | None = None) -> TapRun:
     error: BaseException | None = None
     with contextlib.redirect_stdout(out):
         try:
-            TapCallCDR(config=config, state=state, validate_config=True).sync_all()
+            tap = TapCallCDR(config=config, state=state, validate_config=True)
+            try:
+                tap.sync_all()
+            finally:  # as the CLI does: lines not covered by a STATE still go out
+                tap.message_writer.flush()
         except Exception as exc:
             error = exc
     return TapRun(parse_messages(out.getvalue()), error=error)
