@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import re
 import ssl
 import tracemalloc
 import typing as t
@@ -498,3 +499,19 @@ def test_simulator_csv_rows_round_trip_through_the_tap_reader(tls, tmp_path: Pat
         with csvfile.CdrTable(spool.open("rb"), encoding="utf-8", describe=str) as rows:
             assert rows.header[0] == "callid" and "备注" in rows.header
             assert list(rows) == sim.yeastar.truth("r")
+
+
+def test_secrets_never_reach_logs_or_records_even_at_debug(sim, tls) -> None:
+    """The token and random travel in URLs, which urllib3 logs at DEBUG: masked there too."""
+    sim.faults.add("http_500", vendor="yeastar", after=1)  # a retry log line quoting the request
+    config = tap_config(sim, ca_file=tls.ca_file)
+    result = run_cli(config, env={"LOGLEVEL": "DEBUG"})
+    assert result.returncode == 0, result.stderr
+    assert "GET /yeastar/" in result.stderr, "urllib3's DEBUG lines were not captured"
+    tokens = list(sim.yeastar._tokens)  # randoms are single use: gone once downloaded
+    assert len(tokens) == 2
+    output = result.stderr + json.dumps(result.messages, ensure_ascii=False)
+    passwords = [account["password"] for account in config["yeastar_accounts"]]
+    for secret in [*passwords, *tokens]:
+        assert secret not in output
+    assert "random=***" in output and not re.search(r"(random|token)=[0-9a-f]", output)
