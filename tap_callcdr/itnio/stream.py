@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import json
 import typing as t
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
@@ -130,18 +131,25 @@ class ItnioRecordStream(CDRStream):
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
         yield from envelope.payload(response, self.describe)["data"]["records"]
 
+    @classmethod
+    @functools.cache
+    def converters(cls, zone: ZoneInfo) -> dict[str, Callable[[t.Any], t.Any]]:
+        """Each column's converter, for an account in `zone` (one pass per record)."""
+
+        def utc(value: t.Any) -> str | None:
+            return utc_text(value, zone)
+
+        return {
+            **dict.fromkeys(cls.string_fields, _text),
+            **dict.fromkeys(TIME_FIELDS, utc),
+            **dict.fromkeys(INTEGER_FIELDS, to_integer),
+            **dict.fromkeys(cls.decimal_fields, _decimal),
+        }
+
     def post_process(self, row: dict, context: Context | None = None) -> dict:
         """Vendor record -> typed row: UTC times, integers, exact decimals, `account`."""
-        zone = self.zone(context)
         record: dict[str, t.Any] = {"account": self.account(context)["name"]}
-        for name in self.string_fields:
-            record[name] = self.convert_field(row, name, _text)
-        for name in TIME_FIELDS:
-            record[name] = self.convert_field(row, name, lambda v: utc_text(v, zone))
-        for name in INTEGER_FIELDS:
-            record[name] = self.convert_field(row, name, to_integer)
-        for name in self.decimal_fields:
-            record[name] = self.convert_field(row, name, _decimal)
+        record.update(self.convert_fields(row, self.converters(self.zone(context))))
         if not record["voiceId"] or record["callTime"] is None:
             raise MalformedResponseError(self.describe(f"record without voiceId or callTime: {row}"))
         return record

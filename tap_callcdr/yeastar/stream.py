@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import typing as t
@@ -11,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import requests
 from requests import PreparedRequest, Response
@@ -235,11 +237,8 @@ class YeastarCDRStream(CDRStream):
 
     def post_process(self, row: dict, context: Context | None = None) -> dict:
         """CSV row -> typed record: UTC start, integer durations, unknown columns in `extra`."""
-        zone = self.zone(context)
         record: dict[str, t.Any] = {"account": self.account(context)["name"], "row_id": row_id(row)}
-        record["timestart"] = self.convert_field(row, "timestart", lambda v: local_to_utc(_iso(v), zone))
-        for name in INTEGER_FIELDS:
-            record[name] = self.convert_field(row, name, to_integer)
+        record.update(self.convert_fields(row, converters(self.zone(context))))
         for name in STRING_FIELDS:
             record[name] = row.get(name)
         record["extra"] = {k: v for k, v in row.items() if k not in KNOWN} or None
@@ -261,3 +260,13 @@ def row_id(row: dict[str, str]) -> str:
 
 def _iso(value: str | None) -> str | None:
     return value.strip().replace("/", "-") if value else value
+
+
+@functools.cache
+def converters(zone: ZoneInfo) -> dict[str, Callable[[t.Any], t.Any]]:
+    """The typed columns' converters, for a PBX in `zone` (one pass per row)."""
+
+    def utc(value: str | None) -> str | None:
+        return local_to_utc(_iso(value), zone)
+
+    return {"timestart": utc, **dict.fromkeys(INTEGER_FIELDS, to_integer)}
