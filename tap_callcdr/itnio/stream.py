@@ -95,27 +95,16 @@ class ItnioRecordStream(CDRStream):
         return {"current": next_page_token or 1, "size": PAGE_SIZE, "params": params}
 
     def records_in_window(self, context: Context | None, window: Window) -> Iterator[dict]:
-        """The window's records, minus those the previous window already emitted.
+        """The window's records; one at exactly its end belongs to the next window.
 
-        A record at exactly the shared boundary comes back in both windows when the
-        vendor's endTime is inclusive; it is emitted once, by the first.
+        The doc does not say whether endTime is inclusive: sent as the window's end and
+        filtered here, a boundary record is emitted once either way (as for Tencent).
         """
-        emitted = self._beyond_end.pop(self.current_account, set())
-        beyond: set[str] = set()
         zone = self.zone(context)
         for row in super().records_in_window(context, window):
-            voice_id = str(row.get("voiceId"))
-            if voice_id in emitted:
-                continue
             call_time = self.convert_field(row, "callTime", lambda v: vendor_time(v, zone))
-            if call_time is not None and call_time >= window.end:
-                beyond.add(voice_id)
-            yield row
-        self._beyond_end[self.current_account] = beyond
-
-    @cached_property
-    def _beyond_end(self) -> dict[str, set[str]]:
-        return {}
+            if call_time is None or call_time < window.end:  # None: post_process says why
+                yield row
 
     # -- answers ---------------------------------------------------------------------------
 
