@@ -29,6 +29,7 @@ from tap_callcdr.errors import (
 from tap_callcdr.prefetch import ReadAhead
 from tap_callcdr.redact import install as install_log_scrubbing
 from tap_callcdr.redact import network_reason
+from tap_callcdr.vendor import DEFAULT_ZONE
 from tap_callcdr.windows import UTC, Window, WindowPlan, iso_utc, parse_instant
 
 if t.TYPE_CHECKING:
@@ -377,7 +378,7 @@ def as_text(value: t.Any) -> str | None:
 
 
 def account_zone(account: Mapping[str, t.Any]) -> ZoneInfo:
-    return ZoneInfo(account.get("timezone") or "Asia/Shanghai")
+    return ZoneInfo(account.get("timezone") or DEFAULT_ZONE)
 
 
 def local_to_utc(value: str | None, zone: ZoneInfo) -> str | None:

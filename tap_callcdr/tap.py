@@ -11,6 +11,7 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
 
 from tap_callcdr import generic, itnio, tencent, yeastar
+from tap_callcdr.client import account_zone
 from tap_callcdr.errors import CallCDRError, ConfigError
 from tap_callcdr.vendor import VendorSpec
 from tap_callcdr.windows import parse_instant
@@ -106,10 +107,10 @@ def check_account(where: str, account: t.Mapping[str, t.Any], vendor: VendorSpec
     """What every vendor's account needs: a name, a real zone, an http(s) URL."""
     if not account.get("name"):
         raise ConfigError(f"{where}.name", "every account needs a name")
-    zone = account.get("timezone") or "Asia/Shanghai"
     try:
-        zoneinfo.ZoneInfo(zone)
+        account_zone(account)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        zone = account.get("timezone")
         raise ConfigError(f"{where}.timezone", f"{zone!r} is not an IANA time zone") from None
     url = str(account.get("api_url") or vendor.default_api_url or "")
     if not url.startswith(("http://", "https://")):

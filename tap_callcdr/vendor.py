@@ -11,10 +11,12 @@ from singer_sdk import typing as th
 if t.TYPE_CHECKING:
     from tap_callcdr.client import CDRStream
 
+DEFAULT_ZONE = "Asia/Shanghai"  # where this API family's vendors and most of their PBXs are
+
 ACCOUNT_COMMON = (
     th.Property("name", th.StringType, required=True,
                 description="Account name, stored in every record"),
-    th.Property("timezone", th.StringType, default="Asia/Shanghai",
+    th.Property("timezone", th.StringType, default=DEFAULT_ZONE,
                 description="IANA zone the vendor's local times are in"),
     th.Property("api_url", th.StringType,
                 description="The vendor API base URL (required unless the vendor has one default)"),
