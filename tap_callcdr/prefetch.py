@@ -4,9 +4,11 @@ thread emits, so forty PBXs or a 100 ms vendor cost the slowest account, not the
 An account that is not being emitted yet keeps reading: its records go to a spool, a
 temporary file that holds a little in memory and the rest on disk (memory stays flat
 whatever the backlog; the unread part is capped, and the file is emptied whenever the
-emitter catches up). The main thread drains accounts in partition order, so Singer
-messages keep their order (a STATE only after the records it covers) exactly as without
-read-ahead.
+emitter catches up). The account being emitted hands its items over in memory instead
+(a short queue; its reader waits when it is full): pickling every record through the file
+would cost the emitter more CPU than the whole rest of the read. The main thread drains
+accounts in partition order, so Singer messages keep their order (a STATE only after the
+records it covers) exactly as without read-ahead.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import pickle
 import tempfile
 import threading
 import typing as t
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 
 T = t.TypeVar("T")
 SPOOL_MEMORY_BYTES = 4 * 1024 * 1024  # per account; beyond this the spool is a temp file
 SPOOL_UNREAD_LIMIT = 256 * 1024 * 1024  # per account: a producer this far ahead waits
+HANDOVER_ITEMS = 4  # items queued in memory for the account being emitted
 
 
 class _Spool:
@@ -34,9 +38,20 @@ class _Spool:
         self._written = self._read = 0
         self._finished = False
         self._error: BaseException | None = None
+        self._draining = False  # the consumer reads this spool now: hand items over in memory
+        self._handover: deque[t.Any] = deque()  # always newer than every item in the file
 
     def put(self, item: t.Any) -> bool:
         """Append an item; False when the read was cancelled (stop producing)."""
+        with self._changed:
+            if self._draining and self._read == self._written:  # nothing older in the file
+                self._changed.wait_for(self._handover_has_room)
+                if self._cancelled.is_set():
+                    return False
+                if self._read == self._written:
+                    self._handover.append(item)
+                    self._changed.notify_all()
+                    return True
         data = pickle.dumps(item, pickle.HIGHEST_PROTOCOL)
         with self._changed:
             self._changed.wait_for(self._has_room)
@@ -59,6 +74,9 @@ class _Spool:
 
     def items(self) -> Iterator[t.Any]:
         """Every item in order, waiting for the producer; then its error, if any."""
+        with self._changed:
+            self._draining = True
+            self._changed.notify_all()
         try:
             while (item := self._next()) is not _END:
                 yield item
@@ -76,8 +94,12 @@ class _Spool:
 
     def _next(self) -> t.Any:
         with self._changed:
-            self._changed.wait_for(lambda: self._read < self._written or self._finished)
+            self._changed.wait_for(lambda: self._read < self._written or self._handover or self._finished)
             if self._read == self._written:
+                if self._handover:
+                    item = self._handover.popleft()
+                    self._changed.notify_all()
+                    return item
                 return _END
             self._file.seek(self._read_at)
             item = pickle.load(self._file)
@@ -89,6 +111,9 @@ class _Spool:
                 self._write_at = self._read_at = 0
             self._changed.notify_all()
             return item
+
+    def _handover_has_room(self) -> bool:
+        return self._cancelled.is_set() or len(self._handover) < HANDOVER_ITEMS
 
     def _has_room(self) -> bool:
         unread = self._write_at - self._read_at

@@ -85,3 +85,42 @@ def test_an_account_waiting_for_its_turn_reads_to_the_end_without_the_consumer()
     assert done.wait(10), "the second account stalled while the first was not drained"
     assert list(read_ahead.drain("first")) == [[0]]
     assert sum(1 for _ in read_ahead.drain("second")) == 2000
+
+
+def test_the_account_being_emitted_hands_its_items_over_without_the_spool_file() -> None:
+    """Pickling every record through the file costs the emitter more than the read itself."""
+    read_ahead: ReadAhead[object] = ReadAhead(workers=1)
+    consumer_waits = threading.Event()
+
+    def unpicklable() -> Iterator[object]:
+        assert consumer_waits.wait(5)
+        time.sleep(0.3)  # the consumer is blocked in next() by now
+        for _ in range(20):
+            yield threading.Lock()  # pickle refuses locks: these can only pass in memory
+
+    read_ahead.start("a", unpicklable)
+    items = read_ahead.drain("a")
+    consumer_waits.set()
+    got = list(items)
+    assert len(got) == 20
+    assert all(type(item) is type(threading.Lock()) for item in got)
+
+
+def test_items_spooled_before_the_turn_still_come_first() -> None:
+    read_ahead: ReadAhead[int] = ReadAhead(workers=2)
+    first_done = threading.Event()
+    second_spooled = threading.Event()
+
+    def second() -> Iterator[int]:
+        yield from range(100)  # spooled to the file: "first" is being drained
+        second_spooled.set()
+        assert first_done.wait(5)
+        time.sleep(0.3)
+        yield from range(100, 200)  # handed over in memory, after the file's items
+
+    read_ahead.start("first", lambda: iter([0]))
+    read_ahead.start("second", second)
+    assert list(read_ahead.drain("first")) == [0]
+    assert second_spooled.wait(5)
+    first_done.set()
+    assert list(read_ahead.drain("second")) == list(range(200))
