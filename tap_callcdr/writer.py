@@ -13,7 +13,8 @@ import sys
 import typing as t
 import weakref
 
-from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.contrib.msgspec import MsgSpecWriter, encoder
+from singer_sdk.helpers._util import utc_now
 from singer_sdk.singerlib.messages import SingerMessageType
 
 if t.TYPE_CHECKING:
@@ -40,6 +41,19 @@ class BufferedMsgspecWriter(MsgSpecWriter):
         is_state = message.type == SingerMessageType.STATE
         if is_state or self._pending_bytes >= BATCH_BYTES:
             self.flush(to_target=is_state)
+
+    def write_record(self, stream: str, record: dict[str, t.Any], version: int | None) -> None:
+        """A RECORD line, byte for byte what `RecordMessage(...).to_dict()` encodes to, without
+        building the message object (the encoder and field order are the SDK's)."""
+        message: dict[str, t.Any] = {"type": "RECORD", "stream": stream, "record": record}
+        if version is not None:
+            message["version"] = version
+        message["time_extracted"] = utc_now()
+        line = encoder.encode(message) + b"\n"
+        self._pending.append(line)
+        self._pending_bytes += len(line)
+        if self._pending_bytes >= BATCH_BYTES:
+            self.flush(to_target=False)
 
     def flush(self, *, to_target: bool = True) -> None:
         """Write what is pending; with `to_target`, push it through to the target too."""

@@ -28,6 +28,7 @@ from tap_callcdr.simulator import (
     yeastar_demo_accounts,
 )
 from tap_callcdr.simulator.yeastar import simulator_tls
+from tap_callcdr.tap import TapCallCDR
 
 SAFE = {"trust_record_types": False, "parallel_accounts": 1}
 FAST = {"trust_record_types": True, "parallel_accounts": 4}
@@ -65,12 +66,17 @@ def configs(http_sim: Simulator, https_sim: tuple[Simulator, Path]) -> dict[str,
     }
 
 
-def record_lines(config: dict[str, t.Any]) -> list[bytes]:
+def output_lines(config: dict[str, t.Any]) -> list[bytes]:
+    """Every line of stdout (SCHEMA, RECORD, STATE, in order), minus the extraction time."""
     run = run_cli(config, raw=True)
     assert run.returncode == 0, run.stderr
-    lines = [line for line in run.stdout_bytes.splitlines() if line.startswith(b'{"type":"RECORD"')]
-    assert lines, "no records: the comparison would prove nothing"
+    lines = run.stdout_bytes.splitlines()
+    assert any(line.startswith(b'{"type":"RECORD"') for line in lines), "no records: proves nothing"
     return [TIME_EXTRACTED.sub(b"", line) for line in lines]
+
+
+def records(lines: list[bytes]) -> list[dict[str, t.Any]]:
+    return [json.loads(line)["record"] for line in lines if line.startswith(b'{"type":"RECORD"')]
 
 
 @pytest.mark.parametrize("vendor", ["generic", "tencent", "itnio", "yeastar"])
@@ -78,8 +84,24 @@ def test_fast_path_output_is_byte_identical_to_the_safe_path(
     vendor: str, http_sim: Simulator, https_sim: tuple[Simulator, Path]
 ) -> None:
     config = configs(http_sim, https_sim)[vendor]
-    safe = record_lines({**config, **SAFE})
-    fast = record_lines({**config, **FAST})
+    safe = output_lines({**config, **SAFE})
+    fast = output_lines({**config, **FAST})
     assert fast == safe
-    accounts = {json.loads(line)["record"]["account"] for line in safe}
-    assert accounts == set(NAMES)
+    assert {record["account"] for record in records(safe)} == set(NAMES)
+
+
+def test_fast_path_writes_records_straight_to_the_writer(http_sim: Simulator) -> None:
+    """Else the comparison above would not cover the direct writer at all."""
+    config = generic_helpers.tap_config(http_sim, days=4)
+    fast, safe = TapCallCDR(config={**config, **FAST}), TapCallCDR(config={**config, **SAFE})
+    assert fast.streams["generic_cdr"]._direct_writer is fast.message_writer
+    assert safe.streams["generic_cdr"]._direct_writer is None
+
+
+def test_fast_path_still_applies_stream_maps(http_sim: Simulator) -> None:
+    """A user's stream map must not be skipped by the shortcut."""
+    config = {**generic_helpers.tap_config(http_sim, days=4), **FAST}
+    mapped = {**config, "stream_maps": {"generic_cdr": {"answertime": "__NULL__", "tag": "'x'"}}}
+    assert TapCallCDR(config=mapped).streams["generic_cdr"]._direct_writer is None
+    rows = records(output_lines(mapped))
+    assert rows and all("answertime" not in row and row["tag"] == "x" for row in rows)
