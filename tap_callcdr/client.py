@@ -33,6 +33,7 @@ from tap_callcdr.errors import (
 from tap_callcdr.prefetch import ReadAhead
 from tap_callcdr.redact import install as install_log_scrubbing
 from tap_callcdr.redact import network_reason
+from tap_callcdr.times import local_to_utc as local_to_utc  # re-exported for the vendors
 from tap_callcdr.vendor import DEFAULT_ZONE
 from tap_callcdr.windows import UTC, Window, WindowPlan, iso_utc, parse_instant
 from tap_callcdr.writer import BufferedMsgspecWriter
@@ -439,17 +440,6 @@ def as_text(value: t.Any) -> str | None:
 
 def account_zone(account: Mapping[str, t.Any]) -> ZoneInfo:
     return ZoneInfo(account.get("timezone") or DEFAULT_ZONE)
-
-
-def local_to_utc(value: str | None, zone: ZoneInfo) -> str | None:
-    """A vendor's zone-less local time ('2025-10-16 17:31:13') as a UTC instant.
-
-    Empty, null and all-zero values mean "never happened" (e.g. an unanswered call).
-    """
-    if not value or value.startswith("0000"):
-        return None
-    local = dt.datetime.fromisoformat(value).replace(tzinfo=zone)
-    return iso_utc(local)
 
 
 logging.getLogger("backoff").setLevel(logging.ERROR)  # our handler logs retries itself

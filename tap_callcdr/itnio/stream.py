@@ -28,7 +28,8 @@ from tap_callcdr.itnio.schema import (
     SIP_STRING_FIELDS,
     TIME_FIELDS,
 )
-from tap_callcdr.windows import Window, iso_utc
+from tap_callcdr.times import instant_to_utc
+from tap_callcdr.windows import Window
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -126,7 +127,7 @@ class ItnioRecordStream(CDRStream):
         """Each column's converter, for an account in `zone` (one pass per record)."""
 
         def utc(value: t.Any) -> str | None:
-            return utc_text(value, zone)
+            return instant_to_utc(value, zone)
 
         return {
             **dict.fromkeys(cls.string_fields, _text),
@@ -183,11 +184,6 @@ def vendor_time(value: t.Any, zone: ZoneInfo) -> dt.datetime | None:
         return None
     moment = dt.datetime.fromisoformat(str(value))
     return moment if moment.tzinfo else moment.replace(tzinfo=zone)
-
-
-def utc_text(value: t.Any, zone: ZoneInfo) -> str | None:
-    moment = vendor_time(value, zone)
-    return None if moment is None else iso_utc(moment)
 
 
 def _decimal(value: t.Any) -> decimal.Decimal | None:

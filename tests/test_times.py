@@ -1,0 +1,96 @@
+"""The fast time conversions give exactly what the plain datetime arithmetic gives."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tap_callcdr.times import instant_to_utc, local_to_utc
+from tap_callcdr.windows import iso_utc
+
+# DST at 01:00/02:00/03:00, a 30-minute DST (Lord Howe), southern hemisphere, none at all.
+ZONES = [
+    ZoneInfo(name)
+    for name in (
+        "America/New_York",
+        "Europe/London",
+        "Europe/Berlin",
+        "Australia/Lord_Howe",
+        "America/Santiago",
+        "Asia/Shanghai",
+        "UTC",
+    )
+]
+zones = st.sampled_from(ZONES)
+moments = st.datetimes(min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2045, 12, 31)).map(
+    lambda moment: moment.replace(microsecond=0)  # whole seconds, as vendors send
+)
+
+
+def reference_local(value: str, zone: ZoneInfo) -> str:
+    return iso_utc(dt.datetime.fromisoformat(value).replace(tzinfo=zone))
+
+
+@settings(max_examples=3000)
+@given(moment=moments, zone=zones, sep=st.sampled_from([" ", "T"]))
+def test_local_times_match_the_plain_conversion(moment: dt.datetime, zone: ZoneInfo, sep: str) -> None:
+    value = moment.isoformat(sep=sep)
+    assert local_to_utc(value, zone) == reference_local(value, zone)
+
+
+@pytest.mark.parametrize("zone", ZONES, ids=str)
+def test_every_minute_of_every_switch_day_matches(zone: ZoneInfo) -> None:
+    """Around each DST switch of 2024-2026 the offset changes within a day: walk it all."""
+    day = dt.datetime(2024, 1, 1)
+    while day.year < 2027:
+        noon = day.replace(hour=12)
+        if (noon - dt.timedelta(days=1)).replace(tzinfo=zone).utcoffset() != noon.replace(
+            tzinfo=zone
+        ).utcoffset():
+            for minute in range(-24 * 60, 24 * 60, 7):  # includes :30 switches, any second
+                value = (noon + dt.timedelta(minutes=minute, seconds=minute % 60)).isoformat(sep=" ")
+                assert local_to_utc(value, zone) == reference_local(value, zone), value
+        day += dt.timedelta(days=1)
+
+
+def test_never_happened_and_odd_shapes() -> None:
+    zone = ZoneInfo("Asia/Shanghai")
+    assert local_to_utc("", zone) is None
+    assert local_to_utc(None, zone) is None
+    assert local_to_utc("0000-00-00 00:00:00", zone) is None
+    assert local_to_utc("2025-10-16 17:31:13.900", zone) == "2025-10-16T09:31:13Z"  # whole seconds
+    assert local_to_utc("2025-10-16", zone) == "2025-10-15T16:00:00Z"
+    with pytest.raises(ValueError):
+        local_to_utc("2025-13-16 17:31:13", zone)
+
+
+@settings(max_examples=2000)
+@given(
+    moment=moments,
+    zone=zones,
+    offset_minutes=st.integers(min_value=-14 * 60, max_value=14 * 60),
+    with_offset=st.booleans(),
+)
+def test_instants_match_the_plain_conversion(
+    moment: dt.datetime, zone: ZoneInfo, offset_minutes: int, with_offset: bool
+) -> None:
+    if with_offset:
+        moment = moment.replace(tzinfo=dt.timezone(dt.timedelta(minutes=offset_minutes)))
+    value = moment.isoformat()
+    parsed = dt.datetime.fromisoformat(value)
+    expected = iso_utc(parsed if parsed.tzinfo else parsed.replace(tzinfo=zone))
+    assert instant_to_utc(value, zone) == expected
+
+
+def test_instant_shapes() -> None:
+    zone = ZoneInfo("Asia/Shanghai")
+    assert instant_to_utc("", zone) is None
+    assert instant_to_utc("2025-10-16T17:31:13+08:00", zone) == "2025-10-16T09:31:13Z"
+    assert instant_to_utc("2025-10-16T17:31:13-03:30", zone) == "2025-10-16T21:01:13Z"
+    assert instant_to_utc("2025-10-16T17:31:13", zone) == "2025-10-16T09:31:13Z"
+    with pytest.raises(ValueError):
+        instant_to_utc("2025-10-16T17:31:99+08:00", zone)
