@@ -18,6 +18,7 @@ from tap_callcdr.errors import (
     TransientVendorError,
     VendorError,
 )
+from tap_callcdr.jsonbody import response_json
 
 FATAL_RET = {
     400: "the vendor rejected the request as invalid",
@@ -38,7 +39,7 @@ def payload(response: requests.Response, describe: Callable[[str], str]) -> dict
     cached = response.__dict__.get("_callcdr_payload")
     if cached is None:
         try:
-            cached = response.json()
+            cached = response_json(response)
         except ValueError:
             raise MalformedResponseError(
                 describe(f"answer is not JSON (HTTP {response.status_code}): {response.text[:120]}")

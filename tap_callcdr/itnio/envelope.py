@@ -6,7 +6,6 @@ Status codes (from the vendor doc): 0 success, -1 authentication, -2 IP restrict
 
 from __future__ import annotations
 
-import decimal
 import json
 import typing as t
 from collections.abc import Callable
@@ -15,6 +14,7 @@ import requests
 
 from tap_callcdr.errors import MalformedResponseError, TransientVendorError, VendorError
 from tap_callcdr.itnio.auth import TimestampExpiredError
+from tap_callcdr.jsonbody import response_json
 
 OK = "0"
 FATAL_HINTS = {
@@ -30,7 +30,7 @@ def payload(response: requests.Response, describe: Callable[[str], str]) -> dict
     cached = response.__dict__.get("_callcdr_payload")
     if cached is None:
         try:
-            cached = response.json(parse_float=decimal.Decimal)  # money keeps its digits
+            cached = response_json(response, exact_decimals=True)  # money keeps its digits
         except ValueError:
             raise MalformedResponseError(
                 describe(f"answer is not JSON (HTTP {response.status_code}): {response.text[:120]}")
