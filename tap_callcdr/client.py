@@ -221,6 +221,12 @@ class CDRStream(RESTStream[t.Any]):
             self.logger.debug("Reading %s for account %s", window, self.current_account)
             batch: list[dict[str, t.Any]] = []
             for record in self.records_in_window(context, window):
+                if isinstance(record, Window):  # read completely up to its end: bookmark there
+                    if batch:
+                        yield batch
+                        batch = []
+                    yield record
+                    continue
                 batch.append(record)
                 if len(batch) == READ_AHEAD_BATCH_SIZE:
                     yield batch
