@@ -1,17 +1,21 @@
 """The `tencent_cdr` stream: `201511v3/getCdr`, one appId (account) at a time.
 
 The API has no paging: an answer that does not hold every call of the range says so
-with a non-zero `offset`. Such a window is read again as two halves, recursively, and
-none of the cut answer's records are emitted, so every call lands once and the
-bookmark (advanced by the base class after the whole window) never passes a cut.
+with a non-zero `offset`. A run is therefore one window read as consecutive requests
+whose spans `SpanSizer` (sizing.py) sizes from the call density seen so far, each at most
+`window_hours` long. A cut answer's records are never emitted: its span is asked again,
+shorter. Every whole answer's calls are emitted, then the bookmark moves to its end, so
+every call lands once and the bookmark never passes a cut.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import typing as t
 from collections.abc import Callable
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 import requests
@@ -28,7 +32,8 @@ from tap_callcdr.tencent.schema import (
     STRING_FIELDS,
     TIME_FIELDS,
 )
-from tap_callcdr.windows import Window, iso_utc
+from tap_callcdr.tencent.sizing import SpanSizer
+from tap_callcdr.windows import Window, WindowPlan, iso_utc
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -80,21 +85,51 @@ class TencentCDRStream(CDRStream):
             "compress": "1" if account.get("compress", True) else "0",
         }
 
-    # -- windows cut by the vendor ----------------------------------------------------------
+    # -- requests sized to the cap -----------------------------------------------------------
 
-    def records_in_window(self, context: Context | None, window: Window) -> Iterator[dict[str, t.Any]]:
-        try:
-            rows = list(super().records_in_window(context, window))
-        except WindowCut as cut:
-            halves = self.split(window, cut)
-        else:
-            end = iso_utc(window.end)  # a call at `end` belongs to the next window
-            yield from (row for row in rows if self.start_of(row, context) < end)
-            return
-        for half in halves:
-            yield from self.records_in_window(context, half)
+    @cached_property
+    def window_plan(self) -> WindowPlan:
+        """The whole run is one window: requests are sized inside it (`records_in_window`), so
+        no fixed window boundary cuts a request short; `window_hours` bounds each request."""
+        plan = super().window_plan
+        return dataclasses.replace(plan, size=self.max_window)
 
-    def split(self, window: Window, cut: WindowCut) -> tuple[Window, Window]:
+    @property
+    def longest_request(self) -> int:
+        """The most one request may span, in seconds: `window_hours`."""
+        return int(self.config.get("window_hours", 24)) * 3600
+
+    def records_in_window(  # type: ignore[override]  # Window markers: see CDRStream._read_account
+        self, context: Context | None, window: Window
+    ) -> Iterator[dict[str, t.Any] | Window]:
+        """The window's calls, request by request; after each whole answer but the last, a
+        Window ending where it ended (read completely up to there: the bookmark may move)."""
+        sizer = SpanSizer(longest=self.longest_request)
+        start, end = _epoch(window.start), _epoch(window.end)
+        while start < end:
+            stop = sizer.propose(start, end)
+            piece = Window(_instant_of(start), _instant_of(stop))
+            try:
+                rows = list(super().records_in_window(context, piece))
+            except WindowCut as cut:
+                self.note_cut(piece, cut)
+                sizer.cut(start, stop, cut.served)
+                continue
+            limit = iso_utc(piece.end)  # a call at the piece's end belongs to the next one
+            kept, starts = [], []
+            for row in rows:
+                when = self.start_of(row, context)
+                if when < limit:
+                    kept.append(row)
+                    starts.append(_epoch(dt.datetime.fromisoformat(when)))
+            sizer.whole(start, stop, starts)
+            yield from kept
+            if stop < end:
+                yield Window(window.start, piece.end)
+            start = stop
+
+    def note_cut(self, window: Window, cut: WindowCut) -> None:
+        """Log the cut (its span is asked again, shorter); a 1-second span cannot shrink."""
         if window.end - window.start <= ONE_SECOND:
             raise PaginationError(
                 self.describe(
@@ -103,17 +138,14 @@ class TencentCDRStream(CDRStream):
                 )
             )
         self.logger.info(
-            "%s account '%s': Tencent cut its answer for %s (%s); reading its two halves "
-            "instead (a smaller window_hours saves these requests)",
+            "%s account '%s': Tencent cut its answer for %s (%s); asking for a shorter span",
             self.name,
             self.current_account,
             window,
             cut,
         )
-        return window.halves()
 
     # -- HTTP --------------------------------------------------------------------------------
-
 
     def validate_response(self, response: requests.Response) -> None:
         super().validate_response(response)  # HTTP-level policy
@@ -151,6 +183,14 @@ class TencentCDRStream(CDRStream):
         if record["callType"] is None:
             record["callType"] = DEFAULT_CALL_TYPE
         return record
+
+
+def _epoch(moment: dt.datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _instant_of(epoch: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC)
 
 
 def _instant(value: t.Any, zone: ZoneInfo) -> str | None:
