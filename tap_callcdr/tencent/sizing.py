@@ -112,10 +112,10 @@ class SpanSizer:
             elif level > 2 and last < level / 2:
                 # Far busier than usual lately, but not the last answer: a burst that ended.
                 # Trust the last answer, growing at most 4 times a step.
-                wanted = self._profile_span(start, min(limit, DAY), budget / (last * self._boost))
+                wanted = self._profile_span(start, limit, budget / (last * self._boost))
                 return min(wanted, 4 * span)
         if level is not None:
-            return self._profile_span(start, min(limit, DAY), budget / (level * self._boost))
+            return self._profile_span(start, limit, budget / (level * self._boost))
         return int(min(budget * span / max(calls, 1), self.growth * span))
 
     def budget(self, cap: int) -> float:
@@ -153,7 +153,15 @@ class SpanSizer:
         return (actual + 1) / (usual + 1)
 
     def _profile(self, start: int, end: int) -> float:
-        """Mean calls in [start, end) at the same time of the previous days on record."""
+        """Calls expected in [start, end) from the same hours of the previous days on record
+        (a span over a day: those of a whole day per day, then of the rest)."""
+        days, rest = divmod(end - start, DAY)
+        if not days:
+            return self._same_hours(start, end)
+        return days * self._same_hours(start, start + DAY) + self._same_hours(start, start + rest)
+
+    def _same_hours(self, start: int, end: int) -> float:
+        """Mean calls in [start, end) (at most a day) at the same time of the previous days."""
         total, days = 0.0, 0
         for day in range(1, self.days + 1):
             shift = day * DAY
