@@ -1,9 +1,12 @@
 """Vendor times to UTC ISO 8601 text, the one format records carry.
 
-These run for every time field of every record, so the zone lookup is done once per
-local hour rather than per value: a zone's offset is the same throughout almost every
-hour, and an hour where it changes (a DST switch at :30, say) takes the exact path.
-Results are the same as `iso_utc(datetime.fromisoformat(value).replace(tzinfo=zone))`;
+These run for every time field of every record, so each is cheap in the common case:
+- a value whose hour was converted before is that hour's UTC text plus its minutes and
+  seconds (for offsets of whole hours, the usual case; a window's calls share hours);
+- otherwise the zone is looked up once per local hour, not per value: a zone's offset is
+  the same throughout almost every hour, and an hour where it changes (a DST switch at
+  :30, say) takes the exact path.
+Results are those of `iso_utc(datetime.fromisoformat(value).replace(tzinfo=zone))`;
 tests/test_times.py checks that on every kind of hour, DST switches included.
 """
 
@@ -14,9 +17,13 @@ from zoneinfo import ZoneInfo
 
 from tap_callcdr.windows import iso_utc
 
+HOUR = dt.timedelta(hours=1)
 _UNKNOWN = dt.timedelta(days=-99)  # no zone has this offset: "not looked up yet"
 _offsets: dict[tuple[ZoneInfo, str], dt.timedelta | None] = {}  # None: changes within the hour
 _OFFSETS_KEPT = 200_000  # local hours remembered (about 20 zone-years); then start over
+_HOURS_KEPT = 10_000  # hours remembered per zone or offset (~2 MB, a year); then start over
+_local_hours: dict[ZoneInfo, dict[str, str]] = {}  # 'YYYY-MM-DD HH' (local) -> 'YYYY-MM-DDTHH' (UTC)
+_offset_hours: dict[str, dict[str, str]] = {}  # the same, per offset suffix ('+08:00')
 
 
 def local_to_utc(value: str | None, zone: ZoneInfo) -> str | None:
@@ -27,13 +34,25 @@ def local_to_utc(value: str | None, zone: ZoneInfo) -> str | None:
     """
     if not value or value.startswith("0000"):
         return None
+    if len(value) == 19:
+        hours = _local_hours.get(zone)
+        head = hours.get(value[:13]) if hours is not None else None
+        if head is not None and _minutes_seconds(value):
+            return head + value[13:] + "Z"
+    return _local_to_utc(value, zone)
+
+
+def _local_to_utc(value: str, zone: ZoneInfo) -> str:
     local = dt.datetime.fromisoformat(value)
     if local.tzinfo is not None or local.microsecond:
         return iso_utc(local.replace(tzinfo=zone))
     offset = _hour_offset(zone, value[:13], local)  # 'YYYY-MM-DD HH': the local hour
     if offset is None:
         return iso_utc(local.replace(tzinfo=zone))
-    return (local - offset).isoformat() + "Z"
+    text = (local - offset).isoformat() + "Z"
+    if len(value) == 19 and _plain_shape(value) and not offset % HOUR:  # minutes, seconds kept
+        _remember(_local_hours.setdefault(zone, {}), value[:13], text[:13])
+    return text
 
 
 def _hour_offset(zone: ZoneInfo, hour_key: str, local: dt.datetime) -> dt.timedelta | None:
@@ -54,20 +73,50 @@ def _hour_offset(zone: ZoneInfo, hour_key: str, local: dt.datetime) -> dt.timede
     return offset
 
 
-_fixed_offsets: dict[str, dt.timedelta] = {}
-
-
 def instant_to_utc(value: str | None, zone: ZoneInfo) -> str | None:
     """An ISO 8601 time read with the offset it carries ('2025-10-16T17:31:13+08:00'); one
     without an offset is in `zone`. "" means never happened."""
     if value is None or value == "":
         return None
-    if len(value) == 25 and value[10] in "T " and value[19] in "+-" and value[22] == ":":
-        offset = _fixed_offsets.get(value[19:])
-        if offset is None:
-            offset = dt.datetime.fromisoformat(value).utcoffset()
-            assert offset is not None
-            _fixed_offsets[value[19:]] = offset
-        return (dt.datetime.fromisoformat(value[:19]) - offset).isoformat() + "Z"
+    if len(value) == 25:
+        hours = _offset_hours.get(value[19:])
+        head = hours.get(value[:13]) if hours is not None else None
+        if head is not None and _minutes_seconds(value):
+            return head + value[13:19] + "Z"
+    return _instant_to_utc(value, zone)
+
+
+def _instant_to_utc(value: str, zone: ZoneInfo) -> str:
     moment = dt.datetime.fromisoformat(value)
-    return iso_utc(moment if moment.tzinfo else moment.replace(tzinfo=zone))
+    if moment.tzinfo is None:
+        return iso_utc(moment.replace(tzinfo=zone))
+    text = iso_utc(moment)
+    offset = moment.utcoffset()
+    shaped = len(value) == 25 and value[19] in "+-" and value[22] == ":" and _plain_shape(value)
+    if shaped and offset is not None and not offset % HOUR:
+        _remember(_offset_hours.setdefault(value[19:], {}), value[:13], text[:13])
+    return text
+
+
+def _plain_shape(value: str) -> bool:
+    """'YYYY-MM-DD HH:MM:SS…' (or with 'T'): its first 13 characters name one hour."""
+    return value[4] == "-" and value[7] == "-" and value[10] in " T" and _minutes_seconds(value)
+
+
+def _minutes_seconds(value: str) -> bool:
+    """Characters 13-18 are ':MM:SS', each a valid minute/second (what fromisoformat checks)."""
+    minutes, seconds = value[14:16], value[17:19]
+    return (
+        value[13] == ":"
+        and value[16] == ":"
+        and (minutes + seconds).isascii()
+        and (minutes + seconds).isdigit()
+        and minutes < "60"
+        and seconds < "60"
+    )
+
+
+def _remember(hours: dict[str, str], local_hour: str, utc_hour: str) -> None:
+    if len(hours) >= _HOURS_KEPT:
+        hours.clear()
+    hours[local_hour] = utc_hour

@@ -94,3 +94,30 @@ def test_instant_shapes() -> None:
     assert instant_to_utc("2025-10-16T17:31:13", zone) == "2025-10-16T09:31:13Z"
     with pytest.raises(ValueError):
         instant_to_utc("2025-10-16T17:31:99+08:00", zone)
+
+
+@pytest.mark.parametrize("zone", ZONES, ids=str)
+def test_every_second_of_a_remembered_hour_matches(zone: ZoneInfo) -> None:
+    """Later values of an hour come from the remembered hour: still exact."""
+    for hour in ("2025-10-16 17", "2024-03-10 03", "2024-11-03 01", "2025-04-06 02", "2024-10-06 02"):
+        for second in range(0, 3600, 7):
+            value = f"{hour}:{second // 60:02d}:{second % 60:02d}"
+            assert local_to_utc(value, zone) == reference_local(value, zone), value
+            for offset in ("+08:00", "-03:00", "+05:45"):
+                instant = f"{value.replace(' ', 'T')}{offset}"
+                parsed = dt.datetime.fromisoformat(instant)
+                assert instant_to_utc(instant, zone) == iso_utc(parsed), instant
+
+
+BAD_TAILS = [":31:60", ":60:00", ":3a:00", ":31:6a", ":²3:00", ":31:²3", "x31:00", ":31x00"]
+
+
+@pytest.mark.parametrize("bad", BAD_TAILS)
+def test_a_remembered_hour_still_rejects_bad_minutes_and_seconds(bad: str) -> None:
+    zone = ZoneInfo("Asia/Shanghai")
+    assert local_to_utc("2025-10-16 17:31:00", zone) == "2025-10-16T09:31:00Z"  # remembered now
+    assert instant_to_utc("2025-10-16T17:31:00+08:00", zone) == "2025-10-16T09:31:00Z"
+    with pytest.raises(ValueError):
+        local_to_utc("2025-10-16 17" + bad, zone)
+    with pytest.raises(ValueError):
+        instant_to_utc("2025-10-16T17" + bad + "+08:00", zone)
