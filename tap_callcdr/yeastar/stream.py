@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import json.encoder
 import typing as t
 import warnings
 from collections.abc import Callable, Iterator
@@ -254,8 +255,27 @@ def row_id(row: dict[str, str]) -> str:
     """Identity of one CSV row: callid repeats for every leg of a transferred call, and no
     other documented column is unique, so hash all of them (extras excluded: a firmware
     update adding columns must not change the ids of rows already loaded)."""
-    values = json.dumps([row.get(name) for name in CSV_COLUMNS], ensure_ascii=False)
+    values = _json_text(list(map(row.get, CSV_COLUMNS)))
     return hashlib.blake2b(values.encode(), digest_size=16).hexdigest()
+
+
+def _json_text(values: list[str | None]) -> str:
+    """`json.dumps(values, ensure_ascii=False)`, the ids' definition, without building an
+    encoder per call (half of row_id's time); tests check both agree."""
+    if _C_ENCODER is None:
+        return json.dumps(values, ensure_ascii=False)
+    return "".join(_C_ENCODER(values, 0))
+
+
+# json.dumps's own C encoder with dumps' settings: (markers, default, encoder, indent,
+# key separator, item separator, sort_keys, skipkeys, allow_nan).
+_C_ENCODER = (
+    json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+        None, None, json.encoder.encode_basestring, None, ": ", ", ", False, False, True
+    )
+    if json.encoder.c_make_encoder is not None  # type: ignore[attr-defined]
+    else None
+)
 
 
 def _iso(value: str | None) -> str | None:
