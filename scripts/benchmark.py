@@ -53,6 +53,8 @@ from typing import Any
 
 import requests
 
+from tap_callcdr.tencent.stream import TencentCDRStream
+
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 STREAMS = ("generic_cdr", "yeastar_cdr", "tencent_cdr", "itnio_sip_cdr", "itnio_group_cdr")
@@ -231,7 +233,9 @@ def window_hours(stream: str, calls: int, args: argparse.Namespace) -> int:
         return 24 * (args.days + 1)  # one window: one CSV download of everything
     if vendor == "tencent" and args.tencent_window_hours:
         return int(args.tencent_window_hours)
-    return 24  # Tencent too: the tap sizes its requests inside it
+    if vendor == "tencent":
+        return TencentCDRStream.default_window_hours  # the tap's: it sizes requests inside it
+    return 24
 
 
 def floor_window_hours(stream: str, calls: int, args: argparse.Namespace) -> int:

@@ -99,9 +99,15 @@ class CDRStream(RESTStream[t.Any]):
             start_date=parse_instant(self.config["start_date"]),
             lookback=self.config.get("lookback_minutes", 120) * minutes,
             settle_lag=self.config.get("settle_lag_minutes", 5) * minutes,
-            size=min(self.config.get("window_hours", 24) * 60 * minutes, self.max_window),
+            size=min(self.window_hours * 60 * minutes, self.max_window),
             horizon=self.vendor_horizon,
         )
+
+    default_window_hours: int = 24  # when `window_hours` is not set
+
+    @property
+    def window_hours(self) -> int:
+        return int(self.config.get("window_hours") or self.default_window_hours)
 
     max_window: dt.timedelta = dt.timedelta(days=3660)  # the most one vendor query may span
     vendor_horizon: dt.timedelta | None = None  # how long the vendor keeps calls

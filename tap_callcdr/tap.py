@@ -34,8 +34,9 @@ class TapCallCDR(Tap):
                     description="Re-read this much before the bookmark: CDRs land after calls end"),
         th.Property("settle_lag_minutes", th.IntegerType, default=5,
                     description="Read only up to now minus this, so windows are complete"),
-        th.Property("window_hours", th.IntegerType, default=24,
-                    description="Size of the time windows a run walks"),
+        th.Property("window_hours", th.IntegerType,
+                    description="Size of the time windows a run walks (default 24); for Tencent, "
+                    "the longest span one request may ask for (default 168)"),
         th.Property("max_retries", th.IntegerType, default=5,
                     description="Retries of a transient failure before giving up"),
         th.Property("retry_wait_seconds", th.NumberType, default=2.0,
@@ -91,7 +92,8 @@ def check_config(config: t.Mapping[str, t.Any]) -> None:
         if int(config.get(setting, 0)) < 0:
             raise ConfigError(setting, "must not be negative")
     for setting in ("window_hours", "max_retries", "parallel_accounts"):
-        if int(config.get(setting, 1)) < (0 if setting == "max_retries" else 1):
+        value = config.get(setting)
+        if value is not None and int(value) < (0 if setting == "max_retries" else 1):
             raise ConfigError(setting, "is too small")
     if not any(config.get(vendor.setting) for vendor in VENDORS):
         names = ", ".join(vendor.setting for vendor in VENDORS)
