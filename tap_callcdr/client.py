@@ -33,6 +33,7 @@ from tap_callcdr.errors import (
 from tap_callcdr.prefetch import ReadAhead
 from tap_callcdr.redact import install as install_log_scrubbing
 from tap_callcdr.redact import network_reason
+from tap_callcdr.session import Session
 from tap_callcdr.times import local_to_utc as local_to_utc  # re-exported for the vendors
 from tap_callcdr.vendor import DEFAULT_ZONE
 from tap_callcdr.windows import UTC, Window, WindowPlan, iso_utc, parse_instant
@@ -143,7 +144,7 @@ class CDRStream(RESTStream[t.Any]):
         """One keep-alive session per account: threads never share one."""
         name = self.current_account
         if name not in self._sessions:
-            self._sessions[name] = requests.Session()
+            self._sessions[name] = Session()
         return self._sessions[name]
 
     _read_ahead: ReadAhead[t.Any] | None = None

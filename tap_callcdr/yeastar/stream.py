@@ -22,6 +22,7 @@ from urllib3.exceptions import InsecureRequestWarning
 
 from tap_callcdr.client import CDRStream, local_to_utc, to_integer
 from tap_callcdr.errors import MalformedResponseError, TokenRejectedError, VendorError
+from tap_callcdr.session import Session
 from tap_callcdr.windows import Window
 from tap_callcdr.yeastar import csvfile, envelope
 from tap_callcdr.yeastar.auth import YeastarTokenAuthenticator
@@ -94,7 +95,7 @@ class YeastarCDRStream(CDRStream):
             validate=self.validate_response,
             describe=self.describe,
         )
-        return _Pbx(requests.Session(), auth, verify)
+        return _Pbx(Session(), auth, verify)
 
     @property
     def requests_session(self) -> requests.Session:
