@@ -29,7 +29,7 @@ from tap_callcdr.itnio.schema import (
     TIME_FIELDS,
 )
 from tap_callcdr.times import instant_to_utc
-from tap_callcdr.windows import Window
+from tap_callcdr.windows import Window, iso_utc
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -101,10 +101,11 @@ class ItnioRecordStream(CDRStream):
         The doc does not say whether endTime is inclusive: sent as the window's end and
         filtered here, a boundary record is emitted once either way (as for Tencent).
         """
-        zone = self.zone(context)
+        utc = self.converters(self.zone(context))["callTime"]  # as post_process converts it
+        end = iso_utc(window.end)  # the same text form: string order is time order
         for row in super().records_in_window(context, window):
-            call_time = self.convert_field(row, "callTime", lambda v: vendor_time(v, zone))
-            if call_time is None or call_time < window.end:  # None: post_process says why
+            call_time = self.convert_field(row, "callTime", utc)
+            if call_time is None or call_time < end:  # None: post_process says why
                 yield row
 
     # -- answers ---------------------------------------------------------------------------
@@ -173,17 +174,6 @@ class ItnioGroupRecordStream(ItnioRecordStream):
 
 
 # -- field conversions ---------------------------------------------------------------------
-
-
-def vendor_time(value: t.Any, zone: ZoneInfo) -> dt.datetime | None:
-    """An ISO 8601 time read with the offset it carries ("" = never happened).
-
-    A value without an offset is taken as the account's zone rather than guessed as UTC.
-    """
-    if value is None or value == "":
-        return None
-    moment = dt.datetime.fromisoformat(str(value))
-    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
 def _decimal(value: t.Any) -> decimal.Decimal | None:
