@@ -22,9 +22,12 @@ from tencent_helpers import STREAM, bookmarks, cdr_requests, expected, keys, tap
 from tap_callcdr.simulator import Simulator, tencent_demo_accounts
 from tap_callcdr.tencent.sizing import DAY, SpanSizer
 
-ANCHOR = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
 HOUR = 3600
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+# The simulated days end at the last Shanghai midnight, and runs read up to there (see
+# busy_run): how many requests a run takes depends on where its day curve falls, so it must
+# not depend on the hour the tests run at.
+ANCHOR = dt.datetime.now(SHANGHAI).replace(hour=0, minute=0, second=0, microsecond=0).astimezone(dt.UTC)
 
 
 # == the sizer alone =============================================================================
@@ -180,6 +183,8 @@ def busy() -> Iterator[Simulator]:
 
 def busy_run(sim: Simulator, state: dict[str, t.Any] | None = None, **overrides: t.Any) -> TapRun:
     sim.clear_requests()
+    since = (dt.datetime.now(dt.UTC) - ANCHOR) // dt.timedelta(minutes=1)  # read up to ANCHOR
+    overrides = {"settle_lag_minutes": since, **overrides}
     run = run_tap(tap_config(sim, days=7, **overrides), state=state)  # window_hours: default
     assert run.error is None, run.error
     return run
