@@ -30,6 +30,7 @@ from tap_callcdr.errors import (
     TransientVendorError,
     one_line,
 )
+from tap_callcdr.fields import FieldConverters
 from tap_callcdr.prefetch import ReadAhead
 from tap_callcdr.redact import install as install_log_scrubbing
 from tap_callcdr.redact import network_reason
@@ -354,6 +355,8 @@ class CDRStream(RESTStream[t.Any]):
         """Every field through its converter in one pass (no per-field try: this runs for
         every record); a bad value is then found field by field so the error names it."""
         try:
+            if isinstance(converters, FieldConverters):
+                return converters(row)
             return {name: convert(row.get(name)) for name, convert in converters.items()}
         except (TypeError, ValueError, ArithmeticError):
             for name, convert in converters.items():

@@ -11,6 +11,7 @@ import requests
 
 from tap_callcdr.client import WINDOW_KEY, CDRStream, as_text, local_to_utc, to_integer
 from tap_callcdr.errors import MalformedResponseError, TokenRejectedError
+from tap_callcdr.fields import FieldConverters, Text
 from tap_callcdr.generic import envelope
 from tap_callcdr.generic.auth import GetBillTokenAuthenticator
 from tap_callcdr.generic.paging import GetBillPaginator
@@ -107,14 +108,14 @@ class GenericCDRStream(CDRStream):
 
 
 @functools.cache
-def converters(zone: ZoneInfo) -> dict[str, t.Callable[[t.Any], t.Any]]:
+def converters(zone: ZoneInfo) -> FieldConverters:
     """Each column's converter, for an account in `zone`."""
 
     def utc(value: t.Any) -> str | None:
         return local_to_utc(value, zone)
 
-    return {
+    return FieldConverters({
         **dict.fromkeys(TIME_FIELDS, utc),
         **dict.fromkeys(INTEGER_FIELDS, to_integer),
-        **dict.fromkeys(STRING_FIELDS, as_text),
-    }
+        **dict.fromkeys(STRING_FIELDS, Text(as_text)),
+    })

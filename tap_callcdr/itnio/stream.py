@@ -7,7 +7,7 @@ import decimal
 import functools
 import json
 import typing as t
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
@@ -15,6 +15,7 @@ import requests
 
 from tap_callcdr.client import WINDOW_KEY, CDRStream, to_integer
 from tap_callcdr.errors import MalformedResponseError
+from tap_callcdr.fields import FieldConverters, Text
 from tap_callcdr.itnio import envelope
 from tap_callcdr.itnio.auth import ItnioSignAuthenticator, TimestampExpiredError
 from tap_callcdr.itnio.paging import ItnioPaginator
@@ -124,18 +125,18 @@ class ItnioRecordStream(CDRStream):
 
     @classmethod
     @functools.cache
-    def converters(cls, zone: ZoneInfo) -> dict[str, Callable[[t.Any], t.Any]]:
+    def converters(cls, zone: ZoneInfo) -> FieldConverters:
         """Each column's converter, for an account in `zone` (one pass per record)."""
 
         def utc(value: t.Any) -> str | None:
             return instant_to_utc(value, zone)
 
-        return {
-            **dict.fromkeys(cls.string_fields, _text),
+        return FieldConverters({
+            **dict.fromkeys(cls.string_fields, Text(_text)),
             **dict.fromkeys(TIME_FIELDS, utc),
             **dict.fromkeys(INTEGER_FIELDS, to_integer),
             **dict.fromkeys(cls.decimal_fields, _decimal),
-        }
+        })
 
     def post_process(self, row: dict, context: Context | None = None) -> dict:
         """Vendor record -> typed row: UTC times, integers, exact decimals, `account`."""

@@ -14,7 +14,6 @@ import dataclasses
 import datetime as dt
 import functools
 import typing as t
-from collections.abc import Callable
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
@@ -23,6 +22,7 @@ from singer_sdk.pagination import SinglePagePaginator
 
 from tap_callcdr.client import WINDOW_KEY, CDRStream, as_text, local_to_utc, to_integer
 from tap_callcdr.errors import MalformedResponseError, PaginationError
+from tap_callcdr.fields import FieldConverters, Text
 from tap_callcdr.tencent import envelope
 from tap_callcdr.tencent.auth import TencentAppAuthenticator
 from tap_callcdr.tencent.schema import (
@@ -209,14 +209,14 @@ def _instant(value: t.Any, zone: ZoneInfo) -> str | None:
 
 
 @functools.cache
-def converters(zone: ZoneInfo) -> dict[str, Callable[[t.Any], t.Any]]:
+def converters(zone: ZoneInfo) -> FieldConverters:
     """Each column's converter, for an account in `zone` (one pass per record)."""
 
     def instant(value: t.Any) -> str | None:
         return _instant(value, zone)
 
-    return {
+    return FieldConverters({
         **dict.fromkeys(TIME_FIELDS, instant),
         **dict.fromkeys(INTEGER_FIELDS, to_integer),
-        **dict.fromkeys(STRING_FIELDS, as_text),
-    }
+        **dict.fromkeys(STRING_FIELDS, Text(as_text)),
+    })

@@ -20,8 +20,9 @@ from requests import PreparedRequest, Response
 from singer_sdk import metrics
 from urllib3.exceptions import InsecureRequestWarning
 
-from tap_callcdr.client import CDRStream, local_to_utc, to_integer
+from tap_callcdr.client import CDRStream, as_text, local_to_utc, to_integer
 from tap_callcdr.errors import MalformedResponseError, TokenRejectedError, VendorError
+from tap_callcdr.fields import FieldConverters, Text
 from tap_callcdr.session import Session
 from tap_callcdr.windows import Window
 from tap_callcdr.yeastar import csvfile, envelope
@@ -241,8 +242,6 @@ class YeastarCDRStream(CDRStream):
         """CSV row -> typed record: UTC start, integer durations, unknown columns in `extra`."""
         record: dict[str, t.Any] = {"account": self.account(context)["name"], "row_id": row_id(row)}
         record.update(self.convert_fields(row, converters(self.zone(context))))
-        for name in STRING_FIELDS:
-            record[name] = row.get(name)
         record["extra"] = {k: v for k, v in row.items() if k not in KNOWN} or None
         if not record["callid"] or record["timestart"] is None:
             raise MalformedResponseError(self.describe(f"CDR row without callid/timestart: {row}"))
@@ -284,10 +283,14 @@ def _iso(value: str | None) -> str | None:
 
 
 @functools.cache
-def converters(zone: ZoneInfo) -> dict[str, Callable[[t.Any], t.Any]]:
+def converters(zone: ZoneInfo) -> FieldConverters:
     """The typed columns' converters, for a PBX in `zone` (one pass per row)."""
 
     def utc(value: str | None) -> str | None:
         return local_to_utc(_iso(value), zone)
 
-    return {"timestart": utc, **dict.fromkeys(INTEGER_FIELDS, to_integer)}
+    return FieldConverters({
+        "timestart": utc,
+        **dict.fromkeys(INTEGER_FIELDS, to_integer),
+        **dict.fromkeys(STRING_FIELDS, Text(as_text)),  # CSV text stays as it is
+    })
