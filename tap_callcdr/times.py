@@ -120,3 +120,24 @@ def _remember(hours: dict[str, str], local_hour: str, utc_hour: str) -> None:
     if len(hours) >= _HOURS_KEPT:
         hours.clear()
     hours[local_hour] = utc_hour
+
+
+_EPOCH = dt.datetime(1970, 1, 1)
+_MINUTES_SECONDS = tuple(f":{m:02d}:{s:02d}Z" for m in range(60) for s in range(60))
+_epoch_hours: dict[int, str] = {}  # hours since 1970 -> 'YYYY-MM-DDTHH'
+
+
+def epoch_to_utc(seconds: int) -> str:
+    """Epoch seconds as UTC text; the hour's text is made once."""
+    hour, rest = divmod(seconds, 3600)
+    head = _epoch_hours.get(hour)
+    if head is None:
+        head = (_EPOCH + dt.timedelta(hours=hour)).isoformat()[:13]
+        _remember_epoch_hour(hour, head)
+    return head + _MINUTES_SECONDS[rest]
+
+
+def _remember_epoch_hour(hour: int, head: str) -> None:
+    if len(_epoch_hours) >= _HOURS_KEPT:
+        _epoch_hours.clear()
+    _epoch_hours[hour] = head

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tap_callcdr.times import instant_to_utc, local_to_utc
+from tap_callcdr.times import epoch_to_utc, instant_to_utc, local_to_utc
 from tap_callcdr.windows import iso_utc
 
 # DST at 01:00/02:00/03:00, a 30-minute DST (Lord Howe), southern hemisphere, none at all.
@@ -121,3 +121,15 @@ def test_a_remembered_hour_still_rejects_bad_minutes_and_seconds(bad: str) -> No
         local_to_utc("2025-10-16 17" + bad, zone)
     with pytest.raises(ValueError):
         instant_to_utc("2025-10-16T17" + bad + "+08:00", zone)
+
+
+@settings(max_examples=3000)
+@given(st.integers(min_value=0, max_value=2**33))
+def test_epoch_seconds_match_the_plain_conversion(seconds: int) -> None:
+    for nearby in (seconds, seconds + 1, seconds + 3599):  # the same hour's remembered text
+        assert epoch_to_utc(nearby) == iso_utc(dt.datetime.fromtimestamp(nearby, dt.UTC))
+
+
+def test_an_epoch_beyond_the_calendar_is_an_arithmetic_error() -> None:
+    with pytest.raises(ArithmeticError):  # convert_fields names the field for these
+        epoch_to_utc(10**15)

@@ -33,6 +33,7 @@ from tap_callcdr.tencent.schema import (
     TIME_FIELDS,
 )
 from tap_callcdr.tencent.sizing import SpanSizer
+from tap_callcdr.times import epoch_to_utc
 from tap_callcdr.windows import Window, WindowPlan, iso_utc
 
 if t.TYPE_CHECKING:
@@ -203,7 +204,7 @@ def _instant(value: t.Any, zone: ZoneInfo) -> str | None:
     if text in ("", "0") or text.startswith("0000"):
         return None
     if text.isascii() and text.isdigit():
-        return iso_utc(dt.datetime.fromtimestamp(int(text), dt.UTC))
+        return epoch_to_utc(int(text))
     dt.datetime.strptime(text, "%Y-%m-%d %H:%M:%S")  # that shape, or ValueError
     return local_to_utc(text, zone)
 
