@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typing as t
 from collections.abc import Callable, Iterator, Mapping
-from operator import call
+from operator import itemgetter
 
 Convert = Callable[[t.Any], t.Any]
 _PLAIN = frozenset({str, type(None)})  # what a Text converter returns unchanged
@@ -31,20 +31,24 @@ class FieldConverters(Mapping[str, Convert]):
 
     def __init__(self, converters: Mapping[str, Convert]) -> None:
         self._all = dict(converters)
-        self._text = [name for name, convert in self._all.items() if isinstance(convert, Text)]
-        self._text_convert = [self._all[name] for name in self._text]
-        self._typed = [name for name in self._all if name not in set(self._text)]
-        self._typed_convert = [self._all[name] for name in self._typed]
+        self._names = list(self._all)
+        at = list(enumerate(self._all.values()))
+        self._typed_at: list[tuple[int, Convert]] = [(i, c) for i, c in at if not isinstance(c, Text)]
+        self._text_at: list[tuple[int, Convert]] = [(i, c) for i, c in at if isinstance(c, Text)]
+        texts = [i for i, _ in self._text_at]
+        # itemgetter of one index returns the value itself, not a 1-tuple
+        self._texts_of: Callable[[list[t.Any]], t.Any] = (
+            itemgetter(*texts) if len(texts) > 1 else (lambda values: tuple(values[i] for i in texts))
+        )
 
     def __call__(self, row: Mapping[str, t.Any]) -> dict[str, t.Any]:
-        texts = list(map(row.get, self._text))
-        if not _PLAIN.issuperset(map(type, texts)):
-            texts = list(map(call, self._text_convert, texts))
-        record = dict.fromkeys(self._all)  # the fields in their declared order
-        record.update(zip(self._text, texts, strict=True))
-        typed = map(call, self._typed_convert, map(row.get, self._typed))
-        record.update(zip(self._typed, typed, strict=True))
-        return record
+        values = list(map(row.get, self._names))
+        if not _PLAIN.issuperset(map(type, self._texts_of(values))):
+            for i, convert in self._text_at:
+                values[i] = convert(values[i])
+        for i, convert in self._typed_at:
+            values[i] = convert(values[i])
+        return dict(zip(self._names, values, strict=True))
 
     def __getitem__(self, name: str) -> Convert:
         return self._all[name]

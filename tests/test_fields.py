@@ -49,3 +49,10 @@ def test_same_record_as_the_plain_comprehension(row: dict[str, t.Any]) -> None:
 def test_errors_still_raise() -> None:
     with pytest.raises(TypeError):
         FieldConverters(CONVERTERS)({"id": 1.5})
+
+
+@pytest.mark.parametrize("texts", [0, 1, 2])
+def test_any_number_of_text_fields(texts: int) -> None:
+    converters = {"id": to_integer, **{f"t{i}": Text(as_text) for i in range(texts)}}
+    row = {"id": "7", "t0": 5, "t1": None}
+    assert FieldConverters(converters)(row) == {name: c(row.get(name)) for name, c in converters.items()}
