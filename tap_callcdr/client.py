@@ -304,6 +304,20 @@ class CDRStream(RESTStream[t.Any]):
             return writer
         return None
 
+    def _process_record(
+        self,
+        record: dict[str, t.Any],
+        child_context: Context | None = None,
+        partition_context: Context | None = None,
+    ) -> None:
+        """Without child streams, all the SDK does here is add the partition's keys (ours are
+        in every record already); its child-context walk copies a dict per record."""
+        if self.child_streams:
+            super()._process_record(record, child_context, partition_context)
+            return
+        for key, value in (partition_context or {}).items():
+            record.setdefault(key, value)
+
     def _write_record_message(self, record: dict[str, t.Any]) -> None:
         writer = self._direct_writer
         if writer is None:
