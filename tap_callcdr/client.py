@@ -83,7 +83,12 @@ class CDRStream(RESTStream[t.Any]):
         return self.accounts[context["account"]]
 
     def zone(self, context: Context | None) -> ZoneInfo:
-        return account_zone(self.account(context))
+        return self._zones[self.account(context)["name"]]
+
+    @cached_property
+    def _zones(self) -> dict[str, ZoneInfo]:
+        """Each account's zone, looked up once (post_process asks for it per record)."""
+        return {name: account_zone(account) for name, account in self.accounts.items()}
 
     @property
     def url_base(self) -> str:
