@@ -16,12 +16,9 @@ from zoneinfo import ZoneInfo
 import requests
 from singer_sdk import RESTStream
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
-from singer_sdk.helpers._typing import conform_record_data_types
-from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.mapper import SameRecordTransform
-from singer_sdk.singerlib import RecordMessage
 
+from tap_callcdr.emitting import LeanRecordPath
 from tap_callcdr.errors import (
     AccountsFailedError,
     CallCDRError,
@@ -38,7 +35,6 @@ from tap_callcdr.session import Session
 from tap_callcdr.times import local_to_utc as local_to_utc  # re-exported for the vendors
 from tap_callcdr.vendor import DEFAULT_ZONE
 from tap_callcdr.windows import UTC, Window, WindowPlan, iso_utc, parse_instant
-from tap_callcdr.writer import BufferedMsgspecWriter
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -49,7 +45,7 @@ ACCOUNT_FAILURES = (CallCDRError, FatalAPIError, RetriableAPIError)  # what stop
 MAX_RETRY_AFTER = 300.0  # seconds; a longer Retry-After is a vendor bug, not a plan
 
 
-class CDRStream(RESTStream[t.Any]):
+class CDRStream(LeanRecordPath, RESTStream[t.Any]):
     """A vendor endpoint read account by account, window by window.
 
     Subclasses name their `vendor` (config key `<vendor>_accounts`) and declare the
@@ -284,75 +280,6 @@ class CDRStream(RESTStream[t.Any]):
     def get_replication_key_signpost(self, context: Context | None = None) -> None:
         """No signpost: windows already stop at now minus the settle lag."""
         return None
-
-    # -- emitting: the SDK's per-record steps, minus those that would change nothing ----------
-
-    @cached_property
-    def _everything_selected(self) -> bool:
-        """No property is deselected: removing deselected ones (~10 µs a record) is a no-op."""
-        return all(self.mask.values())
-
-    @cached_property
-    def _direct_writer(self) -> BufferedMsgspecWriter | None:
-        """The writer records may go straight to, when the SDK's steps would not touch them:
-        everything selected, no conformance (trust_record_types) and no stream maps."""
-        writer = self._tap.message_writer
-        maps = self.stream_maps
-        plain = len(maps) == 1 and type(maps[0]) is SameRecordTransform and not maps[0].flattening_enabled
-        if (
-            plain
-            and maps[0].stream_alias == self.name
-            and self._everything_selected
-            and self.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.NONE
-            and isinstance(writer, BufferedMsgspecWriter)
-        ):
-            return writer
-        return None
-
-    def _process_record(
-        self,
-        record: dict[str, t.Any],
-        child_context: Context | None = None,
-        partition_context: Context | None = None,
-    ) -> None:
-        """Without child streams, all the SDK does here is add the partition's keys (ours are
-        in every record already); its child-context walk copies a dict per record."""
-        if self.child_streams:
-            super()._process_record(record, child_context, partition_context)
-            return
-        for key, value in (partition_context or {}).items():
-            record.setdefault(key, value)
-
-    def _write_record_message(self, record: dict[str, t.Any]) -> None:
-        writer = self._direct_writer
-        if writer is None:
-            super()._write_record_message(record)
-            return
-        writer.write_record(self.name, record, self._stream_version)
-        self.state_manager.is_flushed = False
-
-    def _generate_record_messages(self, record: dict[str, t.Any]) -> t.Generator[RecordMessage, None, None]:
-        """The SDK's own steps (conformance, stream maps), without the selection walk when
-        nothing is deselected."""
-        if not self._everything_selected:
-            yield from super()._generate_record_messages(record)
-            return
-        record = conform_record_data_types(
-            stream_name=self.name,
-            record=record,
-            schema=self.effective_schema,
-            level=self.TYPE_CONFORMANCE_LEVEL,
-            logger=self.logger,
-        )
-        for stream_map in self.stream_maps:
-            mapped = stream_map.transform(record)
-            if mapped is not None:
-                yield RecordMessage(
-                    stream=stream_map.stream_alias,
-                    record=mapped,
-                    version=self._stream_version,
-                    time_extracted=utc_now(),
-                )
 
     # -- records -----------------------------------------------------------------------------
 

@@ -7,6 +7,9 @@ Compared on the real console script's stdout, for every vendor's streams.
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import io
 import json
 import re
 import typing as t
@@ -20,6 +23,7 @@ import tencent_helpers
 import yeastar_helpers
 from harness import run_cli
 
+from tap_callcdr.emitting import LeanRecordPath
 from tap_callcdr.simulator import (
     Simulator,
     demo_accounts,
@@ -70,7 +74,10 @@ def output_lines(config: dict[str, t.Any]) -> list[bytes]:
     """Every line of stdout (SCHEMA, RECORD, STATE, in order), minus the extraction time."""
     run = run_cli(config, raw=True)
     assert run.returncode == 0, run.stderr
-    lines = run.stdout_bytes.splitlines()
+    return normalized(run.stdout_bytes.splitlines())
+
+
+def normalized(lines: list[bytes]) -> list[bytes]:
     assert any(line.startswith(b'{"type":"RECORD"') for line in lines), "no records: proves nothing"
     # Each stream's last window ends at "now" (minus the settle lag): the values that differ by run.
     lasts = {b'"%s"' % value.encode() for value in last_window_ends(lines).values()}
@@ -106,12 +113,48 @@ def test_fast_path_output_is_byte_identical_to_the_safe_path(
     assert {record["account"] for record in records(safe)} == set(NAMES)
 
 
-def test_fast_path_writes_records_straight_to_the_writer(http_sim: Simulator) -> None:
-    """Else the comparison above would not cover the direct writer at all."""
+def test_both_paths_write_records_straight_to_the_writer(http_sim: Simulator) -> None:
+    """The safe path checks each record first (ConformanceCheck); the fast path trusts it."""
     config = generic_helpers.tap_config(http_sim, days=4)
     fast, safe = TapCallCDR(config={**config, **FAST}), TapCallCDR(config={**config, **SAFE})
     assert fast.streams["generic_cdr"]._direct_writer is fast.message_writer
-    assert safe.streams["generic_cdr"]._direct_writer is None
+    assert fast.streams["generic_cdr"]._conformance is None
+    assert safe.streams["generic_cdr"]._direct_writer is safe.message_writer
+    assert safe.streams["generic_cdr"]._conformance is not None
+
+
+def in_process_lines(config: dict[str, t.Any]) -> list[bytes]:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        tap = TapCallCDR(config=config)
+        tap.sync_all()
+        tap.message_writer.flush()
+    return normalized(out.getvalue().encode().splitlines())
+
+
+@pytest.mark.parametrize("vendor", ["generic", "tencent", "itnio", "yeastar"])
+def test_the_direct_writer_writes_what_the_sdk_writes(
+    vendor: str, http_sim: Simulator, https_sim: tuple[Simulator, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK's own path: conformance, message objects, its writer, for every record."""
+    config = {**configs(http_sim, https_sim)[vendor], **SAFE}
+    direct = in_process_lines(config)
+    monkeypatch.setattr(LeanRecordPath, "_direct_writer", property(lambda self: None))
+    assert in_process_lines(config) == direct
+
+
+def test_the_safe_path_still_conforms_a_record_that_needs_it(http_sim: Simulator) -> None:
+    config = {**generic_helpers.tap_config(http_sim, days=4), **SAFE}
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        tap = TapCallCDR(config=config)
+        stream = tap.streams["generic_cdr"]
+        moment = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+        stream._write_record_message({"account": "hq", "id": 1, "starttime": moment, "junk": "x"})
+        tap.message_writer.flush()
+    record = json.loads(out.getvalue())["record"]
+    # the datetime in the SDK's form, the unknown property dropped
+    assert record == {"account": "hq", "id": 1, "starttime": "2025-01-01T00:00:00.000000+00:00"}
 
 
 def test_fast_path_still_applies_stream_maps(http_sim: Simulator) -> None:

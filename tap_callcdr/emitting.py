@@ -1,0 +1,129 @@
+"""The SDK's per-record steps, minus those that would change nothing.
+
+Per record the SDK walks the selection mask, runs type conformance, applies stream maps,
+builds a message object and copies a context dict for child streams: about two thirds of
+a stock stream's CPU. For our records most of that is a no-op, and here it is skipped
+only when it provably is one:
+- the selection walk, when nothing is deselected;
+- conformance, when `trust_record_types` is on, or when one cheap pass shows the record
+  holds only values the SDK's conformance leaves as they are (`ConformanceCheck`);
+- the message object and stream maps, when there are no maps: the RECORD line is encoded
+  straight into the buffered writer, with the SDK's own encoder and field order.
+tests/test_fast_path.py compares whole runs' output with and without the shortcuts.
+"""
+
+from __future__ import annotations
+
+import decimal
+import typing as t
+from functools import cached_property
+
+from singer_sdk.helpers._typing import _is_exclusive_boolean_type, conform_record_data_types
+from singer_sdk.helpers._util import utc_now
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.mapper import SameRecordTransform
+from singer_sdk.singerlib import RecordMessage
+from singer_sdk.streams.core import Stream
+
+from tap_callcdr.writer import BufferedMsgspecWriter
+
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
+_KEPT_AS_IS = frozenset({str, int, type(None)})  # conformance returns these unchanged
+
+
+class ConformanceCheck:
+    """Whether the SDK's type conformance would return a record unchanged, in one pass.
+
+    Conformance changes only dates and times, bytes, floats and Decimals that are NaN or
+    infinite, values of exclusively boolean properties, and nested objects and lists
+    (rebuilt); it drops properties the schema lacks. A record of str, int, None and finite
+    Decimal values under known properties meets none of these.
+    """
+
+    def __init__(self, schema: dict[str, t.Any]) -> None:
+        properties: dict[str, t.Any] = schema.get("properties") or {}
+        self.keys = frozenset(properties)
+        self.usable = not any(_is_exclusive_boolean_type(p) for p in properties.values())
+
+    def unchanged(self, record: dict[str, t.Any]) -> bool:
+        if not (self.usable and record.keys() <= self.keys):
+            return False
+        types = set(map(type, record.values()))
+        if types <= _KEPT_AS_IS:
+            return True
+        if types - _KEPT_AS_IS == {decimal.Decimal}:
+            return all(v.is_finite() for v in record.values() if type(v) is decimal.Decimal)
+        return False
+
+
+class LeanRecordPath(Stream):
+    """Mixed into the stream class: overrides of the SDK's per-record methods."""
+
+    @cached_property
+    def _everything_selected(self) -> bool:
+        """No property is deselected: removing deselected ones (~10 µs a record) is a no-op."""
+        return all(self.mask.values())
+
+    @cached_property
+    def _conformance(self) -> ConformanceCheck | None:
+        """None when the SDK is not to conform at all (trust_record_types)."""
+        if self.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.NONE:
+            return None
+        return ConformanceCheck(self.effective_schema)
+
+    @cached_property
+    def _direct_writer(self) -> BufferedMsgspecWriter | None:
+        """The writer RECORD lines may go straight to: everything selected, no stream maps."""
+        writer = self._tap.message_writer
+        maps = self.stream_maps
+        plain = len(maps) == 1 and type(maps[0]) is SameRecordTransform and not maps[0].flattening_enabled
+        if plain and maps[0].stream_alias == self.name and self._everything_selected:
+            return writer if isinstance(writer, BufferedMsgspecWriter) else None
+        return None
+
+    def _process_record(
+        self,
+        record: dict[str, t.Any],
+        child_context: Context | None = None,
+        partition_context: Context | None = None,
+    ) -> None:
+        """Without child streams, all the SDK does here is add the partition's keys (ours are
+        in every record already); its child-context walk copies a dict per record."""
+        if self.child_streams:
+            super()._process_record(record, child_context, partition_context)
+            return
+        for key, value in (partition_context or {}).items():
+            record.setdefault(key, value)
+
+    def _write_record_message(self, record: dict[str, t.Any]) -> None:
+        writer, conformance = self._direct_writer, self._conformance
+        if writer is None or (conformance is not None and not conformance.unchanged(record)):
+            super()._write_record_message(record)
+            return
+        writer.write_record(self.name, record, self._stream_version)
+        self.state_manager.is_flushed = False
+
+    def _generate_record_messages(self, record: dict[str, t.Any]) -> t.Generator[RecordMessage, None, None]:
+        """The SDK's own steps (conformance, stream maps), without the selection walk when
+        nothing is deselected."""
+        if not self._everything_selected:
+            yield from super()._generate_record_messages(record)
+            return
+        record = conform_record_data_types(
+            stream_name=self.name,
+            record=record,
+            schema=self.effective_schema,
+            level=self.TYPE_CONFORMANCE_LEVEL,
+            logger=self.logger,
+        )
+        for stream_map in self.stream_maps:
+            mapped = stream_map.transform(record)
+            if mapped is not None:
+                yield RecordMessage(
+                    stream=stream_map.stream_alias,
+                    record=mapped,
+                    version=self._stream_version,
+                    time_extracted=utc_now(),
+                )

@@ -1,0 +1,64 @@
+"""ConformanceCheck says "unchanged" only for records the SDK's conformance leaves as they are."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import logging
+import typing as t
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from singer_sdk import typing as th
+from singer_sdk.helpers._typing import conform_record_data_types
+from singer_sdk.helpers.conform import TypeConformanceLevel
+
+from tap_callcdr.emitting import ConformanceCheck
+from tap_callcdr.generic.schema import SCHEMA as GENERIC
+from tap_callcdr.itnio.schema import SIP_SCHEMA as ITNIO
+from tap_callcdr.tencent.schema import SCHEMA as TENCENT
+from tap_callcdr.yeastar.schema import SCHEMA as YEASTAR
+
+WITH_BOOLEAN = th.PropertiesList(
+    th.Property("flag", th.BooleanType), th.Property("n", th.IntegerType), th.Property("s", th.StringType)
+).to_dict()
+SCHEMAS = [GENERIC, ITNIO, TENCENT, YEASTAR, WITH_BOOLEAN]
+values = st.one_of(
+    st.none(),
+    st.text(max_size=4),
+    st.integers(),
+    st.booleans(),
+    st.floats(),
+    st.decimals(allow_nan=True, allow_infinity=True),
+    st.datetimes(),
+    st.dates(),
+    st.binary(max_size=2),
+    st.dictionaries(st.text(max_size=2), st.text(max_size=2), max_size=2),
+    st.lists(st.integers(), max_size=2),
+)
+
+
+def conform(record: dict[str, t.Any], schema: dict[str, t.Any]) -> dict[str, t.Any]:
+    level = TypeConformanceLevel.RECURSIVE
+    return conform_record_data_types("s", record, schema, level, logging.getLogger("test"))
+
+
+@settings(max_examples=1500)
+@given(st.sampled_from(SCHEMAS), st.data())
+def test_unchanged_only_when_conformance_changes_nothing(schema: dict[str, t.Any], data: t.Any) -> None:
+    names = [*schema["properties"], "unknown"]
+    record = data.draw(st.dictionaries(st.sampled_from(names), values, max_size=3))
+    if ConformanceCheck(schema).unchanged(record):
+        conformed = conform(dict(record), schema)
+        assert list(conformed.items()) == list(record.items())
+        assert [type(v) for v in conformed.values()] == [type(v) for v in record.values()]
+
+
+def test_typical_records_are_unchanged() -> None:
+    record = {"account": "hq", "callId": "x", "duration": 3, "cost": decimal.Decimal("0.10"), "src": None}
+    assert ConformanceCheck(ITNIO | {"properties": {k: {} for k in record}}).unchanged(record)
+    assert not ConformanceCheck(GENERIC).unchanged({"starttime": dt.datetime(2025, 1, 1)})
+    assert not ConformanceCheck(GENERIC).unchanged({"not_in_schema": "x"})
+    assert not ConformanceCheck(ITNIO).unchanged({"cost": decimal.Decimal("NaN")})
+    assert not ConformanceCheck(ITNIO).unchanged({"cost": float("inf")})  # conformance: None
+    assert not ConformanceCheck(WITH_BOOLEAN).unchanged({"n": 1})  # boolean properties: never
