@@ -37,7 +37,7 @@ def local_to_utc(value: str | None, zone: ZoneInfo) -> str | None:
     if len(value) == 19:
         hours = _local_hours.get(zone)
         head = hours.get(value[:13]) if hours is not None else None
-        if head is not None and _minutes_seconds(value):
+        if head is not None and value[13:] in _MINUTES_SECONDS:
             return head + value[13:] + "Z"
     return _local_to_utc(value, zone)
 
@@ -81,7 +81,7 @@ def instant_to_utc(value: str | None, zone: ZoneInfo) -> str | None:
     if len(value) == 25:
         hours = _offset_hours.get(value[19:])
         head = hours.get(value[:13]) if hours is not None else None
-        if head is not None and _minutes_seconds(value):
+        if head is not None and value[13:19] in _MINUTES_SECONDS:
             return head + value[13:19] + "Z"
     return _instant_to_utc(value, zone)
 
@@ -100,20 +100,11 @@ def _instant_to_utc(value: str, zone: ZoneInfo) -> str:
 
 def _plain_shape(value: str) -> bool:
     """'YYYY-MM-DD HH:MM:SS…' (or with 'T'): its first 13 characters name one hour."""
-    return value[4] == "-" and value[7] == "-" and value[10] in " T" and _minutes_seconds(value)
+    return value[4] == "-" and value[7] == "-" and value[10] in " T" and value[13:19] in _MINUTES_SECONDS
 
 
-def _minutes_seconds(value: str) -> bool:
-    """Characters 13-18 are ':MM:SS', each a valid minute/second (what fromisoformat checks)."""
-    minutes, seconds = value[14:16], value[17:19]
-    return (
-        value[13] == ":"
-        and value[16] == ":"
-        and (minutes + seconds).isascii()
-        and (minutes + seconds).isdigit()
-        and minutes < "60"
-        and seconds < "60"
-    )
+# Every valid ':MM:SS' (what fromisoformat accepts there): one set lookup checks a value.
+_MINUTES_SECONDS = frozenset(f":{m:02d}:{s:02d}" for m in range(60) for s in range(60))
 
 
 def _remember(hours: dict[str, str], local_hour: str, utc_hour: str) -> None:
@@ -123,7 +114,7 @@ def _remember(hours: dict[str, str], local_hour: str, utc_hour: str) -> None:
 
 
 _EPOCH = dt.datetime(1970, 1, 1)
-_MINUTES_SECONDS = tuple(f":{m:02d}:{s:02d}Z" for m in range(60) for s in range(60))
+_EPOCH_TAILS = tuple(f":{m:02d}:{s:02d}Z" for m in range(60) for s in range(60))  # by second of hour
 _epoch_hours: dict[int, str] = {}  # hours since 1970 -> 'YYYY-MM-DDTHH'
 
 
@@ -134,7 +125,7 @@ def epoch_to_utc(seconds: int) -> str:
     if head is None:
         head = (_EPOCH + dt.timedelta(hours=hour)).isoformat()[:13]
         _remember_epoch_hour(hour, head)
-    return head + _MINUTES_SECONDS[rest]
+    return head + _EPOCH_TAILS[rest]
 
 
 def _remember_epoch_hour(hour: int, head: str) -> None:
