@@ -315,6 +315,21 @@ def run_tap(sim: Sim, config: dict[str, Any], workdir: Path) -> Run:
     return Run(records, seconds, rss, cpu, len(seen), metric, splits, dict(services))
 
 
+def idle_requests(sim: Sim, config: dict[str, Any], workdir: Path) -> dict[str, int]:
+    """An incremental run with nothing new: run once for a state, then again from it; what
+    the second run asked of the vendor, by service."""
+    path = workdir / "tap.json"
+    path.write_text(json.dumps(config))
+    args = [str(BIN / "tap-callcdr"), "--config", str(path), *catalog_for(sim.stream, path, workdir)]
+    first = subprocess.run(args, capture_output=True, text=True, check=True)
+    states = [line for line in first.stdout.splitlines() if line.startswith('{"type":"STATE"')]
+    state_path = workdir / "state.json"
+    state_path.write_text(json.dumps(json.loads(states[-1])["value"]))
+    sim.take_requests()
+    subprocess.run([*args, "--state", str(state_path)], capture_output=True, check=True)
+    return dict(collections.Counter(str(r.get("service")) for r in sim.take_requests()))
+
+
 def run_floor(sim: Sim, hours: int, workdir: Path) -> Run:
     spec = {
         "stream": sim.stream,
@@ -347,6 +362,7 @@ class Result:
     latency: dict[int, Run] = field(default_factory=dict)
     also: dict[str, Run] = field(default_factory=dict)  # --also setting -> tap run at --calls
     rss_least: dict[int, int] = field(default_factory=dict)
+    idle: dict[str, int] = field(default_factory=dict)  # requests of a run with nothing new
     least: int = 0
     windows: int = 0
 
@@ -377,6 +393,8 @@ def measure(stream: str, args: argparse.Namespace, workdir: Path) -> Result:
         log(f"{stream}: {size} calls, window {hours} h: tap peak RSS")
         with Sim(stream, size, 1, args, workdir) as sim:
             result.rss[size] = run_tap(sim, sim.tap_config(1, hours), workdir)
+            if not result.idle:
+                result.idle = idle_requests(sim, sim.tap_config(1, hours), workdir)
             now = dt.datetime.now(dt.UTC)
             result.rss_least[size] = least_requests(
                 stream, result.rss[size].records, now - sim.start, args.tencent_cap
@@ -412,11 +430,11 @@ def report(results: list[Result], args: argparse.Namespace, elapsed: float, tree
     print()
     print(f"{'':16}{'-- at ' + size_label(args.calls) + ' calls ':-<{46 + 17 * len(args.also)}}  "
           f"{'-- tap peak RSS MB ':-<{7 * len(sizes)}}  "
-          f"{'-- requests at ' + size_label(args.calls) + ' ':-<50}  "
+          f"{'-- requests at ' + size_label(args.calls) + ' ':-<50}{'':6}  "
           f"{'-- ' + ms:-<{9 * len(args.accounts)}}")  # fmt: skip
     print(f"{'stream':<16}{'records':>9}{'tap r/s':>10}{'floor r/s':>11}{'ratio':>7}{'cpu':>6}{also_head}   "
           f"{rss_head}  {'tap':>6}{'METRIC':>8}{'floor':>7}{'least':>7}{'x least':>8}"
-          f"{'windows':>8}{'cuts':>6}  {lat_head}")  # fmt: skip
+          f"{'windows':>8}{'cuts':>6}{'idle':>6}  {lat_head}")  # fmt: skip
     for r in results:
         main, floor = r.main, r.floor
         assert main is not None and floor is not None
@@ -430,7 +448,7 @@ def report(results: list[Result], args: argparse.Namespace, elapsed: float, tree
         print(f"{r.stream:<16}{main.records:>9}{main.rate:>10.0f}{floor.rate:>11.0f}"
               f"{main.rate / floor.rate:>7.2f}{cpu:>6.2f}{also}   {rss}  {main.seen:>6}{main.metric:>8}"
               f"{floor.seen:>7}{r.least:>7}{main.seen / r.least:>8.2f}{r.windows:>8}{main.splits:>6}"
-              f"  {lat}")  # fmt: skip
+              f"{sum(r.idle.values()) if r.idle else '-':>6}  {lat}")  # fmt: skip
     print()
     print(
         f"total run time {elapsed / 60:.1f} min: --calls {args.calls} --rss-sizes "
@@ -446,9 +464,13 @@ def report(results: list[Result], args: argparse.Namespace, elapsed: float, tree
             for i, (k, v) in enumerate(args.also)
         )
         + "tap = requests in the simulator's log, METRIC = the tap's http_request_count; "
+        "idle = requests of an incremental run with nothing new (one window: the lookback); "
         "least = fewest the vendor's limits allow; cuts = Tencent answers cut at the cap "
         "(each is discarded and its span asked again, shorter)"
     )
+    idle = [f"{r.stream} {fmt_services(r.idle)}" for r in results if r.idle]
+    if idle:
+        print("idle requests by service: " + "; ".join(idle))
     for line in WARNINGS + findings(results, args):
         print(f"! {line}")
 
