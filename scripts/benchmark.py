@@ -43,6 +43,7 @@ import json
 import math
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -321,10 +322,17 @@ def idle_requests(sim: Sim, config: dict[str, Any], workdir: Path) -> dict[str, 
     path = workdir / "tap.json"
     path.write_text(json.dumps(config))
     args = [str(BIN / "tap-callcdr"), "--config", str(path), *catalog_for(sim.stream, path, workdir)]
-    first = subprocess.run(args, capture_output=True, text=True, check=True)
-    states = [line for line in first.stdout.splitlines() if line.startswith('{"type":"STATE"')]
+    # stdout to a file, not to this process: a child's peak RSS counts this process's size
+    # at the fork (Linux keeps the high-water mark across exec), so this one stays small.
+    with (workdir / "idle.out").open("w+b") as out:
+        subprocess.run(args, stdout=out, stderr=subprocess.DEVNULL, check=True)
+        state = b""
+        out.seek(0)
+        for line in out:
+            if line.startswith(b'{"type":"STATE"'):
+                state = line
     state_path = workdir / "state.json"
-    state_path.write_text(json.dumps(json.loads(states[-1])["value"]))
+    state_path.write_text(json.dumps(json.loads(state)["value"]))
     sim.take_requests()
     subprocess.run([*args, "--state", str(state_path)], capture_output=True, check=True)
     return dict(collections.Counter(str(r.get("service")) for r in sim.take_requests()))
@@ -468,6 +476,9 @@ def report(results: list[Result], args: argparse.Namespace, elapsed: float, tree
         "least = fewest the vendor's limits allow; cuts = Tencent answers cut at the cap "
         "(each is discarded and its span asked again, shorter)"
     )
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"this script's own peak RSS {own:.0f} MB: a child's peak below it could not be seen "
+          "(Linux keeps the high-water mark across fork and exec)")  # fmt: skip
     idle = [f"{r.stream} {fmt_services(r.idle)}" for r in results if r.idle]
     if idle:
         print("idle requests by service: " + "; ".join(idle))
