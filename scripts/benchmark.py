@@ -37,7 +37,6 @@ whose expected busiest-hour load stays well under the cap.
 from __future__ import annotations
 
 import argparse
-import collections
 import datetime as dt
 import functools
 import json
@@ -97,8 +96,12 @@ LOADS: list[float] = []  # 1-minute load average after each measured child
 
 
 def run_measured(args: list[str]) -> tuple[float, float, float, str]:
-    """Wall seconds, peak RSS (MB) and CPU seconds of that child alone, and its stderr;
-    stdout to /dev/null."""
+    """Wall seconds, peak RSS (MB) and CPU seconds of that child alone, and the lines of its
+    stderr that `wanted` keeps, then its last line; stdout to /dev/null.
+
+    Memory: a child's peak RSS counts this script's size at the fork (Linux keeps the
+    high-water mark across exec), so nothing big is ever read into this process.
+    """
     with tempfile.TemporaryFile("w+") as err:
         began = time.perf_counter()
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err, text=True)
@@ -106,11 +109,24 @@ def run_measured(args: list[str]) -> tuple[float, float, float, str]:
         seconds = time.perf_counter() - began
         proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
-        text = err.read()
+        kept, last = [], ""
+        for line in err:
+            if wanted(line):
+                kept.append(line)
+            last = line
+        if not wanted(last):
+            kept.append(last)  # the floor's figures
+        err.seek(max(0, err.tell() - 3000))
+        tail = err.read()
     LOADS.append(os.getloadavg()[0])
     if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(args[:2])} failed ({proc.returncode}):\n{text[-3000:]}")
-    return seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, text
+        raise SystemExit(f"{' '.join(args[:2])} failed ({proc.returncode}):\n{tail}")
+    return seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, "".join(kept)
+
+
+def wanted(line: str) -> bool:
+    """The stderr lines the figures come from: the per-stream METRIC totals and cut answers."""
+    return ('"record_count"' in line or '"http_request_count"' in line) or "Tencent cut its answer" in line
 
 
 # -- the simulator -----------------------------------------------------------------------------
@@ -192,9 +208,9 @@ class Sim:
         response.raise_for_status()
         return response.json()
 
-    def take_requests(self) -> list[dict[str, Any]]:
-        """The request log since the last call, then cleared."""
-        seen = self.control("GET", "requests")
+    def take_requests(self) -> dict[str, int]:
+        """Requests by service since the last call (then the log is cleared)."""
+        seen = self.control("GET", "requests/counts")["by_service"]
         self.control("DELETE", "requests")
         return seen
 
@@ -315,12 +331,11 @@ def run_tap(sim: Sim, config: dict[str, Any], workdir: Path) -> Run:
     args = [str(BIN / "tap-callcdr"), "--config", str(path), *catalog_for(sim.stream, path, workdir)]
     sim.take_requests()
     seconds, rss, cpu, stderr = run_measured(args)
-    seen = sim.take_requests()
+    services = sim.take_requests()
     records = sum(int(m) for m in re.findall(METRIC.format("record_count"), stderr))
     metric = sum(int(m) for m in re.findall(METRIC.format("http_request_count"), stderr))
     splits = stderr.count("Tencent cut its answer")
-    services = collections.Counter(str(r.get("service")) for r in seen)
-    return Run(records, seconds, rss, cpu, len(seen), metric, splits, dict(services))
+    return Run(records, seconds, rss, cpu, sum(services.values()), metric, splits, services)
 
 
 def idle_requests(sim: Sim, config: dict[str, Any], workdir: Path) -> dict[str, int]:
@@ -342,7 +357,7 @@ def idle_requests(sim: Sim, config: dict[str, Any], workdir: Path) -> dict[str, 
     state_path.write_text(json.dumps(json.loads(state)["value"]))
     sim.take_requests()
     subprocess.run([*args, "--state", str(state_path)], capture_output=True, check=True)
-    return dict(collections.Counter(str(r.get("service")) for r in sim.take_requests()))
+    return sim.take_requests()
 
 
 def run_floor(sim: Sim, hours: int, workdir: Path) -> Run:
@@ -361,7 +376,7 @@ def run_floor(sim: Sim, hours: int, workdir: Path) -> Run:
     seconds, rss, cpu, stderr = run_measured([sys.executable, str(HERE / "bench_floor.py"), str(path)])
     seen = sim.take_requests()
     records, _requests, splits = map(int, stderr.split()[-3:])
-    return Run(records, seconds, rss, cpu, len(seen), None, splits)
+    return Run(records, seconds, rss, cpu, sum(seen.values()), None, splits)
 
 
 # -- the measurements --------------------------------------------------------------------------

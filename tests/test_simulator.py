@@ -496,6 +496,8 @@ def test_control_faults_and_request_log(sim):
     assert log[0]["params"]["accesskey"] == "***" and log[0]["params"]["appid"] == "hq-appid"
     assert log[1]["params"]["token"] == "***" and log[1]["params"]["syncflag"] == "3"
     assert token not in json.dumps(log)
+    counts = requests.get(f"{base}/requests/counts", timeout=5).json()
+    assert counts == {"total": 2, "by_service": {"App.Sip_Auth.Login": 1, "App.Sip_Cdr.GetBill": 1}}
     requests.delete(f"{base}/requests", timeout=5)
     assert sim.requests == []
 

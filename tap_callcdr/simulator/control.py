@@ -3,6 +3,7 @@ scripts (and a tap running in another process) can drive a simulator they did no
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -83,6 +84,12 @@ def _requests(sim: Simulator, request: HttpRequest) -> Any:
     return sim.requests
 
 
+def _request_counts(sim: Simulator, request: HttpRequest) -> Any:
+    """How many requests, by service: what a long benchmark needs, without the whole log."""
+    services = collections.Counter(str(entry.get("service")) for entry in sim.requests)
+    return {"total": sum(services.values()), "by_service": dict(services)}
+
+
 def _clear_requests(sim: Simulator, request: HttpRequest) -> Any:
     sim.clear_requests()
     return {"ok": True}
@@ -120,6 +127,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/_control/truth"): _truth,
     ("POST", "/_control/calls"): _add_calls,
     ("GET", "/_control/requests"): _requests,
+    ("GET", "/_control/requests/counts"): _request_counts,
     ("DELETE", "/_control/requests"): _clear_requests,
     ("GET", "/_control/faults"): _faults,
     ("POST", "/_control/faults"): _add_fault,
