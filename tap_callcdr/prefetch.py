@@ -14,6 +14,7 @@ records it covers) exactly as without read-ahead.
 from __future__ import annotations
 
 import pickle
+import sys
 import tempfile
 import threading
 import typing as t
@@ -24,6 +25,10 @@ T = t.TypeVar("T")
 SPOOL_MEMORY_BYTES = 4 * 1024 * 1024  # per account; beyond this the spool is a temp file
 SPOOL_UNREAD_LIMIT = 256 * 1024 * 1024  # per account: a producer this far ahead waits
 HANDOVER_ITEMS = 4  # items queued in memory for the account being emitted
+# A reader thread whose answer has arrived waits for the GIL while the emitter holds it;
+# Python hands it over every 5 ms by default, so each page request idled for up to 5 ms
+# (measured: 1 ms makes a 100k-call run of the paged streams 5-20% faster).
+SWITCH_INTERVAL = 0.001
 
 
 class _Spool:
@@ -139,6 +144,8 @@ class ReadAhead(t.Generic[T]):
 
     def start(self, key: str, produce: Callable[[], Iterable[T]]) -> None:
         """Begin producing `key`'s items (its thread waits for a free worker slot)."""
+        if sys.getswitchinterval() > SWITCH_INTERVAL:
+            sys.setswitchinterval(SWITCH_INTERVAL)
         spool = self._spools[key] = _Spool(self._cancelled, self._unread_limit)
         turn, self._started = self._started, self._started + 1
         thread = threading.Thread(
