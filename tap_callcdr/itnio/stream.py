@@ -105,7 +105,10 @@ class ItnioRecordStream(CDRStream):
         utc = self.converters(self.zone(context))["callTime"]  # as post_process converts it
         end = iso_utc(window.end)  # the same text form: string order is time order
         for row in super().records_in_window(context, window):
-            call_time = self.convert_field(row, "callTime", utc)
+            try:
+                call_time = utc(row.get("callTime"))
+            except (TypeError, ValueError, ArithmeticError):
+                call_time = self.convert_field(row, "callTime", utc)  # raises, naming the field
             if call_time is None or call_time < end:  # None: post_process says why
                 yield row
 
@@ -138,10 +141,16 @@ class ItnioRecordStream(CDRStream):
             **dict.fromkeys(cls.decimal_fields, _decimal),
         })
 
+    @cached_property
+    def _typing(self) -> dict[str, tuple[str, FieldConverters]]:
+        """Per account: its name and its converters (looked up once, not per record)."""
+        return {name: (name, self.converters(self.zone({"account": name}))) for name in self.accounts}
+
     def post_process(self, row: dict, context: Context | None = None) -> dict:
         """Vendor record -> typed row: UTC times, integers, exact decimals, `account`."""
-        record: dict[str, t.Any] = {"account": self.account(context)["name"]}
-        record.update(self.convert_fields(row, self.converters(self.zone(context))))
+        name, converters = self._typing[self.account(context)["name"]]
+        record: dict[str, t.Any] = {"account": name}
+        record.update(self.convert_fields(row, converters))
         if not record["voiceId"] or record["callTime"] is None:
             raise MalformedResponseError(self.describe(f"record without voiceId or callTime: {row}"))
         return record
