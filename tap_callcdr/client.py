@@ -207,6 +207,20 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any]):
             read_ahead.start(partition["account"], produce)
         return read_ahead
 
+    def _sync_records(
+        self, context: Context | None = None, *, write_messages: bool = True
+    ) -> t.Generator[dict, t.Any, t.Any]:
+        """The SDK's record loop; when the tap runs every stream (`sync_all_streams`), this
+        stream failing is noted there and the tap goes on with the next stream."""
+        try:
+            yield from super()._sync_records(context, write_messages=write_messages)
+        except ACCOUNT_FAILURES as error:
+            failed = getattr(self._tap, "failed_streams", None)
+            if failed is None:
+                raise
+            failed[self.name] = error
+            self.logger.warning("%s failed (reported at the end); going on with the other streams", self.name)
+
     def bookmark(self, context: Context) -> dt.datetime | None:
         """The partition's bookmark from state, or None on its first run (start_date).
 

@@ -29,6 +29,10 @@ class AccountsFailedError(VendorError):
     """Several accounts failed; the others were read to the end."""
 
 
+class StreamsFailedError(VendorError):
+    """Several streams failed; the others were read to the end."""
+
+
 class MalformedResponseError(VendorError):
     """The vendor answered something that is not its documented format."""
 

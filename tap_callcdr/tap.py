@@ -9,10 +9,11 @@ import zoneinfo
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
+from singer_sdk.helpers._util import load_json
 
 from tap_callcdr import generic, itnio, tencent, yeastar
 from tap_callcdr.client import account_zone
-from tap_callcdr.errors import CallCDRError, ConfigError
+from tap_callcdr.errors import CallCDRError, ConfigError, StreamsFailedError
 from tap_callcdr.vendor import VendorSpec
 from tap_callcdr.windows import parse_instant
 from tap_callcdr.writer import BufferedMsgspecWriter
@@ -61,11 +62,46 @@ class TapCallCDR(Tap):
             for stream_class in vendor.streams
         ]
 
-    @classmethod
-    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
-        """Report every error the user can act on as one line, not a traceback."""
+    failed_streams: dict[str, Exception] | None = None  # set while sync_all_streams runs
+
+    def sync_all_streams(self) -> None:
+        """`sync_all`, but a stream that fails (a vendor down, every account's credentials
+        wrong) does not keep the other streams from running: they are read, their bookmarks
+        move, then the run fails naming what failed."""
+        self.failed_streams = {}
         try:
-            super().invoke(*args, **kwargs)
+            self.sync_all()
+        finally:
+            failed, self.failed_streams = self.failed_streams, None
+        if len(failed) == 1:
+            raise next(iter(failed.values()))
+        if failed:
+            summary = "; ".join(str(error) for error in failed.values())
+            raise StreamsFailedError(f"{len(failed)} streams failed: {summary}")
+
+    @classmethod
+    def invoke(  # type: ignore[override]
+        cls,
+        *,
+        about: bool = False,
+        about_format: str | None = None,
+        config: t.Any = None,
+        state: t.IO[str] | None = None,
+        catalog: t.IO[str] | None = None,
+    ) -> None:
+        """The SDK's `Tap.invoke` (as of 0.54), but with `sync_all_streams`; and every error
+        the user can act on is one line, not a traceback."""
+        try:
+            super(Tap, cls).invoke(about=about, about_format=about_format)  # --about
+            cls.print_version(print_fn=cls.logger.info)
+            tap = cls(
+                config=config.config if config else {},
+                state=None if state is None else load_json(state.read()),
+                catalog=None if catalog is None else load_json(catalog.read()),
+                parse_env_config=config.parse_env if config else False,
+                validate_config=True,
+            )
+            tap.sync_all_streams()
         except ConfigValidationError as exc:
             fail(f"config error: {'; '.join(exc.errors) or exc}")
         except (CallCDRError, FatalAPIError, RetriableAPIError) as exc:

@@ -11,11 +11,13 @@ import typing as t
 from collections.abc import Iterator
 from pathlib import Path
 
+import itnio_helpers
 import pytest
+import tencent_helpers
 from generic_helpers import STREAM, bill_requests, expected, keys, tap_config
 from harness import parse_messages, run_cli, tap_executable, write_json
 
-from tap_callcdr.simulator import Simulator, demo_accounts
+from tap_callcdr.simulator import Simulator, demo_accounts, itnio_demo_accounts, tencent_demo_accounts
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 ANCHOR = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
@@ -139,3 +141,51 @@ def run_until_killed(config: dict[str, t.Any], after_records: int) -> list[str]:
         proc.wait()
         proc.stdout.close()
     return lines
+
+
+# -- a failing stream does not stop the others ----------------------------------------------
+
+
+@pytest.fixture
+def two_vendors() -> Iterator[Simulator]:
+    simulator = Simulator(
+        demo_accounts(["hq"], calls=50, days=3),
+        anchor=ANCHOR,
+        tencent_accounts=tencent_demo_accounts(["callback"], calls=60, days=3),
+        itnio_accounts=itnio_demo_accounts(["intl"], calls=40, group_calls=0, days=3),
+    ).start()
+    yield simulator
+    simulator.stop()
+
+
+def two_vendor_config(sim: Simulator) -> dict[str, t.Any]:
+    generic = tap_config(sim, days=4)
+    generic["generic_accounts"][0]["accesskey"] = "wrong"  # every generic account fails
+    itnio = itnio_helpers.tap_config(sim, days=4)
+    return {**generic, **tencent_helpers.tap_config(sim, days=4), "itnio_accounts": itnio["itnio_accounts"]}
+
+
+def test_a_failing_stream_does_not_keep_the_others_from_running(two_vendors: Simulator) -> None:
+    """generic_cdr runs first and fails; tencent and ITNIO still land, bookmarks and all,
+    and the run fails at the end with one line naming generic_cdr."""
+    run = run_cli(two_vendor_config(two_vendors))
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    [error] = [line for line in run.stderr.splitlines() if " ERROR " in line and "tap-callcdr" in line]
+    assert "generic_cdr account 'hq'" in error and "wrong credentials" in error
+    assert not run.records(STREAM)
+    tencent = tencent_helpers.expected(two_vendors)
+    assert sorted(tencent_helpers.keys(run.records(tencent_helpers.STREAM))) == sorted(tencent)
+    assert len(run.records("itnio_sip_cdr")) == len(two_vendors.itnio.truth("intl"))
+    bookmarks = run.last_state["bookmarks"]
+    assert bookmarks[tencent_helpers.STREAM]["partitions"][0]["replication_key_value"]
+    assert bookmarks["itnio_sip_cdr"]["partitions"][0]["replication_key_value"]
+
+
+def test_every_failing_stream_is_named_in_one_line(two_vendors: Simulator) -> None:
+    config = two_vendor_config(two_vendors)
+    config["tencent_accounts"][0]["app_id"] = "wrong-app-id"
+    run = run_cli(config)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    [error] = [line for line in run.stderr.splitlines() if "2 streams failed" in line]
+    assert "generic_cdr account 'hq'" in error and "tencent_cdr account 'callback'" in error
+    assert len(run.records("itnio_sip_cdr")) == len(two_vendors.itnio.truth("intl"))
