@@ -28,12 +28,6 @@ class Window:
         """The last whole second inside the window, for APIs with inclusive ends."""
         return self.end - dt.timedelta(seconds=1)
 
-    def halves(self) -> tuple[Window, Window]:
-        """Split in two on a whole second (for APIs that cut large answers)."""
-        seconds = int((self.end - self.start).total_seconds())
-        middle = self.start + dt.timedelta(seconds=seconds // 2)
-        return Window(self.start, middle), Window(middle, self.end)
-
     def __str__(self) -> str:
         return f"[{iso_utc(self.start)}, {iso_utc(self.end)})"
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
-import pytest
-
 from tap_callcdr.windows import UTC, Window, WindowPlan, iso_utc, parse_instant
 
 H = dt.timedelta(hours=1)
@@ -54,13 +52,6 @@ def test_far_future_bookmark_means_no_window() -> None:
 def test_horizon_clamps_the_start() -> None:
     windows = list(plan(horizon=24 * H).windows(None, NOW))
     assert windows[0].start > NOW - 24 * H
-
-
-@pytest.mark.parametrize("seconds", [1, 2, 3, 3601])
-def test_halves_tile_the_window(seconds: int) -> None:
-    window = Window(START, START + dt.timedelta(seconds=seconds))
-    first, second = window.halves()
-    assert (first.start, first.end, second.end) == (START, second.start, window.end)
 
 
 def test_last_second_is_inclusive_end() -> None:
