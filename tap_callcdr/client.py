@@ -26,6 +26,7 @@ from tap_callcdr.errors import (
     TokenRejectedError,
     TransientVendorError,
     one_line,
+    raise_collected,
 )
 from tap_callcdr.fields import FieldConverters
 from tap_callcdr.prefetch import ReadAhead
@@ -188,10 +189,8 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any]):
             )
         if not self._failures or not last:
             return
-        if len(self._failures) == 1:
-            raise next(iter(self._failures.values()))
-        summary = "; ".join(str(error) for error in self._failures.values())
-        raise AccountsFailedError(f"{len(self._failures)} of {len(names)} accounts failed: {summary}")
+        counted = f"{len(self._failures)} of {len(names)} accounts"
+        raise_collected(list(self._failures.values()), AccountsFailedError, counted)
 
     def _start_reading(self, first: Context | None) -> ReadAhead[t.Any]:
         """Start this account and the ones after it (partition order)."""
@@ -309,15 +308,11 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any]):
                 self.describe(f"{self.record_label(row)}: field '{name}' has {value!r}")
             ) from None
 
-    def convert_fields(
-        self, row: Mapping[str, t.Any], converters: Mapping[str, t.Callable[[t.Any], t.Any]]
-    ) -> dict[str, t.Any]:
+    def convert_fields(self, row: Mapping[str, t.Any], converters: FieldConverters) -> dict[str, t.Any]:
         """Every field through its converter in one pass (no per-field try: this runs for
         every record); a bad value is then found field by field so the error names it."""
         try:
-            if isinstance(converters, FieldConverters):
-                return converters(row)
-            return {name: convert(row.get(name)) for name, convert in converters.items()}
+            return converters(row)
         except (TypeError, ValueError, ArithmeticError):
             for name, convert in converters.items():
                 self.convert_field(row, name, convert)

@@ -2,13 +2,12 @@
 
 Per record the SDK walks the selection mask, runs type conformance, applies stream maps,
 builds a message object and copies a context dict for child streams: about two thirds of
-a stock stream's CPU. For our records most of that is a no-op, and here it is skipped
-only when it provably is one:
-- the selection walk, when nothing is deselected;
-- conformance, when `trust_record_types` is on, or when one cheap pass shows the record
-  holds only values the SDK's conformance leaves as they are (`ConformanceCheck`);
-- the message object and stream maps, when there are no maps: the RECORD line is encoded
-  straight into the buffered writer, with the SDK's own encoder and field order.
+a stock stream's CPU. For our records most of that is a no-op. When nothing is deselected
+and there are no stream maps, the RECORD line is encoded straight into the buffered writer
+(the SDK's own encoder and field order), skipping all of it, provided conformance would
+change nothing: `trust_record_types` is on, or one cheap pass shows the record holds only
+values the SDK's conformance leaves as they are (`ConformanceCheck`). Any other record
+takes the SDK's own path; so does the child-context copy unless there are no children.
 tests/test_fast_path.py compares whole runs' output with and without the shortcuts.
 """
 
@@ -18,11 +17,9 @@ import decimal
 import typing as t
 from functools import cached_property
 
-from singer_sdk.helpers._typing import _is_exclusive_boolean_type, conform_record_data_types
-from singer_sdk.helpers._util import utc_now
+from singer_sdk.helpers._typing import _is_exclusive_boolean_type
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
-from singer_sdk.singerlib import RecordMessage
 from singer_sdk.streams.core import Stream
 
 from tap_callcdr.writer import BufferedMsgspecWriter
@@ -104,26 +101,3 @@ class LeanRecordPath(Stream):
             return
         writer.write_record(self.name, record, self._stream_version)
         self.state_manager.is_flushed = False
-
-    def _generate_record_messages(self, record: dict[str, t.Any]) -> t.Generator[RecordMessage, None, None]:
-        """The SDK's own steps (conformance, stream maps), without the selection walk when
-        nothing is deselected."""
-        if not self._everything_selected:
-            yield from super()._generate_record_messages(record)
-            return
-        record = conform_record_data_types(
-            stream_name=self.name,
-            record=record,
-            schema=self.effective_schema,
-            level=self.TYPE_CONFORMANCE_LEVEL,
-            logger=self.logger,
-        )
-        for stream_map in self.stream_maps:
-            mapped = stream_map.transform(record)
-            if mapped is not None:
-                yield RecordMessage(
-                    stream=stream_map.stream_alias,
-                    record=mapped,
-                    version=self._stream_version,
-                    time_extracted=utc_now(),
-                )

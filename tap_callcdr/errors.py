@@ -6,6 +6,8 @@ RetriableAPIError, so the SDK's retry machinery treats them as intended.
 
 from __future__ import annotations
 
+import typing as t
+
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 
@@ -47,6 +49,15 @@ class TransientVendorError(RetriableAPIError):
 
 class TokenRejectedError(RetriableAPIError):
     """The vendor rejected the session token: log in again and retry the request."""
+
+
+def raise_collected(failures: t.Sequence[Exception], kind: type[Exception], counted: str) -> None:
+    """Raise what a loop that went on past failures collected: the one failure as it is, or
+    one `kind` error saying how many (`counted`, e.g. "2 of 3 accounts") and each message."""
+    if len(failures) == 1:
+        raise failures[0]
+    if failures:
+        raise kind(f"{counted} failed: " + "; ".join(str(error) for error in failures))
 
 
 def one_line(text: str, limit: int = 300) -> str:

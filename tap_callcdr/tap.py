@@ -13,7 +13,7 @@ from singer_sdk.helpers._util import load_json
 
 from tap_callcdr import generic, itnio, tencent, yeastar
 from tap_callcdr.client import account_zone
-from tap_callcdr.errors import CallCDRError, ConfigError, StreamsFailedError
+from tap_callcdr.errors import CallCDRError, ConfigError, StreamsFailedError, raise_collected
 from tap_callcdr.vendor import VendorSpec
 from tap_callcdr.windows import parse_instant
 from tap_callcdr.writer import BufferedMsgspecWriter
@@ -73,11 +73,7 @@ class TapCallCDR(Tap):
             self.sync_all()
         finally:
             failed, self.failed_streams = self.failed_streams, None
-        if len(failed) == 1:
-            raise next(iter(failed.values()))
-        if failed:
-            summary = "; ".join(str(error) for error in failed.values())
-            raise StreamsFailedError(f"{len(failed)} streams failed: {summary}")
+        raise_collected(list(failed.values()), StreamsFailedError, f"{len(failed)} streams")
 
     @classmethod
     def invoke(  # type: ignore[override]

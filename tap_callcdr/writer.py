@@ -36,11 +36,7 @@ class BufferedMsgspecWriter(MsgSpecWriter):
 
     def write_message(self, message: Message) -> None:
         line = bytes(self.format_message(message))  # the SDK reuses its bytearray
-        self._pending.append(line)
-        self._pending_bytes += len(line)
-        is_state = message.type == SingerMessageType.STATE
-        if is_state or self._pending_bytes >= BATCH_BYTES:
-            self.flush(to_target=is_state)
+        self._add(line, is_state=message.type == SingerMessageType.STATE)
 
     def write_record(self, stream: str, record: dict[str, t.Any], version: int | None) -> None:
         """A RECORD line, byte for byte what `RecordMessage(...).to_dict()` encodes to, without
@@ -49,11 +45,13 @@ class BufferedMsgspecWriter(MsgSpecWriter):
         if version is not None:
             message["version"] = version
         message["time_extracted"] = utc_now()
-        line = encoder.encode(message) + b"\n"
+        self._add(encoder.encode(message) + b"\n", is_state=False)
+
+    def _add(self, line: bytes, *, is_state: bool) -> None:
         self._pending.append(line)
         self._pending_bytes += len(line)
-        if self._pending_bytes >= BATCH_BYTES:
-            self.flush(to_target=False)
+        if is_state or self._pending_bytes >= BATCH_BYTES:
+            self.flush(to_target=is_state)
 
     def flush(self, *, to_target: bool = True) -> None:
         """Write what is pending; with `to_target`, push it through to the target too."""

@@ -141,16 +141,10 @@ class ItnioRecordStream(CDRStream):
             **dict.fromkeys(cls.decimal_fields, _decimal),
         })
 
-    @cached_property
-    def _typing(self) -> dict[str, tuple[str, FieldConverters]]:
-        """Per account: its name and its converters (looked up once, not per record)."""
-        return {name: (name, self.converters(self.zone({"account": name}))) for name in self.accounts}
-
     def post_process(self, row: dict, context: Context | None = None) -> dict:
         """Vendor record -> typed row: UTC times, integers, exact decimals, `account`."""
-        name, converters = self._typing[self.account(context)["name"]]
-        record: dict[str, t.Any] = {"account": name}
-        record.update(self.convert_fields(row, converters))
+        record: dict[str, t.Any] = {"account": self.account(context)["name"]}
+        record.update(self.convert_fields(row, self.converters(self.zone(context))))
         if not record["voiceId"] or record["callTime"] is None:
             raise MalformedResponseError(self.describe(f"record without voiceId or callTime: {row}"))
         return record
