@@ -107,3 +107,16 @@ def write_json(path: Path, value: t.Any) -> str:
 
 def env_without_secrets() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("TAP_CALLCDR")}
+
+
+def assert_matches_truth(
+    records: list[dict[str, t.Any]], truth: dict[tuple[str, t.Any], dict[str, t.Any]], id_field: str
+) -> None:
+    """Every call exactly once (keyed by account and `id_field`), with the expected values."""
+    assert sorted((r["account"], r[id_field]) for r in records) == sorted(truth), (
+        "missing or duplicated calls"
+    )
+    for record in records:
+        want = truth[(record["account"], record[id_field])]
+        got = {name: record[name] for name in want}
+        assert got == want, f"wrong values for {record['account']}/{record[id_field]}"

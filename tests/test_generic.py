@@ -15,7 +15,7 @@ from generic_helpers import (
     keys,
     tap_config,
 )
-from harness import run_tap
+from harness import assert_matches_truth, run_tap
 
 from tap_callcdr.errors import VendorError
 from tap_callcdr.simulator import GenericAccount, Simulator, demo_accounts
@@ -36,12 +36,7 @@ def sim() -> Iterator[Simulator]:
 
 def assert_complete(sim: Simulator, records: list[dict[str, t.Any]], *names: str) -> None:
     """Every call exactly once, with the right instants."""
-    truth = expected(sim, *names)
-    assert sorted(keys(records)) == sorted(truth), "missing or duplicated calls"
-    for record in records:
-        want = truth[(record["account"], record["id"])]
-        got = {name: record[name] for name in want}
-        assert got == want, f"wrong times for {record['account']}/{record['id']}"
+    assert_matches_truth(records, expected(sim, *names), "id")
 
 
 # -- completeness and shape ---------------------------------------------------------

@@ -16,7 +16,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from harness import run_cli, run_tap
+from harness import assert_matches_truth, run_cli, run_tap
 from singer_sdk.exceptions import RetriableAPIError
 from tencent_helpers import (
     SHANGHAI,
@@ -72,11 +72,7 @@ def capped() -> Iterator[Simulator]:
 
 def assert_complete(sim: Simulator, records: list[dict[str, t.Any]], *names: str) -> None:
     """Every call exactly once, with the right instants."""
-    truth = expected(sim, *names)
-    assert sorted(keys(records)) == sorted(truth), "missing or duplicated calls"
-    for record in records:
-        want = truth[(record["account"], record["callId"])]
-        assert {name: record[name] for name in want} == want, f"wrong times for {record['callId']}"
+    assert_matches_truth(records, expected(sim, *names), "callId")
 
 
 def config(sim: Simulator, *names: str, **overrides: t.Any) -> dict[str, t.Any]:
