@@ -160,35 +160,9 @@ def print_truth(sim: Simulator) -> None:
 
 
 def _describe(sim: Simulator) -> None:
-    for name in sim.generic.accounts():
-        acct = sim.generic.account(name)
-        print(
-            f"  generic account {name}: appid={acct.appid} accesskey={acct.accesskey} "
-            f"static_token={acct.static_token} ({acct.calls} calls, {acct.doc_version}, "
-            f"{acct.timezone})",
-            file=sys.stderr,
-        )
-    for name in sim.itnio.accounts():
-        itnio = sim.itnio.account(name)
-        print(
-            f"  itnio account {name}: api_key={itnio.api_key} api_secret={itnio.api_secret} "
-            f"({itnio.calls} SIP + {itnio.group_calls} group calls, {itnio.timezone})",
-            file=sys.stderr,
-        )
-    for name in sim.tencent.accounts():
-        tencent = sim.tencent.account(name)
-        print(
-            f"  tencent account {name}: id={tencent.id} appId={tencent.app_id} "
-            f"({tencent.calls} calls, cap {tencent.cap} per answer)",
-            file=sys.stderr,
-        )
-    for name in sim.yeastar.accounts():
-        pbx = sim.yeastar.account(name)
-        print(
-            f"  yeastar account {name}: api_url={sim.url}/yeastar/{name} username={pbx.username} "
-            f"password={pbx.password} ({pbx.calls} calls, {pbx.api_version}, {pbx.timezone})",
-            file=sys.stderr,
-        )
+    for vendor in (sim.generic, sim.itnio, sim.tencent, sim.yeastar):
+        for name in vendor.accounts():
+            print(f"  {vendor.account_line(name, sim.url)}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -117,3 +117,7 @@ class Vendor(ABC):
 
     def accounts(self) -> list[str]:
         return []
+
+    @abstractmethod
+    def account_line(self, name: str, base_url: str) -> str:
+        """How the CLI tells a user an account's test credentials (they are the simulator's)."""

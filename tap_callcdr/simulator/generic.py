@@ -324,6 +324,13 @@ class GenericVendor(Vendor):
     def accounts(self) -> list[str]:
         return list(self._accounts)
 
+    def account_line(self, name: str, base_url: str) -> str:
+        acct = self.account(name)
+        return (
+            f"generic account {name}: appid={acct.appid} accesskey={acct.accesskey} "
+            f"static_token={acct.static_token} ({acct.calls} calls, {acct.doc_version}, {acct.timezone})"
+        )
+
     def account(self, name: str) -> GenericAccount:
         return self._state(name).account
 

@@ -376,6 +376,13 @@ class ItnioVendor(Vendor):
     def accounts(self) -> list[str]:
         return list(self._accounts)
 
+    def account_line(self, name: str, base_url: str) -> str:
+        itnio = self.account(name)
+        return (
+            f"itnio account {name}: api_key={itnio.api_key} api_secret={itnio.api_secret} "
+            f"({itnio.calls} SIP + {itnio.group_calls} group calls, {itnio.timezone})"
+        )
+
     def account(self, name: str) -> ItnioAccount:
         return self._state(name).account
 

@@ -182,6 +182,13 @@ class TencentVendor(Vendor):
     def accounts(self) -> list[str]:
         return list(self._accounts)
 
+    def account_line(self, name: str, base_url: str) -> str:
+        tencent = self.account(name)
+        return (
+            f"tencent account {name}: id={tencent.id} appId={tencent.app_id} "
+            f"({tencent.calls} calls, cap {tencent.cap} per answer)"
+        )
+
     def account(self, name: str) -> TencentAccount:
         return self._state(name).account
 

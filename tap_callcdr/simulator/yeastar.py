@@ -294,6 +294,13 @@ class YeastarVendor(Vendor):
     def accounts(self) -> list[str]:
         return list(self._pbxs)
 
+    def account_line(self, name: str, base_url: str) -> str:
+        pbx = self.account(name)
+        return (
+            f"yeastar account {name}: api_url={base_url}/yeastar/{name} username={pbx.username} "
+            f"password={pbx.password} ({pbx.calls} calls, {pbx.api_version}, {pbx.timezone})"
+        )
+
     def account(self, name: str) -> YeastarAccount:
         return self._pbx(name).account
 
