@@ -32,11 +32,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 try:  # tests/ on sys.path (rootdir conftest, no tests/__init__.py) or tests as a package
     from pg import PostgresServer, PostgresUnavailable, free_port, start_postgres
 except ImportError:  # pragma: no cover
     from tests.pg import PostgresServer, PostgresUnavailable, free_port, start_postgres
+
+# Property tests check values, never speed (speed is the benchmark's business): no per-example
+# deadline and no too_slow health check, which a cold 2-core CI machine trips at random (the
+# first st.text() builds Hypothesis's Unicode table, over a second).
+settings.register_profile("callcdr", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("callcdr")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
