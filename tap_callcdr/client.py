@@ -157,6 +157,11 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any]):
 
         The reading itself happens ahead, in the account's thread (see prefetch.py).
         """
+        for batch in self.record_batches(context):
+            yield from batch
+
+    def record_batches(self, context: Context | None) -> Iterator[list[dict[str, t.Any]]]:
+        """`get_records` in the batches the account's thread read them in (see emitting.py)."""
         name = self.current_account = self.account(context)["name"]
         if self._read_ahead is None or name not in self._read_ahead.keys:
             self._read_ahead = self._start_reading(context)
@@ -166,7 +171,7 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any]):
                 if isinstance(item, Window):
                     self.advance_bookmark(context, item)
                 else:
-                    yield from item
+                    yield item
         except ACCOUNT_FAILURES as error:
             # One dead PBX must not stop the others: they are read, then the run fails.
             self._failures[name] = error

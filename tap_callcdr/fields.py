@@ -42,7 +42,14 @@ class FieldConverters(Mapping[str, Convert]):
         )
 
     def __call__(self, row: Mapping[str, t.Any]) -> dict[str, t.Any]:
-        values = list(map(row.get, self._names))
+        return self.convert_values(self.values_of(row))
+
+    def values_of(self, row: Mapping[str, t.Any]) -> list[t.Any]:
+        """The row's values in this mapping's field order (None where absent)."""
+        return list(map(row.get, self._names))
+
+    def convert_values(self, values: list[t.Any]) -> dict[str, t.Any]:
+        """The typed record from `values_of(row)`; converts `values` in place."""
         if not _PLAIN.issuperset(map(type, self._texts_of(values))):
             for i, convert in self._text_at:
                 values[i] = convert(values[i])

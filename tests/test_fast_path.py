@@ -22,6 +22,7 @@ import pytest
 import tencent_helpers
 import yeastar_helpers
 from harness import run_cli
+from singer_sdk.streams.core import Stream
 
 from tap_callcdr.emitting import LeanRecordPath
 from tap_callcdr.simulator import (
@@ -141,6 +142,31 @@ def test_the_direct_writer_writes_what_the_sdk_writes(
     direct = in_process_lines(config)
     monkeypatch.setattr(LeanRecordPath, "_direct_writer", property(lambda self: None))
     assert in_process_lines(config) == direct
+
+
+@pytest.mark.parametrize("vendor", ["generic", "tencent", "itnio", "yeastar"])
+def test_the_batch_loop_writes_what_the_sdk_loop_writes(
+    vendor: str, http_sim: Simulator, https_sim: tuple[Simulator, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Our record loop against the SDK's: the same lines, and the same calls in the same order.
+
+    With a STATE every 7 records: the periodic STATEs are written only when the state changed
+    (here they never add a line), so the calls are compared too."""
+    config = {**configs(http_sim, https_sim)[vendor], **SAFE}
+    monkeypatch.setattr(Stream, "STATE_MSG_FREQUENCY", 7)
+    calls: list[str] = []
+    for cls, method in [(LeanRecordPath, "_write_record_message"), (Stream, "_write_state_message"),
+                        (LeanRecordPath, "_sync_in_batches")]:  # fmt: skip
+        real = getattr(cls, method)
+        spy = lambda self, *a, _m=method, _f=real: calls.append(_m) or _f(self, *a)  # noqa: E731
+        monkeypatch.setattr(cls, method, spy)
+    lines = in_process_lines(config)
+    ours, calls[:] = list(calls), []
+    assert "_sync_in_batches" in ours, "the batch loop did not run: this compares nothing"
+    assert ours.count("_write_state_message") > ours.count("_write_record_message") // 7
+    monkeypatch.setattr(LeanRecordPath, "_sync_records", Stream._sync_records)
+    assert in_process_lines(config) == lines
+    assert calls == [call for call in ours if call != "_sync_in_batches"]
 
 
 def test_the_safe_path_still_conforms_a_record_that_needs_it(http_sim: Simulator) -> None:

@@ -532,3 +532,14 @@ def test_row_id_is_stable() -> None:
     row = dict.fromkeys(CSV_COLUMNS, "x") | {"callid": "1760608273.123", "src": '张三 "1001"\n'}
     text = json.dumps([row.get(name) for name in CSV_COLUMNS], ensure_ascii=False)
     assert row_id(row) == hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def test_records_carry_the_row_id_of_their_row(tls) -> None:
+    """post_process hashes the values it then converts: they must be in CSV_COLUMNS order."""
+    with start(tls, yeastar_demo_accounts(["r"], calls=30, days=1, extra_columns=["备注"])) as sim:
+        stream = TapCallCDR(config=tap_config(sim, ca_file=tls.ca_file)).streams[STREAM]
+        rows = sim.yeastar.truth("r")
+        for row in rows:
+            text = json.dumps([row.get(name) for name in CSV_COLUMNS], ensure_ascii=False)
+            expected = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+            assert stream.post_process(dict(row), {"account": "r"})["row_id"] == expected
