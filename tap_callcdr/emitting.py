@@ -140,8 +140,14 @@ class LeanRecordPath(Stream):
         written: int,
     ) -> int:  # fmt: skip
         """post_process, partition keys and RECORD for each row, a STATE every
-        STATE_MSG_FREQUENCY records of the stream; returns the stream's count so far."""
-        post_process, write = self.post_process, self._write_record_message
+        STATE_MSG_FREQUENCY records of the stream; returns the stream's count so far.
+
+        What `_write_record_message` does, inlined; the batch's records share one
+        time_extracted (read together, handed over together)."""
+        post_process, state, sdk_write = self.post_process, self.state_manager, super()._write_record_message
+        writer = t.cast("BufferedMsgspecWriter", self._direct_writer)  # batched: never None here
+        write = writer.record_writer(self.name, self._stream_version)
+        unchanged = self._conformance.unchanged if self._conformance is not None else None
         keys = list((state_context or {}).items())
         every = self.STATE_MSG_FREQUENCY
         for row in batch:
@@ -150,7 +156,11 @@ class LeanRecordPath(Stream):
                 continue
             for key, value in keys:
                 record.setdefault(key, value)
-            write(record)  # marks the state unflushed, as the SDK's does
+            if unchanged is None or unchanged(record):
+                write(record)
+            else:
+                sdk_write(record)
+            state.is_flushed = False
             written += 1
             if written % every == 0:
                 self._write_state_message()

@@ -50,12 +50,16 @@ class FieldConverters(Mapping[str, Convert]):
 
     def convert_values(self, values: list[t.Any]) -> dict[str, t.Any]:
         """The typed record from `values_of(row)`; converts `values` in place."""
+        return dict(zip(self._names, self.convert_in_place(values), strict=True))
+
+    def convert_in_place(self, values: list[t.Any]) -> list[t.Any]:
+        """`values_of(row)` converted, in place: for a caller building the record itself."""
         if not _PLAIN.issuperset(map(type, self._texts_of(values))):
             for i, convert in self._text_at:
                 values[i] = convert(values[i])
         for i, convert in self._typed_at:
             values[i] = convert(values[i])
-        return dict(zip(self._names, values, strict=True))
+        return values
 
     def __getitem__(self, name: str) -> Convert:
         return self._all[name]

@@ -47,6 +47,19 @@ class BufferedMsgspecWriter(MsgSpecWriter):
         message["time_extracted"] = utc_now()
         self._add(encoder.encode(message) + b"\n", is_state=False)
 
+    def record_writer(self, stream: str, version: int | None) -> t.Callable[[dict[str, t.Any]], None]:
+        """`write_record` for a batch of one stream's records, stamped with one time_extracted:
+        the line's head and tail are encoded once, each record on its own."""
+        head = b'{"type":"RECORD","stream":' + encoder.encode(stream) + b',"record":'
+        tail = b',"version":' + encoder.encode(version) if version is not None else b""
+        tail += b',"time_extracted":' + encoder.encode(utc_now()) + b"}\n"
+        encode, add = encoder.encode, self._add
+
+        def write(record: dict[str, t.Any]) -> None:
+            add(head + encode(record) + tail, is_state=False)
+
+        return write
+
     def _add(self, line: bytes, *, is_state: bool) -> None:
         self._pending.append(line)
         self._pending_bytes += len(line)

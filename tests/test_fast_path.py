@@ -14,6 +14,7 @@ import json
 import re
 import typing as t
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import generic_helpers
@@ -22,8 +23,10 @@ import pytest
 import tencent_helpers
 import yeastar_helpers
 from harness import run_cli
+from singer_sdk.singerlib.messages import RecordMessage
 from singer_sdk.streams.core import Stream
 
+from tap_callcdr import writer as writer_module
 from tap_callcdr.emitting import LeanRecordPath
 from tap_callcdr.simulator import (
     Simulator,
@@ -34,6 +37,7 @@ from tap_callcdr.simulator import (
 )
 from tap_callcdr.simulator.yeastar import simulator_tls
 from tap_callcdr.tap import TapCallCDR
+from tap_callcdr.writer import BufferedMsgspecWriter
 
 SAFE = {"trust_record_types": False, "parallel_accounts": 1}
 FAST = {"trust_record_types": True, "parallel_accounts": 4}
@@ -148,25 +152,28 @@ def test_the_direct_writer_writes_what_the_sdk_writes(
 def test_the_batch_loop_writes_what_the_sdk_loop_writes(
     vendor: str, http_sim: Simulator, https_sim: tuple[Simulator, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Our record loop against the SDK's: the same lines, and the same calls in the same order.
+    """Our record loop against the SDK's: the same lines, and the same steps in the same order.
 
-    With a STATE every 7 records: the periodic STATEs are written only when the state changed
-    (here they never add a line), so the calls are compared too."""
+    With a STATE every 7 records. Those periodic STATEs are written only when the state
+    changed (here they never add a line), so the calls are compared too."""
     config = {**configs(http_sim, https_sim)[vendor], **SAFE}
     monkeypatch.setattr(Stream, "STATE_MSG_FREQUENCY", 7)
-    calls: list[str] = []
-    for cls, method in [(LeanRecordPath, "_write_record_message"), (Stream, "_write_state_message"),
-                        (LeanRecordPath, "_sync_in_batches")]:  # fmt: skip
+    steps: list[str] = []
+
+    def spy(cls: type, method: str, step: t.Callable[..., str]) -> None:
         real = getattr(cls, method)
-        spy = lambda self, *a, _m=method, _f=real: calls.append(_m) or _f(self, *a)  # noqa: E731
-        monkeypatch.setattr(cls, method, spy)
+        monkeypatch.setattr(cls, method, lambda self, *a, **k: steps.append(step(*a)) or real(self, *a, **k))
+
+    spy(BufferedMsgspecWriter, "_add", lambda line: line[9:15].decode())  # RECORD, STATE, SCHEMA
+    spy(Stream, "_write_state_message", lambda: "write_state")
+    spy(LeanRecordPath, "_sync_in_batches", lambda: "batch loop")
     lines = in_process_lines(config)
-    ours, calls[:] = list(calls), []
-    assert "_sync_in_batches" in ours, "the batch loop did not run: this compares nothing"
-    assert ours.count("_write_state_message") > ours.count("_write_record_message") // 7
+    batched, steps[:] = list(steps), []
+    assert "batch loop" in batched, "the batch loop did not run: this compares nothing"
+    assert batched.count("write_state") > batched.count("RECORD") // 7
     monkeypatch.setattr(LeanRecordPath, "_sync_records", Stream._sync_records)
     assert in_process_lines(config) == lines
-    assert calls == [call for call in ours if call != "_sync_in_batches"]
+    assert steps == [step for step in batched if step != "batch loop"]
 
 
 def test_the_safe_path_still_conforms_a_record_that_needs_it(http_sim: Simulator) -> None:
@@ -190,3 +197,20 @@ def test_fast_path_still_applies_stream_maps(http_sim: Simulator) -> None:
     assert TapCallCDR(config=mapped).streams["generic_cdr"]._direct_writer is None
     rows = records(output_lines(mapped))
     assert rows and all("answertime" not in row and row["tag"] == "x" for row in rows)
+
+
+@pytest.mark.parametrize("version", [None, 1764000000])
+def test_batch_record_lines_are_the_sdks_record_messages(
+    version: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    moment = dt.datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=dt.UTC)
+    monkeypatch.setattr(writer_module, "utc_now", lambda: moment)
+    record = {"account": "hq", "id": 7, "text": 'a "quoted" 张三\n', "none": None, "n": Decimal("1.50")}
+    writer, out = BufferedMsgspecWriter(), io.StringIO()
+    with contextlib.redirect_stdout(out):
+        writer.record_writer("cdr", version)(record)
+        sdk_message = RecordMessage(stream="cdr", record=record, version=version, time_extracted=moment)
+        writer.write_message(sdk_message)
+        writer.flush()
+    ours, sdks = out.getvalue().splitlines()
+    assert ours == sdks and '"time_extracted":"2026-01-02T03:04:05.678901' in ours

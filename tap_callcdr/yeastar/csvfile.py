@@ -12,7 +12,7 @@ import csv
 import io
 import tempfile
 import typing as t
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from tap_callcdr.errors import MalformedResponseError, TransientVendorError
@@ -59,6 +59,59 @@ def spool(first: bytes, chunks: Iterable[bytes], describe: Describe) -> t.IO[byt
     return t.cast(t.IO[bytes], file)
 
 
+class Layout:
+    """A file's columns: where each is in a line, and where the documented ones are."""
+
+    def __init__(self, header: Sequence[str], documented: Sequence[str]) -> None:
+        self.header = list(header)
+        self.index = {name: i for i, name in enumerate(self.header)}
+        self.canonical = self.header == list(documented)  # the usual file: nothing to reorder
+        self.positions = [self.index.get(name) for name in documented]
+        known = set(documented)
+        self.extra = [(name, i) for i, name in enumerate(self.header) if name not in known]
+
+
+class CsvRow(Mapping[str, str]):
+    """One line of a CDR file by column name, without a dict per line: the fields and the
+    file's shared Layout. `documented` and `extra` are what a record is built from."""
+
+    __slots__ = ("fields", "layout")
+
+    def __init__(self, fields: list[str], layout: Layout) -> None:
+        self.fields, self.layout = fields, layout
+
+    @classmethod
+    def of(cls, row: Mapping[str, str], documented: Sequence[str]) -> CsvRow:
+        return cls(list(row.values()), Layout(list(row), documented))
+
+    @property
+    def documented(self) -> list[str | None]:
+        """The documented columns' values in their documented order, None where absent (a copy)."""
+        fields, layout = self.fields, self.layout
+        if layout.canonical:
+            copy: list[str | None] = list(fields)
+            return copy
+        return [None if i is None else fields[i] for i in layout.positions]
+
+    @property
+    def extra(self) -> dict[str, str] | None:
+        """Columns beyond the documented ones (newer firmware), or None if there are none."""
+        extra = self.layout.extra
+        return {name: self.fields[i] for name, i in extra} if extra else None
+
+    def __getitem__(self, name: str) -> str:
+        return self.fields[self.layout.index[name]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.layout.header)
+
+    def __len__(self) -> int:
+        return len(self.layout.header)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
 class CdrTable:
     """The rows of a CDR file by column name; closing it closes the file.
 
@@ -67,7 +120,9 @@ class CdrTable:
     line) and stops the run rather than shifting values into the wrong columns.
     """
 
-    def __init__(self, file: t.IO[bytes], *, encoding: str, describe: Describe) -> None:
+    def __init__(
+        self, file: t.IO[bytes], *, encoding: str, describe: Describe, documented: Sequence[str] = ()
+    ) -> None:
         self.encoding, self.describe = encoding, describe
         self.text = io.TextIOWrapper(file, encoding=encoding, newline="")  # owns `file` now
         self.reader = csv.reader(self.text)
@@ -81,20 +136,22 @@ class CdrTable:
         if len(set(self.header)) != len(self.header):
             self.close()
             raise MalformedResponseError(describe(f"CSV header repeats a column: {raw}"))
+        self.layout = Layout(self.header, documented)
 
-    def __iter__(self) -> Iterator[dict[str, str]]:
+    def __iter__(self) -> Iterator[CsvRow]:
+        layout, width = self.layout, len(self.header)
         with _decoding(self.describe, self.encoding):
             for fields in self.reader:
                 if not fields:
                     continue
-                if len(fields) != len(self.header):
+                if len(fields) != width:
                     raise MalformedResponseError(
                         self.describe(
                             f"CSV line {self.reader.line_num} has {len(fields)} fields, the "
-                            f"header {len(self.header)} (it starts {fields[0]!r})"
+                            f"header {width} (it starts {fields[0]!r})"
                         )
                     )
-                yield dict(zip(self.header, fields, strict=True))
+                yield CsvRow(fields, layout)
 
     def close(self) -> None:
         self.text.close()

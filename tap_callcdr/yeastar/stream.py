@@ -42,7 +42,7 @@ if t.TYPE_CHECKING:
 
 P = t.ParamSpec("P")
 R = t.TypeVar("R")
-KNOWN = frozenset(CSV_COLUMNS)
+RECORD_KEYS = ("account", "row_id", *CSV_COLUMNS, "extra")
 PBX_TIME = "%Y-%m-%d %H:%M:%S"
 
 
@@ -161,9 +161,10 @@ class YeastarCDRStream(CDRStream):
         if file is None:
             return
         encoding = account.get("csv_encoding") or "utf-8"
-        with csvfile.CdrTable(file, encoding=encoding, describe=self.describe) as rows:
+        table = csvfile.CdrTable(file, encoding=encoding, describe=self.describe, documented=CSV_COLUMNS)
+        with table as rows:
             self._check_header(rows.header)
-            yield from rows
+            yield from t.cast("Iterator[dict[str, t.Any]]", rows)  # Mappings: all post_process needs
 
     def _retried(self, step: Callable[P, R]) -> Callable[P, R]:
         """The SDK's retry policy around a whole step of several requests."""
@@ -239,16 +240,17 @@ class YeastarCDRStream(CDRStream):
 
     def post_process(self, row: dict, context: Context | None = None) -> dict:
         """CSV row -> typed record: UTC start, integer durations, unknown columns in `extra`."""
+        line = row if isinstance(row, csvfile.CsvRow) else csvfile.CsvRow.of(row, CSV_COLUMNS)
         convert = converters(self.zone(context))
-        values = convert.values_of(row)  # the documented columns, in CSV_COLUMNS order
-        record: dict[str, t.Any] = {"account": self.account(context)["name"], "row_id": _row_id(values)}
+        values = line.documented  # CSV_COLUMNS order: hashed, then converted in place
+        row_id = _row_id(values)
         try:
-            record.update(convert.convert_values(values))
+            convert.convert_in_place(values)
         except (TypeError, ValueError, ArithmeticError):
-            self.convert_fields(row, convert)  # finds the field, names it in the error
+            self.convert_fields(line, convert)  # finds the field, names it in the error
             raise
-        unknown = not row.keys() <= KNOWN  # one C-level check; almost always False
-        record["extra"] = ({k: v for k, v in row.items() if k not in KNOWN} or None) if unknown else None
+        account = self.account(context)["name"]
+        record = dict(zip(RECORD_KEYS, [account, row_id, *values, line.extra], strict=True))
         if not record["callid"] or record["timestart"] is None:
             raise MalformedResponseError(self.describe(f"CDR row without callid/timestart: {row}"))
         return record
