@@ -9,7 +9,6 @@ import logging
 import threading
 import typing as t
 from collections.abc import Iterable, Iterator, Mapping
-from decimal import Decimal
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
@@ -29,6 +28,8 @@ from tap_callcdr.errors import (
     raise_collected,
 )
 from tap_callcdr.fields import FieldConverters
+from tap_callcdr.fields import as_text as as_text  # re-exported for the vendors
+from tap_callcdr.fields import to_integer as to_integer  # re-exported for the vendors
 from tap_callcdr.prefetch import ReadAhead
 from tap_callcdr.redact import install as install_log_scrubbing
 from tap_callcdr.redact import network_reason
@@ -399,21 +400,6 @@ def _retry_after(exc: BaseException | None) -> float | None:
         return min(float(header), MAX_RETRY_AFTER) if header else None
     except ValueError:
         return None
-
-
-def to_integer(value: t.Any) -> int | None:
-    """A vendor integer, sent as number or string; empty means unknown, fractions are errors."""
-    if type(value) is str:  # the common case, first: CSV cells, quoted JSON numbers
-        return None if not value or value.isspace() else int(value)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, bool) or (isinstance(value, float | Decimal) and value != int(value)):
-        raise TypeError(value)
-    return int(value)
-
-
-def as_text(value: t.Any) -> str | None:
-    return None if value is None else str(value)
 
 
 def account_zone(account: Mapping[str, t.Any]) -> ZoneInfo:

@@ -18,47 +18,20 @@ tests/test_fast_path.py compares whole runs' output with and without the shortcu
 
 from __future__ import annotations
 
-import decimal
 import typing as t
 from collections.abc import Iterable
 from functools import cached_property
 
-from singer_sdk.helpers._typing import _is_exclusive_boolean_type
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.streams.core import Stream
 
+from tap_callcdr.conformance import ConformanceCheck
 from tap_callcdr.writer import BufferedMsgspecWriter
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
-_KEPT_AS_IS = frozenset({str, int, type(None)})  # conformance returns these unchanged
-
-
-class ConformanceCheck:
-    """Whether the SDK's type conformance would return a record unchanged, in one pass.
-
-    Conformance changes only dates and times, bytes, floats and Decimals that are NaN or
-    infinite, values of exclusively boolean properties, and nested objects and lists
-    (rebuilt); it drops properties the schema lacks. A record of str, int, None and finite
-    Decimal values under known properties meets none of these.
-    """
-
-    def __init__(self, schema: dict[str, t.Any]) -> None:
-        properties: dict[str, t.Any] = schema.get("properties") or {}
-        self.keys = frozenset(properties)
-        self.usable = not any(_is_exclusive_boolean_type(p) for p in properties.values())
-
-    def unchanged(self, record: dict[str, t.Any]) -> bool:
-        if not (self.usable and record.keys() <= self.keys):
-            return False
-        types = set(map(type, record.values()))
-        if types <= _KEPT_AS_IS:
-            return True
-        if types - _KEPT_AS_IS == {decimal.Decimal}:
-            return all(v.is_finite() for v in record.values() if type(v) is decimal.Decimal)
-        return False
 
 
 class LeanRecordPath(Stream):

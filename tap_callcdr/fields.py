@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import typing as t
 from collections.abc import Callable, Iterator, Mapping
+from decimal import Decimal
 from operator import itemgetter
 
 Convert = Callable[[t.Any], t.Any]
@@ -69,3 +70,18 @@ class FieldConverters(Mapping[str, Convert]):
 
     def __len__(self) -> int:
         return len(self._all)
+
+
+def to_integer(value: t.Any) -> int | None:
+    """A vendor integer, sent as number or string; empty means unknown, fractions are errors."""
+    if type(value) is str:  # the common case, first: CSV cells, quoted JSON numbers
+        return None if not value or value.isspace() else int(value)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool) or (isinstance(value, float | Decimal) and value != int(value)):
+        raise TypeError(value)
+    return int(value)
+
+
+def as_text(value: t.Any) -> str | None:
+    return None if value is None else str(value)

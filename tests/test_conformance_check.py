@@ -13,7 +13,7 @@ from singer_sdk import typing as th
 from singer_sdk.helpers._typing import conform_record_data_types
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
-from tap_callcdr.emitting import ConformanceCheck
+from tap_callcdr.conformance import ConformanceCheck
 from tap_callcdr.generic.schema import SCHEMA as GENERIC
 from tap_callcdr.itnio.schema import SIP_SCHEMA as ITNIO
 from tap_callcdr.tencent.schema import SCHEMA as TENCENT

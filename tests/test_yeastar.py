@@ -42,8 +42,8 @@ from tap_callcdr.tap import TapCallCDR
 from tap_callcdr.windows import Window, iso_utc
 from tap_callcdr.yeastar import csvfile
 from tap_callcdr.yeastar.auth import YeastarTokenAuthenticator
+from tap_callcdr.yeastar.rows import _json_text, row_id
 from tap_callcdr.yeastar.schema import CSV_COLUMNS
-from tap_callcdr.yeastar.stream import _json_text, row_id
 from tap_callcdr.yeastar.transport import api_base, with_query
 
 DOWNLOAD, RANDOM, LOGIN = "cdr/download", "cdr/get_random", "login"

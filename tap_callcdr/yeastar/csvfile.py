@@ -12,10 +12,11 @@ import csv
 import io
 import tempfile
 import typing as t
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 from tap_callcdr.errors import MalformedResponseError, TransientVendorError
+from tap_callcdr.yeastar.rows import CsvRow, Layout
 
 SPOOL_BYTES = 1 << 20
 CHUNK_BYTES = 1 << 16
@@ -57,59 +58,6 @@ def spool(first: bytes, chunks: Iterable[bytes], describe: Describe) -> t.IO[byt
         file.close()
         raise
     return t.cast(t.IO[bytes], file)
-
-
-class Layout:
-    """A file's columns: where each is in a line, and where the documented ones are."""
-
-    def __init__(self, header: Sequence[str], documented: Sequence[str]) -> None:
-        self.header = list(header)
-        self.index = {name: i for i, name in enumerate(self.header)}
-        self.canonical = self.header == list(documented)  # the usual file: nothing to reorder
-        self.positions = [self.index.get(name) for name in documented]
-        known = set(documented)
-        self.extra = [(name, i) for i, name in enumerate(self.header) if name not in known]
-
-
-class CsvRow(Mapping[str, str]):
-    """One line of a CDR file by column name, without a dict per line: the fields and the
-    file's shared Layout. `documented` and `extra` are what a record is built from."""
-
-    __slots__ = ("fields", "layout")
-
-    def __init__(self, fields: list[str], layout: Layout) -> None:
-        self.fields, self.layout = fields, layout
-
-    @classmethod
-    def of(cls, row: Mapping[str, str], documented: Sequence[str]) -> CsvRow:
-        return cls(list(row.values()), Layout(list(row), documented))
-
-    @property
-    def documented(self) -> list[str | None]:
-        """The documented columns' values in their documented order, None where absent (a copy)."""
-        fields, layout = self.fields, self.layout
-        if layout.canonical:
-            copy: list[str | None] = list(fields)
-            return copy
-        return [None if i is None else fields[i] for i in layout.positions]
-
-    @property
-    def extra(self) -> dict[str, str] | None:
-        """Columns beyond the documented ones (newer firmware), or None if there are none."""
-        extra = self.layout.extra
-        return {name: self.fields[i] for name, i in extra} if extra else None
-
-    def __getitem__(self, name: str) -> str:
-        return self.fields[self.layout.index[name]]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.layout.header)
-
-    def __len__(self) -> int:
-        return len(self.layout.header)
-
-    def __repr__(self) -> str:
-        return repr(dict(self))
 
 
 class CdrTable:

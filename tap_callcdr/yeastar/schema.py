@@ -5,13 +5,9 @@ from __future__ import annotations
 
 from singer_sdk import typing as th
 
-CSV_COLUMNS = (
-    "callid", "timestart", "callfrom", "callto", "callduraction", "talkduraction",
-    "srctrunkname", "dsttrunkname", "status", "type", "pincode", "recording", "didnumber", "sn",
-)  # fmt: skip
-REQUIRED_COLUMNS = ("callid", "timestart")  # without them a row has no identity or time
-INTEGER_FIELDS = ("callduraction", "talkduraction")
-STRING_FIELDS = tuple(c for c in CSV_COLUMNS if c not in (*INTEGER_FIELDS, "timestart"))
+from tap_callcdr.yeastar.columns import CSV_COLUMNS, INTEGER_FIELDS, REQUIRED_COLUMNS, STRING_FIELDS
+
+__all__ = ["CSV_COLUMNS", "INTEGER_FIELDS", "REQUIRED_COLUMNS", "SCHEMA", "STRING_FIELDS"]
 
 SCHEMA = th.PropertiesList(
     th.Property("account", th.StringType, required=True, description="Configured account name"),

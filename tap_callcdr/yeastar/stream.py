@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
-import json.encoder
 import typing as t
 import warnings
 from collections.abc import Callable, Iterator
@@ -13,23 +9,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 import requests
 from requests import PreparedRequest, Response
 from singer_sdk import metrics
 from urllib3.exceptions import InsecureRequestWarning
 
-from tap_callcdr.client import CDRStream, as_text, local_to_utc, to_integer
+from tap_callcdr.client import CDRStream
 from tap_callcdr.errors import MalformedResponseError, TokenRejectedError, VendorError
-from tap_callcdr.fields import FieldConverters, Text
 from tap_callcdr.session import Session
 from tap_callcdr.windows import Window
 from tap_callcdr.yeastar import csvfile, envelope
 from tap_callcdr.yeastar.auth import YeastarTokenAuthenticator
+from tap_callcdr.yeastar.rows import CONVERSION_ERRORS, CsvRow, RowError, build_record, converters
 from tap_callcdr.yeastar.schema import (
     CSV_COLUMNS,
-    INTEGER_FIELDS,
     REQUIRED_COLUMNS,
     SCHEMA,
 )
@@ -42,7 +36,6 @@ if t.TYPE_CHECKING:
 
 P = t.ParamSpec("P")
 R = t.TypeVar("R")
-RECORD_KEYS = ("account", "row_id", *CSV_COLUMNS, "extra")
 PBX_TIME = "%Y-%m-%d %H:%M:%S"
 
 
@@ -239,69 +232,18 @@ class YeastarCDRStream(CDRStream):
     # -- records ------------------------------------------------------------------------------
 
     def post_process(self, row: dict, context: Context | None = None) -> dict:
-        """CSV row -> typed record: UTC start, integer durations, unknown columns in `extra`."""
-        line = row if isinstance(row, csvfile.CsvRow) else csvfile.CsvRow.of(row, CSV_COLUMNS)
+        """CSV row -> typed record (rows.py): UTC start, integer durations, unknown columns in `extra`."""
+        line = row if isinstance(row, CsvRow) else CsvRow.of(row, CSV_COLUMNS)
         convert = converters(self.zone(context))
-        values = line.documented  # CSV_COLUMNS order: hashed, then converted in place
-        row_id = _row_id(values)
         try:
-            convert.convert_in_place(values)
-        except (TypeError, ValueError, ArithmeticError):
+            return build_record(line, self.account(context)["name"], convert)
+        except RowError as error:
+            raise MalformedResponseError(self.describe(str(error))) from None
+        except CONVERSION_ERRORS:
             self.convert_fields(line, convert)  # finds the field, names it in the error
             raise
-        account = self.account(context)["name"]
-        record = dict(zip(RECORD_KEYS, [account, row_id, *values, line.extra], strict=True))
-        if not record["callid"] or record["timestart"] is None:
-            raise MalformedResponseError(self.describe(f"CDR row without callid/timestart: {row}"))
-        return record
 
     def record_label(self, row: t.Mapping[str, t.Any]) -> str:
         return f"callid {row.get('callid')!r}"
 
 
-def row_id(row: dict[str, str]) -> str:
-    """Identity of one CSV row: callid repeats for every leg of a transferred call, and no
-    other documented column is unique, so hash all of them (extras excluded: a firmware
-    update adding columns must not change the ids of rows already loaded)."""
-    return _row_id(list(map(row.get, CSV_COLUMNS)))
-
-
-def _row_id(values: list[str | None]) -> str:
-    """row_id of the documented columns' values, in CSV_COLUMNS order."""
-    return hashlib.blake2b(_json_text(values).encode(), digest_size=16).hexdigest()
-
-
-def _json_text(values: list[str | None]) -> str:
-    """`json.dumps(values, ensure_ascii=False)` without building an encoder per call."""
-    if _C_ENCODER is None:
-        return json.dumps(values, ensure_ascii=False)
-    return "".join(_C_ENCODER(values, 0))
-
-
-# json.dumps's own C encoder with dumps' settings: (markers, default, encoder, indent,
-# key separator, item separator, sort_keys, skipkeys, allow_nan).
-_C_ENCODER = (
-    json.encoder.c_make_encoder(  # type: ignore[attr-defined]
-        None, None, json.encoder.encode_basestring, None, ": ", ", ", False, False, True
-    )
-    if json.encoder.c_make_encoder is not None  # type: ignore[attr-defined]
-    else None
-)
-
-
-def _iso(value: str | None) -> str | None:
-    return value.strip().replace("/", "-") if value else value
-
-
-@functools.cache
-def converters(zone: ZoneInfo) -> FieldConverters:
-    """The typed columns' converters, for a PBX in `zone` (one pass per row)."""
-
-    def utc(value: str | None) -> str | None:
-        return local_to_utc(_iso(value), zone)
-
-    typed: dict[str, Callable[[t.Any], t.Any]] = {"timestart": utc}
-    typed.update(dict.fromkeys(INTEGER_FIELDS, to_integer))
-    text = Text(as_text)  # CSV text stays as it is
-    # in CSV_COLUMNS order: post_process hashes the same values list before converting it
-    return FieldConverters({name: typed.get(name, text) for name in CSV_COLUMNS})
