@@ -17,7 +17,7 @@ from singer_sdk import RESTStream
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
-from tap_callcdr.emitting import LeanRecordPath
+from tap_callcdr.emitting import Batch, EncodedBatch, LeanRecordPath
 from tap_callcdr.errors import (
     AccountsFailedError,
     CallCDRError,
@@ -159,9 +159,10 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any]):
         The reading itself happens ahead, in the account's thread (see prefetch.py).
         """
         for batch in self.record_batches(context):
+            assert not isinstance(batch, EncodedBatch), "encoded records are for the batch loop only"
             yield from batch
 
-    def record_batches(self, context: Context | None) -> Iterator[list[dict[str, t.Any]]]:
+    def record_batches(self, context: Context | None) -> Iterator[Batch]:
         """`get_records` in the batches the account's thread read them in (see emitting.py)."""
         name = self.current_account = self.account(context)["name"]
         if self._read_ahead is None or name not in self._read_ahead.keys:
@@ -241,7 +242,7 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any]):
 
     def _read_account(
         self, context: Context, bookmark: dt.datetime | None, now: dt.datetime
-    ) -> Iterator[list[dict[str, t.Any]] | Window]:
+    ) -> Iterator[Batch | Window]:
         """Runs in the account's thread: batches of records, then each window it completed."""
         self.current_account = context["account"]
         self.warn_if_beyond_horizon(bookmark, now)
@@ -249,7 +250,9 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any]):
             self.logger.debug("Reading %s for account %s", window, self.current_account)
             batch: list[dict[str, t.Any]] = []
             for record in self.records_in_window(context, window):
-                if isinstance(record, Window):  # read completely up to its end: bookmark there
+                # a Window: read completely up to its end, bookmark there; an EncodedBatch:
+                # records a worker made; either passes on as it is, after the batch before it
+                if isinstance(record, Window | EncodedBatch):
                     if batch:
                         yield batch
                         batch = []

@@ -22,7 +22,7 @@ class ConformanceCheck:
     """
 
     def __init__(self, schema: dict[str, t.Any]) -> None:
-        from singer_sdk.helpers._typing import _is_exclusive_boolean_type
+        from singer_sdk.helpers._typing import _is_exclusive_boolean_type  # here: see the module docstring
 
         properties: dict[str, t.Any] = schema.get("properties") or {}
         self.keys = frozenset(properties)

@@ -18,9 +18,12 @@ tests/test_fast_path.py compares whole runs' output with and without the shortcu
 
 from __future__ import annotations
 
+import os
 import typing as t
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
@@ -32,6 +35,19 @@ from tap_callcdr.writer import BufferedMsgspecWriter
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
+
+
+@dataclass(frozen=True)
+class EncodedBatch:
+    """Records already built, checked and encoded elsewhere (a row worker): one JSON object a
+    line in a file, which the batch loop writes out and removes. Only the batch loop takes
+    these (`LeanRecordPath.batching`): the SDK's loop would post-process them again."""
+
+    path: Path
+    count: int
+
+
+Batch = list[dict[str, t.Any]] | EncodedBatch  # what an account's thread hands the emitter
 
 
 class LeanRecordPath(Stream):
@@ -59,7 +75,7 @@ class LeanRecordPath(Stream):
             return writer if isinstance(writer, BufferedMsgspecWriter) else None
         return None
 
-    def record_batches(self, context: Context | None) -> Iterable[list[dict[str, t.Any]]]:
+    def record_batches(self, context: Context | None) -> Iterable[Batch]:
         """`get_records(context)` in batches; streams that read in batches hand them on as they are."""
         batch: list[dict[str, t.Any]] = []
         for record in self.get_records(context):
@@ -82,10 +98,13 @@ class LeanRecordPath(Stream):
             and self.ABORT_AT_RECORD_COUNT is None
             and self._direct_writer is not None
         )
+        self.batching = batched
         if not batched:
             yield from super()._sync_records(context, write_messages=write_messages)
             return
         self._sync_in_batches()
+
+    batching = False  # this sync runs the batch loop (set as it starts)
 
     def _sync_in_batches(self) -> None:
         """`Stream._sync_records` (SDK 0.54) for all partitions, writing messages, without
@@ -109,7 +128,7 @@ class LeanRecordPath(Stream):
         self._write_state_message()
 
     def _emit_batch(
-        self, batch: list[dict[str, t.Any]], context: Context | None, state_context: Context | None,
+        self, batch: Batch, context: Context | None, state_context: Context | None,
         written: int,
     ) -> int:  # fmt: skip
         """post_process, partition keys and RECORD for each row, a STATE every
@@ -117,8 +136,10 @@ class LeanRecordPath(Stream):
 
         What `_write_record_message` does, inlined; the batch's records share one
         time_extracted (read together, handed over together)."""
-        post_process, state, sdk_write = self.post_process, self.state_manager, super()._write_record_message
         writer = t.cast("BufferedMsgspecWriter", self._direct_writer)  # batched: never None here
+        if isinstance(batch, EncodedBatch):
+            return self._emit_encoded(batch, writer, written)
+        post_process, state, sdk_write = self.post_process, self.state_manager, super()._write_record_message
         write = writer.record_writer(self.name, self._stream_version)
         unchanged = self._conformance.unchanged if self._conformance is not None else None
         keys = list((state_context or {}).items())
@@ -137,6 +158,22 @@ class LeanRecordPath(Stream):
             written += 1
             if written % every == 0:
                 self._write_state_message()
+        return written
+
+    def _emit_encoded(self, batch: EncodedBatch, writer: BufferedMsgspecWriter, written: int) -> int:
+        """_emit_batch for records a worker encoded: each line into a RECORD, in order."""
+        write = writer.encoded_record_writer(self.name, self._stream_version)
+        state, every = self.state_manager, self.STATE_MSG_FREQUENCY
+        try:
+            with batch.path.open("rb") as lines:
+                for line in lines:
+                    write(line[:-1])
+                    state.is_flushed = False
+                    written += 1
+                    if written % every == 0:
+                        self._write_state_message()
+        finally:
+            os.unlink(batch.path)
         return written
 
     def _process_record(

@@ -50,15 +50,30 @@ class BufferedMsgspecWriter(MsgSpecWriter):
     def record_writer(self, stream: str, version: int | None) -> t.Callable[[dict[str, t.Any]], None]:
         """`write_record` for a batch of one stream's records, stamped with one time_extracted:
         the line's head and tail are encoded once, each record on its own."""
-        head = b'{"type":"RECORD","stream":' + encoder.encode(stream) + b',"record":'
-        tail = b',"version":' + encoder.encode(version) if version is not None else b""
-        tail += b',"time_extracted":' + encoder.encode(utc_now()) + b"}\n"
+        head, tail = self._record_line_ends(stream, version)
         encode, add = encoder.encode, self._add
 
         def write(record: dict[str, t.Any]) -> None:
             add(head + encode(record) + tail, is_state=False)
 
         return write
+
+    def encoded_record_writer(self, stream: str, version: int | None) -> t.Callable[[bytes], None]:
+        """`record_writer` for records encoded already (the same encoder's JSON)."""
+        head, tail = self._record_line_ends(stream, version)
+        add = self._add
+
+        def write(record: bytes) -> None:
+            add(head + record + tail, is_state=False)
+
+        return write
+
+    @staticmethod
+    def _record_line_ends(stream: str, version: int | None) -> tuple[bytes, bytes]:
+        """A RECORD line is head + the record's JSON + tail, as RecordMessage.to_dict() encodes."""
+        head = b'{"type":"RECORD","stream":' + encoder.encode(stream) + b',"record":'
+        tail = b',"version":' + encoder.encode(version) if version is not None else b""
+        return head, tail + b',"time_extracted":' + encoder.encode(utc_now()) + b"}\n"
 
     def _add(self, line: bytes, *, is_state: bool) -> None:
         self._pending.append(line)

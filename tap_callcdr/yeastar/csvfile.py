@@ -16,12 +16,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 from tap_callcdr.errors import MalformedResponseError, TransientVendorError
-from tap_callcdr.yeastar.rows import CsvRow, Layout
+from tap_callcdr.yeastar.rows import CsvRow, Layout, header_names
 
 SPOOL_BYTES = 1 << 20
 CHUNK_BYTES = 1 << 16
 MAX_JSON_BYTES = 1 << 20  # an error answer is a few bytes; more is not an error answer
-BOM = "\ufeff"
 
 Describe = Callable[[str], str]
 
@@ -80,7 +79,7 @@ class CdrTable:
         except BaseException:
             self.close()
             raise
-        self.header = [name.lstrip(BOM).strip() for name in raw]
+        self.header = header_names(raw)
         if len(set(self.header)) != len(self.header):
             self.close()
             raise MalformedResponseError(describe(f"CSV header repeats a column: {raw}"))

@@ -24,6 +24,14 @@ RECORD_KEYS = ("account", "row_id", *CSV_COLUMNS, "extra")
 CONVERSION_ERRORS = (TypeError, ValueError, ArithmeticError)
 
 
+BOM = "\ufeff"
+
+
+def header_names(raw: list[str]) -> list[str]:
+    """Column names as written, minus a BOM and surrounding spaces."""
+    return [name.lstrip(BOM).strip() for name in raw]
+
+
 class RowError(ValueError):
     """A line that cannot be a record (no callid or start time)."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import typing as t
 import warnings
 from collections.abc import Callable, Iterator
@@ -16,11 +18,13 @@ from singer_sdk import metrics
 from urllib3.exceptions import InsecureRequestWarning
 
 from tap_callcdr.client import CDRStream
+from tap_callcdr.emitting import EncodedBatch
 from tap_callcdr.errors import MalformedResponseError, TokenRejectedError, VendorError
 from tap_callcdr.session import Session
 from tap_callcdr.windows import Window
 from tap_callcdr.yeastar import csvfile, envelope
 from tap_callcdr.yeastar.auth import YeastarTokenAuthenticator
+from tap_callcdr.yeastar.offload import RowWorkers
 from tap_callcdr.yeastar.rows import CONVERSION_ERRORS, CsvRow, RowError, build_record, converters
 from tap_callcdr.yeastar.schema import (
     CSV_COLUMNS,
@@ -34,9 +38,13 @@ if t.TYPE_CHECKING:
 
     from singer_sdk.helpers.types import Context, RequestFunc
 
+    from tap_callcdr.prefetch import ReadAhead
+
 P = t.ParamSpec("P")
 R = t.TypeVar("R")
 PBX_TIME = "%Y-%m-%d %H:%M:%S"
+MIN_ROW_WORKERS = 2  # one worker is no faster than the tap itself (one core either way)
+ROW_WORKER_MIN_BYTES = 256 * 1024  # smaller files (~1,700 calls) cost more to hand over
 
 
 @dataclass
@@ -154,10 +162,65 @@ class YeastarCDRStream(CDRStream):
         if file is None:
             return
         encoding = account.get("csv_encoding") or "utf-8"
+        converted = self._converted_by_worker(file, encoding, context)
+        if converted is not None:
+            file.close()
+            yield t.cast("dict[str, t.Any]", converted)  # passed on as it is (_read_account)
+            return
         table = csvfile.CdrTable(file, encoding=encoding, describe=self.describe, documented=CSV_COLUMNS)
         with table as rows:
             self._check_header(rows.header)
             yield from t.cast("Iterator[dict[str, t.Any]]", rows)  # Mappings: all post_process needs
+
+    # -- row workers: several PBXs' files converted on several cores (offload.py) ------------
+
+    _row_workers: RowWorkers | None = None
+
+    def _start_reading(self, first: Context | None) -> ReadAhead[t.Any]:
+        accounts = len(self.accounts) - (list(self.accounts).index(first["account"]) if first else 0)
+        count = min(os.cpu_count() or 1, int(self.config.get("parallel_accounts", 4)), accounts)
+        if self.batching and count >= MIN_ROW_WORKERS:  # started now: ready when the files are
+            self._row_workers = RowWorkers(count)
+        return super()._start_reading(first)
+
+    def _sync_records(
+        self, context: Context | None = None, *, write_messages: bool = True
+    ) -> t.Generator[dict, t.Any, t.Any]:
+        try:
+            yield from super()._sync_records(context, write_messages=write_messages)
+        finally:
+            if self._row_workers is not None:
+                self._row_workers.close()
+                self._row_workers = None
+
+    def _converted_by_worker(
+        self, file: t.IO[bytes], encoding: str, context: Context | None
+    ) -> EncodedBatch | None:
+        """The file's records, made by a row worker; None: read it here (no workers, a small
+        file, or one the worker declined)."""
+        workers = self._row_workers
+        if workers is None or file.seek(0, os.SEEK_END) < ROW_WORKER_MIN_BYTES:
+            file.seek(0)
+            return None
+        file.seek(0)
+        source, out = workers.new_path(".csv"), workers.new_path(".jsonl")
+        with source.open("wb") as copy:
+            shutil.copyfileobj(file, copy)
+        file.seek(0)
+        check = self._conformance
+        job = {
+            "csv": str(source), "out": str(out), "encoding": encoding, "zone": self.zone(context).key,
+            "account": self.account(context)["name"], "check": check is not None,
+            "keys": sorted(check.keys) if check else [], "usable": check.usable if check else False,
+        }  # fmt: skip
+        try:
+            count = workers.convert(job)
+        finally:
+            source.unlink(missing_ok=True)
+        if count is None:
+            out.unlink(missing_ok=True)
+            return None
+        return EncodedBatch(out, count)
 
     def _retried(self, step: Callable[P, R]) -> Callable[P, R]:
         """The SDK's retry policy around a whole step of several requests."""
