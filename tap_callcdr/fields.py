@@ -74,8 +74,10 @@ class FieldConverters(Mapping[str, Convert]):
 
 def to_integer(value: t.Any) -> int | None:
     """A vendor integer, sent as number or string; empty means unknown, fractions are errors."""
-    if type(value) is str:  # the common case, first: CSV cells, quoted JSON numbers
+    if type(value) is str:  # the common cases first: CSV cells and quoted JSON numbers,
         return None if not value or value.isspace() else int(value)
+    if type(value) is int:  # JSON integers
+        return value
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, bool) or (isinstance(value, float | Decimal) and value != int(value)):

@@ -652,3 +652,64 @@ def test_api_url_defaults_to_the_public_endpoint() -> None:
         "https://api.itniotech.com/voice/recordSipQuery",
         "https://api.itniotech.com/voice/recordGroupQuery",
     }
+
+
+# -- pages asked ahead (itnio/pages.py) --------------------------------------------------------
+
+
+def sends_in_flight(monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, float]]:
+    """(start, end) of every HTTP exchange the tap makes."""
+    spans: list[tuple[float, float]] = []
+    send = requests.Session.send
+
+    def timed(self: requests.Session, *args: t.Any, **kwargs: t.Any) -> requests.Response:
+        began = time.monotonic()
+        try:
+            return send(self, *args, **kwargs)
+        finally:
+            spans.append((began, time.monotonic()))
+
+    monkeypatch.setattr(requests.Session, "send", timed)
+    return spans
+
+
+def most_at_once(spans: list[tuple[float, float]]) -> int:
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    return max(itertools.accumulate(change for _, change in edges))
+
+
+def test_a_windows_pages_are_asked_ahead_and_read_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One by one and three at a time: the same pages asked once each, the same records in
+    the same order; only the second has requests in flight together."""
+    simulator = start(names=("intl",), calls=900, group_calls=0, days=1)
+    runs, overlap, pages = {}, {}, {}
+    try:
+        simulator.faults.add("slow", vendor="itnio", seconds=0.1, times=-1)
+        spans = sends_in_flight(monkeypatch)
+        for in_flight in (1, 3):
+            config = tap_config(simulator, days=2, window_hours=48)
+            config["itnio_accounts"][0]["pages_in_flight"] = in_flight
+            simulator.clear_requests()
+            spans.clear()
+            runs[in_flight] = run_tap(config)
+            overlap[in_flight] = most_at_once(spans)
+            pages[in_flight] = [q["params"]["current"] for q in queries(simulator, SIP_STREAM)]
+    finally:
+        simulator.stop()
+    assert runs[1].error is None and runs[3].error is None
+    assert sorted(pages[3]) == sorted(pages[1]) and max(pages[1]) >= 8  # the same requests
+    assert overlap == {1: 1, 3: 3}
+    ids = {n: [r["voiceId"] for r in run.records(SIP_STREAM)] for n, run in runs.items()}
+    assert ids[3] == ids[1] and len(ids[1]) == len(set(ids[1]))
+
+
+def test_pages_in_flight_must_be_a_whole_number(one: Simulator) -> None:
+    for bad in (0, -2):  # what the JSON schema lets through
+        config = tap_config(one)
+        config["itnio_accounts"][0]["pages_in_flight"] = bad
+        with pytest.raises(ConfigError, match=r"itnio_accounts\[0\]\.pages_in_flight"):
+            TapCallCDR(config=config, validate_config=False).discover_streams()
+    config = tap_config(one)
+    config["itnio_accounts"][0]["pages_in_flight"] = "4"
+    run = run_cli(config)
+    assert run.returncode == 1 and "pages_in_flight" in run.stderr.strip().splitlines()[-1]

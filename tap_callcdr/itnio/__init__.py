@@ -8,7 +8,12 @@ import typing as t
 from singer_sdk import typing as th
 
 from tap_callcdr.errors import ConfigError
-from tap_callcdr.itnio.stream import ItnioGroupRecordStream, ItnioRecordStream, ItnioSipRecordStream
+from tap_callcdr.itnio.stream import (
+    PAGES_IN_FLIGHT,
+    ItnioGroupRecordStream,
+    ItnioRecordStream,
+    ItnioSipRecordStream,
+)
 from tap_callcdr.vendor import VendorSpec
 
 DEFAULT_API_URL = ItnioRecordStream.default_api_url
@@ -21,6 +26,9 @@ def check_account(where: str, account: t.Mapping[str, t.Any]) -> None:
                 f"{where}.{setting}",
                 f"account {account.get('name')!r} needs its ITNIO {setting} (console: API keys)",
             )
+    pages = account.get("pages_in_flight")
+    if pages is not None and (isinstance(pages, bool) or not isinstance(pages, int) or pages < 1):
+        raise ConfigError(f"{where}.pages_in_flight", f"{pages!r}: a whole number, 1 (one by one) or more")
 
 
 VENDOR = VendorSpec(
@@ -37,6 +45,9 @@ VENDOR = VendorSpec(
                     description="Only this SIP phone group (exact match; SIP stream)"),
         th.Property("phone_name", th.StringType,
                     description="Only this SIP phone (exact match; SIP stream)"),
+        th.Property("pages_in_flight", th.IntegerType, default=PAGES_IN_FLIGHT,
+                    description="A window's pages asked at once (1: one by one); lower it "
+                    "if the API key is rate limited"),
     ),
     check_account=check_account,
 )  # fmt: skip
