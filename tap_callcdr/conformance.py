@@ -10,6 +10,8 @@ import decimal
 import typing as t
 
 _KEPT_AS_IS = frozenset({str, int, type(None)})  # conformance returns these unchanged
+_DECIMAL = decimal.Decimal
+_DECIMALS = frozenset({_DECIMAL})
 
 
 class ConformanceCheck:
@@ -41,6 +43,6 @@ class ConformanceCheck:
         types = set(map(type, record.values()))
         if types <= _KEPT_AS_IS:
             return True
-        if types - _KEPT_AS_IS == {decimal.Decimal}:
-            return all(v.is_finite() for v in record.values() if type(v) is decimal.Decimal)
+        if types - _KEPT_AS_IS == _DECIMALS:
+            return all(v.is_finite() for v in record.values() if type(v) is _DECIMAL)
         return False

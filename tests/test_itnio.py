@@ -713,3 +713,19 @@ def test_pages_in_flight_must_be_a_whole_number(one: Simulator) -> None:
     config["itnio_accounts"][0]["pages_in_flight"] = "4"
     run = run_cli(config)
     assert run.returncode == 1 and "pages_in_flight" in run.stderr.strip().splitlines()[-1]
+
+
+@given(
+    st.datetimes(min_value=dt.datetime(2020, 1, 1), max_value=dt.datetime(2030, 1, 1)),
+    st.datetimes(min_value=dt.datetime(2020, 1, 1), max_value=dt.datetime(2030, 1, 1)),
+    st.sampled_from(["Asia/Shanghai", "UTC", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"]),
+)
+def test_text_before_the_end_is_before_it_in_time(call: dt.datetime, end: dt.datetime, zone: str) -> None:
+    """records_in_window keeps a callTime by its text only when it is truly before the end."""
+    from tap_callcdr.itnio.stream import _text_before
+
+    tz = ZoneInfo(zone)
+    sent = end.replace(microsecond=0, tzinfo=dt.UTC).astimezone(tz).isoformat(timespec="seconds")
+    raw = call.replace(microsecond=0, tzinfo=tz).isoformat(timespec="seconds")
+    if _text_before(raw, sent):
+        assert dt.datetime.fromisoformat(raw) < dt.datetime.fromisoformat(sent)
