@@ -5,7 +5,9 @@ worker declines, or any worker that dies, is read by the tap itself."""
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
+import json
 import os
 import sys
 import typing as t
@@ -20,8 +22,9 @@ from yeastar_helpers import start, tap_config
 from tap_callcdr.simulator import Simulator, yeastar_demo_accounts
 from tap_callcdr.simulator.yeastar import simulator_tls
 from tap_callcdr.tap import TapCallCDR
-from tap_callcdr.yeastar import offload
+from tap_callcdr.yeastar import offload, worker
 from tap_callcdr.yeastar import stream as yeastar_stream
+from tap_callcdr.yeastar.columns import CSV_COLUMNS
 from tap_callcdr.yeastar.offload import RowWorkers
 
 NAMES = ["hq", "branch", "east", "west"]
@@ -105,3 +108,58 @@ def test_the_console_script_uses_workers_and_emits_the_same(sims) -> None:
     assert len([m for m in parallel.messages if m["type"] == "RECORD"]) == sum(
         len(sim.yeastar.truth(name)) for name in NAMES
     )
+
+
+def test_one_pbxs_file_is_split_between_workers(sims, spied, monkeypatch) -> None:
+    """One PBX: its file is cut at newlines into one part per worker, read in order."""
+    sim, ca_file = sims
+    config = tap_config(sim, "hq", ca_file=ca_file, days=4)
+    monkeypatch.setattr(yeastar_stream.os, "cpu_count", lambda: 3)
+    monkeypatch.setattr(yeastar_stream, "ROW_WORKER_MIN_BYTES", 64 * 1024)
+    jobs: list[dict[str, t.Any]] = []
+    convert = RowWorkers.convert
+    monkeypatch.setattr(RowWorkers, "convert", lambda self, job: jobs.append(job) or convert(self, job))
+    parts = in_process_lines({**config, **PARALLEL})
+    jobs.sort(key=lambda job: job["start"])  # the parts run at the same time
+    assert len(jobs) == 3 and jobs[0]["start"] == 0 and jobs[-1]["stop"] is None
+    assert [job["stop"] for job in jobs[:-1]] == [job["start"] for job in jobs[1:]]
+    assert in_process_lines({**config, **SAFE}) == parts
+
+
+def write_csv(path: Path, rows: list[list[str]]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as file:
+        csv.writer(file, lineterminator="\r\n").writerows([list(CSV_COLUMNS), *rows])
+
+
+def job_for(path: Path, tmp: Path, start: int, stop: int | None, n: int) -> dict[str, t.Any]:
+    return {
+        "csv": str(path), "out": str(tmp / f"out{n}.jsonl"), "encoding": "utf-8", "zone": "Asia/Shanghai",
+        "account": "hq", "check": False, "keys": [], "usable": True, "start": start, "stop": stop,
+    }  # fmt: skip
+
+
+def test_a_split_inside_a_quoted_line_break_is_refused(tmp_path: Path) -> None:
+    """The part before a split must end on a record's end as the csv module reads the file."""
+    row = ["1.1", "2025-10-16 17:31:13", "1001", "1002", "5", "3", "", "", "ANSWERED", "Inbound"]
+    row += ["", "", "", "sn"]
+    broken = [*row[:10], "line one\nline two", *row[11:]]  # pincode holds a line break
+    path = tmp_path / "cdr.csv"
+    write_csv(path, [row, broken, row])
+    data = path.read_bytes()
+    inside = data.index(b"line one\n") + len(b"line one\n")  # just after the quoted line break
+    after = data.index(b"\r\n", inside) + 2  # the end of that record
+    with pytest.raises(worker.Fallback, match="runs across the split"):
+        worker.convert_file(job_for(path, tmp_path, 0, inside, 0))
+    whole = worker.convert_file(job_for(path, tmp_path, 0, None, 1))
+    first = worker.convert_file(job_for(path, tmp_path, 0, after, 2))
+    second = worker.convert_file(job_for(path, tmp_path, after, None, 3))
+    assert (whole, first, second) == (3, 2, 1)
+    joined = (tmp_path / "out2.jsonl").read_bytes() + (tmp_path / "out3.jsonl").read_bytes()
+    assert joined == (tmp_path / "out1.jsonl").read_bytes()
+    records = [json.loads(line) for line in joined.splitlines()]
+    assert records[1]["pincode"] == "line one\nline two"
+
+
+def test_a_file_in_another_encoding_is_read_by_the_tap_itself() -> None:
+    assert yeastar_stream.splittable("utf-8") and yeastar_stream.splittable("GBK")
+    assert not yeastar_stream.splittable("utf-16") and not yeastar_stream.splittable("no-such-codec")

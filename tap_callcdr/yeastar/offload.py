@@ -1,10 +1,12 @@
-"""Row workers for a stream of several PBXs: each converts whole CDR files into record lines
-in its own process (worker.py), so several PBXs' files are converted on several cores.
+"""Row workers: processes (worker.py) that convert CDR files into record lines, so a file is
+converted on several cores (the tap's own process is one core: the GIL).
 
-The reader thread of each account hands its downloaded file to an idle worker and waits (the
-GIL is free while it waits); the tap's main thread then only wraps the finished lines into
-RECORD messages. A file a worker declines (a fallback), or any trouble with the workers, is
-read by the tap itself: the workers are a shortcut, never the only way.
+The reader thread of an account cuts its downloaded file into one part per worker (at
+newlines; see worker.py for how a cut is checked) and waits while the workers convert the
+parts (the GIL is free while it waits); the tap's main thread then only wraps the finished
+lines into RECORD messages, part after part. A part a worker declines (a fallback), or any
+trouble with the workers, makes the tap read that file itself: the workers are a shortcut,
+never the only way.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ class RowWorkers:
             self._idle.put(worker)
         self._closed = threading.Event()
         self._files = 0
-        self._live = count
+        self._live = self.count = count
         self._lock = threading.Lock()
 
     def new_path(self, suffix: str) -> Path:

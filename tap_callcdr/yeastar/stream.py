@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import codecs
+import itertools
 import os
 import shutil
 import typing as t
 import warnings
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
@@ -44,7 +48,14 @@ P = t.ParamSpec("P")
 R = t.TypeVar("R")
 PBX_TIME = "%Y-%m-%d %H:%M:%S"
 MIN_ROW_WORKERS = 2  # one worker is no faster than the tap itself (one core either way)
-ROW_WORKER_MIN_BYTES = 256 * 1024  # smaller files (~1,700 calls) cost more to hand over
+ROW_WORKER_MIN_BYTES = 256 * 1024  # smaller files (~1,700 calls), or parts, cost more to hand over
+# Encodings where a newline byte is never part of another character: a worker reads a file
+# in one of them line by line, and it can be split at newlines (the worker reading the part
+# before a split checks it is sound).
+# (Names as codecs.lookup gives them.) Files in other encodings are read by the tap itself.
+SPLITTABLE = frozenset(
+    {"utf-8", "utf-8-sig", "gbk", "gb2312", "gb18030", "big5", "ascii", "iso8859-1", "cp1252"}
+)
 
 
 @dataclass
@@ -162,23 +173,22 @@ class YeastarCDRStream(CDRStream):
         if file is None:
             return
         encoding = account.get("csv_encoding") or "utf-8"
-        converted = self._converted_by_worker(file, encoding, context)
+        converted = self._converted_by_workers(file, encoding, context)
         if converted is not None:
             file.close()
-            yield t.cast("dict[str, t.Any]", converted)  # passed on as it is (_read_account)
+            yield from t.cast("list[dict[str, t.Any]]", converted)  # passed on as they are
             return
         table = csvfile.CdrTable(file, encoding=encoding, describe=self.describe, documented=CSV_COLUMNS)
         with table as rows:
             self._check_header(rows.header)
             yield from t.cast("Iterator[dict[str, t.Any]]", rows)  # Mappings: all post_process needs
 
-    # -- row workers: several PBXs' files converted on several cores (offload.py) ------------
+    # -- row workers: files converted on several cores (offload.py, worker.py) --------------
 
     _row_workers: RowWorkers | None = None
 
     def _start_reading(self, first: Context | None) -> ReadAhead[t.Any]:
-        accounts = len(self.accounts) - (list(self.accounts).index(first["account"]) if first else 0)
-        count = min(os.cpu_count() or 1, int(self.config.get("parallel_accounts", 4)), accounts)
+        count = min(os.cpu_count() or 1, int(self.config.get("parallel_accounts", 4)))
         if self.batching and count >= MIN_ROW_WORKERS:  # started now: ready when the files are
             self._row_workers = RowWorkers(count)
         return super()._start_reading(first)
@@ -193,34 +203,43 @@ class YeastarCDRStream(CDRStream):
                 self._row_workers.close()
                 self._row_workers = None
 
-    def _converted_by_worker(
+    def _converted_by_workers(
         self, file: t.IO[bytes], encoding: str, context: Context | None
-    ) -> EncodedBatch | None:
-        """The file's records, made by a row worker; None: read it here (no workers, a small
-        file, or one the worker declined)."""
+    ) -> list[EncodedBatch] | None:
+        """The file's records made by the row workers, one part of the file each (in file
+        order); None: read it here (no workers, a small file, or a part a worker declined)."""
         workers = self._row_workers
-        if workers is None or file.seek(0, os.SEEK_END) < ROW_WORKER_MIN_BYTES:
-            file.seek(0)
-            return None
+        size = file.seek(0, os.SEEK_END)
         file.seek(0)
-        source, out = workers.new_path(".csv"), workers.new_path(".jsonl")
+        if workers is None or size < ROW_WORKER_MIN_BYTES or not splittable(encoding):
+            return None
+        source = workers.new_path(".csv")
         with source.open("wb") as copy:
             shutil.copyfileobj(file, copy)
         file.seek(0)
+        parts = min(workers.count, size // ROW_WORKER_MIN_BYTES)
+        bounds = split_points(source, size, parts)
         check = self._conformance
         job = {
-            "csv": str(source), "out": str(out), "encoding": encoding, "zone": self.zone(context).key,
+            "csv": str(source), "encoding": encoding, "zone": self.zone(context).key,
             "account": self.account(context)["name"], "check": check is not None,
             "keys": sorted(check.keys) if check else [], "usable": check.usable if check else False,
         }  # fmt: skip
+        jobs = [
+            {**job, "out": str(workers.new_path(".jsonl")), "start": start, "stop": stop}
+            for start, stop in itertools.pairwise(bounds)
+        ]
         try:
-            count = workers.convert(job)
+            with ThreadPoolExecutor(len(jobs)) as pool:  # each waits on its worker, GIL free
+                counts = list(pool.map(workers.convert, jobs))
         finally:
             source.unlink(missing_ok=True)
-        if count is None:
-            out.unlink(missing_ok=True)
+        if any(count is None for count in counts):
+            for part in jobs:
+                Path(part["out"]).unlink(missing_ok=True)
             return None
-        return EncodedBatch(out, count)
+        done = zip(jobs, t.cast("list[int]", counts), strict=True)
+        return [EncodedBatch(Path(part["out"]), count) for part, count in done]
 
     def _retried(self, step: Callable[P, R]) -> Callable[P, R]:
         """The SDK's retry policy around a whole step of several requests."""
@@ -308,5 +327,27 @@ class YeastarCDRStream(CDRStream):
 
     def record_label(self, row: t.Mapping[str, t.Any]) -> str:
         return f"callid {row.get('callid')!r}"
+
+
+def splittable(encoding: str) -> bool:
+    try:
+        return codecs.lookup(encoding).name in SPLITTABLE
+    except LookupError:
+        return False
+
+
+def split_points(path: Path, size: int, parts: int) -> list[int | None]:
+    """Byte offsets cutting the file into `parts` of about equal size, each just after a
+    newline (the last bound None: to the end)."""
+    bounds: list[int | None] = [0]
+    with path.open("rb") as file:
+        for part in range(1, parts):
+            file.seek(size * part // parts)
+            file.readline()  # to the end of the line the cut falls in
+            at = file.tell()
+            if at >= size or at <= (bounds[-1] or 0):
+                break
+            bounds.append(at)
+    return [*bounds, None]
 
 

@@ -1,21 +1,20 @@
-"""A row worker: turns CDR files into record lines in its own process, so the files of
-several PBXs are converted on several cores (the tap's own process is one core: the GIL).
+"""A row worker: turns a CDR file, or a part of one, into record lines in its own process,
+so files are converted on several cores (the tap's own process is one core: the GIL).
 
     python -m tap_callcdr.yeastar.worker     # started by offload.RowWorkers, not by hand
 
-Reads one job per line on stdin (JSON: the CSV file to read and the record lines file to
-write, the file's encoding, the account's name and zone, the conformance check) and answers
-each with one line on stdout: {"records": n}, or {"fallback": why}. It converts only what the
-tap's own path would emit unchanged (rows.build_record, then the same conformance check);
-anything else (a header with missing or extra columns, a value that does not convert, bad
-bytes or CSV) is a fallback: the tap then reads that file itself, warnings and errors as
-always. Imports no SDK, so it starts in well under 0.1 s.
+Reads one job per line on stdin (JSON: the CSV file and the byte range to read, the record
+lines file to write, the file's encoding, the account's name and zone, the conformance
+check) and answers each with one line on stdout: {"records": n}, or {"fallback": why}. It
+converts only what the tap's own path would emit unchanged (rows.build_record, then the same
+conformance check); anything else (a header with missing or extra columns, a value that does
+not convert, bad bytes or CSV, a record across a cut) is a fallback: the tap then reads that
+file itself, warnings and errors as always. Imports no SDK, so it starts in well under 0.1 s.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import json
 import sys
 import typing as t
@@ -35,30 +34,69 @@ class Fallback(Exception):
 
 
 def convert_file(job: dict[str, t.Any]) -> int:
-    """Every line of job["csv"] as a record's JSON on a line of job["out"]; the count."""
+    """The lines of job["csv"] from byte job["start"] to job["stop"] (None: the end), each as
+    a record's JSON on a line of job["out"]; the count.
+
+    A part that starts past the header reads the header from the file's start. A part that
+    ends at `stop` must end there on a record's end as the csv module reads the whole file:
+    a record running past it (a quoted field with a line break) makes the tap read the file.
+    """
     convert = converters(ZoneInfo(job["zone"]))
     check = ConformanceCheck.of(job["keys"], job["usable"]) if job["check"] else None
-    account, count = job["account"], 0
+    account, start, stop, count = job["account"], job["start"], job["stop"], 0
     with open(job["csv"], "rb") as raw, open(job["out"], "wb") as out:
-        reader = csv.reader(io.TextIOWrapper(raw, encoding=job["encoding"], newline=""))
+        lines = _Lines(raw, job["encoding"], 0)
+        reader = csv.reader(lines)
         header = header_names(next(reader, []))
         layout = Layout(header, CSV_COLUMNS)
         if not layout.canonical:
             raise Fallback("columns other than the documented ones")
-        lines: list[bytes] = []
+        if start:
+            lines.seek(start)
+        batch: list[bytes] = []
         for fields in reader:
-            if not fields:
-                continue
-            if len(fields) != len(header):
-                raise Fallback("a line with another field count")
-            record = build_record(CsvRow(fields, layout), account, convert)
-            if check is not None and not check.unchanged(record):
-                raise Fallback("a record the SDK's conformance would change")
-            lines.append(ENCODE(record))
-            if len(lines) == 1000:
-                count += _write(out, lines)
-        count += _write(out, lines)
+            if fields:
+                if len(fields) != len(header):
+                    raise Fallback("a line with another field count")
+                record = build_record(CsvRow(fields, layout), account, convert)
+                if check is not None and not check.unchanged(record):
+                    raise Fallback("a record the SDK's conformance would change")
+                batch.append(ENCODE(record))
+                if len(batch) == 1000:
+                    count += _write(out, batch)
+            if stop is not None and lines.position >= stop:
+                if lines.position > stop:
+                    raise Fallback("a record runs across the split")
+                break
+        count += _write(out, batch)
     return count
+
+
+class _Lines:
+    """A file's lines decoded one by one, knowing the byte offset after the last one read.
+
+    Only for encodings where a newline byte is never part of another character (utf-8, gbk,
+    gb18030, big5, ...): then splitting the bytes at newlines and decoding each part is what
+    decoding the whole and splitting it gives (CdrTable reads with newline="", no translation).
+    """
+
+    def __init__(self, raw: t.BinaryIO, encoding: str, start: int) -> None:
+        self.raw, self.encoding = raw, encoding
+        self.seek(start)
+
+    def seek(self, offset: int) -> None:
+        self.raw.seek(offset)
+        self.position = offset
+
+    def __iter__(self) -> t.Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        line = self.raw.readline()
+        if not line:
+            raise StopIteration
+        self.position += len(line)
+        return line.decode(self.encoding)
 
 
 def _write(out: t.IO[bytes], lines: list[bytes]) -> int:
