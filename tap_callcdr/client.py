@@ -30,6 +30,7 @@ from tap_callcdr.errors import (
 from tap_callcdr.fields import FieldConverters
 from tap_callcdr.fields import as_text as as_text  # re-exported for the vendors
 from tap_callcdr.fields import to_integer as to_integer  # re-exported for the vendors
+from tap_callcdr.offload import RowWorkers
 from tap_callcdr.prefetch import ReadAhead
 from tap_callcdr.redact import install as install_log_scrubbing
 from tap_callcdr.redact import network_reason
@@ -205,6 +206,9 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any]):
         names = [p["account"] for p in partitions]
         todo = partitions[names.index(first["account"]) :] if first else partitions
         self._failures = {}
+        count = self.row_worker_count(len(todo)) if self.batching else 0
+        if count and self.row_workers is None:  # started now: ready when the answers are
+            self.row_workers = RowWorkers(count)
         read_ahead: ReadAhead[t.Any] = ReadAhead(workers=int(self.config.get("parallel_accounts", 4)))
         now, _ = self.now(), self.window_plan  # resolved here, not racing in the threads
         for partition in todo:
@@ -226,6 +230,19 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any]):
                 raise
             failed[self.name] = error
             self.logger.warning("%s failed (reported at the end); going on with the other streams", self.name)
+        finally:
+            if self.row_workers is not None:
+                self.row_workers.close()
+                self.row_workers = None
+
+    # -- row workers: conversion on several cores (offload.py) ---------------------------------
+
+    row_workers: RowWorkers | None = None  # for this sync, when row_worker_count said so
+
+    def row_worker_count(self, accounts: int) -> int:
+        """Row worker processes for a sync of `accounts` accounts (a vendor that can use them
+        says how many); only the batch loop takes what they make."""
+        return 0
 
     def bookmark(self, context: Context) -> dt.datetime | None:
         """The partition's bookmark from state, or None on its first run (start_date).

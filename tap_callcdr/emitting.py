@@ -18,6 +18,7 @@ tests/test_fast_path.py compares whole runs' output with and without the shortcu
 
 from __future__ import annotations
 
+import contextlib
 import os
 import typing as t
 from collections.abc import Iterable
@@ -40,11 +41,12 @@ if t.TYPE_CHECKING:
 @dataclass(frozen=True)
 class EncodedBatch:
     """Records already built, checked and encoded elsewhere (a row worker): one JSON object a
-    line in a file, which the batch loop writes out and removes. Only the batch loop takes
-    these (`LeanRecordPath.batching`): the SDK's loop would post-process them again."""
+    line, in `lines` or in a file the batch loop removes once written out. Only the batch loop
+    takes these (`LeanRecordPath.batching`): the SDK's loop would post-process them again."""
 
-    path: Path
+    path: Path | None
     count: int
+    lines: bytes = b""
 
 
 Batch = list[dict[str, t.Any]] | EncodedBatch  # what an account's thread hands the emitter
@@ -165,15 +167,20 @@ class LeanRecordPath(Stream):
         write = writer.encoded_record_writer(self.name, self._stream_version)
         state, every = self.state_manager, self.STATE_MSG_FREQUENCY
         try:
-            with batch.path.open("rb") as lines:
+            with contextlib.ExitStack() as stack:
+                # a line of JSON holds no raw line break: msgspec escapes them in strings
+                lines: t.Iterable[bytes] = batch.lines.split(b"\n")[:-1]
+                if batch.path:
+                    lines = stack.enter_context(batch.path.open("rb"))
                 for line in lines:
-                    write(line[:-1])
+                    write(line.rstrip(b"\n"))
                     state.is_flushed = False
                     written += 1
                     if written % every == 0:
                         self._write_state_message()
         finally:
-            os.unlink(batch.path)
+            if batch.path:
+                os.unlink(batch.path)
         return written
 
     def _process_record(

@@ -8,11 +8,13 @@ import decimal
 import typing as t
 
 import msgspec
-import requests
+
+if t.TYPE_CHECKING:  # not imported: a row worker (worker.py) uses EXACT without requests
+    import requests
 
 _plain = msgspec.json.Decoder()
-_exact = msgspec.json.Decoder(float_hook=decimal.Decimal)  # money keeps its digits
-_UTF8 = {None, "utf-8", "utf8"}
+EXACT = _exact = msgspec.json.Decoder(float_hook=decimal.Decimal)  # money keeps its digits
+UTF8 = _UTF8 = frozenset({None, "utf-8", "utf8"})  # what msgspec reads (else the json module)
 
 
 def response_json(response: requests.Response, *, exact_decimals: bool = False) -> t.Any:

@@ -35,6 +35,7 @@ from singer_sdk.exceptions import RetriableAPIError
 from tap_callcdr.client import WINDOW_KEY
 from tap_callcdr.errors import ConfigError, MalformedResponseError, PaginationError, VendorError
 from tap_callcdr.itnio import auth
+from tap_callcdr.itnio.records import text_before
 from tap_callcdr.simulator import Simulator, itnio_demo_accounts
 from tap_callcdr.simulator.cli import build_parser, build_simulator
 from tap_callcdr.simulator.itnio import GROUP, SIP, Query, horizon_start, sign
@@ -722,10 +723,8 @@ def test_pages_in_flight_must_be_a_whole_number(one: Simulator) -> None:
 )
 def test_text_before_the_end_is_before_it_in_time(call: dt.datetime, end: dt.datetime, zone: str) -> None:
     """records_in_window keeps a callTime by its text only when it is truly before the end."""
-    from tap_callcdr.itnio.stream import _text_before
-
     tz = ZoneInfo(zone)
     sent = end.replace(microsecond=0, tzinfo=dt.UTC).astimezone(tz).isoformat(timespec="seconds")
     raw = call.replace(microsecond=0, tzinfo=tz).isoformat(timespec="seconds")
-    if _text_before(raw, sent):
+    if text_before(raw, sent):
         assert dt.datetime.fromisoformat(raw) < dt.datetime.fromisoformat(sent)

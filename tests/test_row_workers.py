@@ -14,18 +14,22 @@ import typing as t
 from collections.abc import Iterator
 from pathlib import Path
 
+import itnio_helpers
 import pytest
+import yeastar_helpers
 from harness import run_cli
 from test_fast_path import normalized
 from yeastar_helpers import start, tap_config
 
-from tap_callcdr.simulator import Simulator, yeastar_demo_accounts
+from tap_callcdr import offload
+from tap_callcdr.itnio import stream as itnio_stream
+from tap_callcdr.offload import RowWorkers
+from tap_callcdr.simulator import Simulator, itnio_demo_accounts, yeastar_demo_accounts
 from tap_callcdr.simulator.yeastar import simulator_tls
 from tap_callcdr.tap import TapCallCDR
-from tap_callcdr.yeastar import offload, worker
 from tap_callcdr.yeastar import stream as yeastar_stream
+from tap_callcdr.yeastar import worker
 from tap_callcdr.yeastar.columns import CSV_COLUMNS
-from tap_callcdr.yeastar.offload import RowWorkers
 
 NAMES = ["hq", "branch", "east", "west"]
 SAFE = {"parallel_accounts": 1}  # one account at a time: no workers
@@ -133,7 +137,8 @@ def write_csv(path: Path, rows: list[list[str]]) -> None:
 
 def job_for(path: Path, tmp: Path, start: int, stop: int | None, n: int) -> dict[str, t.Any]:
     return {
-        "csv": str(path), "out": str(tmp / f"out{n}.jsonl"), "encoding": "utf-8", "zone": "Asia/Shanghai",
+        "task": "", "input": str(path), "out": str(tmp / f"out{n}.jsonl"), "encoding": "utf-8",
+        "zone": "Asia/Shanghai",
         "account": "hq", "check": False, "keys": [], "usable": True, "start": start, "stop": stop,
     }  # fmt: skip
 
@@ -148,7 +153,7 @@ def test_a_split_inside_a_quoted_line_break_is_refused(tmp_path: Path) -> None:
     data = path.read_bytes()
     inside = data.index(b"line one\n") + len(b"line one\n")  # just after the quoted line break
     after = data.index(b"\r\n", inside) + 2  # the end of that record
-    with pytest.raises(worker.Fallback, match="runs across the split"):
+    with pytest.raises(offload.Fallback, match="runs across the split"):
         worker.convert_file(job_for(path, tmp_path, 0, inside, 0))
     whole = worker.convert_file(job_for(path, tmp_path, 0, None, 1))
     first = worker.convert_file(job_for(path, tmp_path, 0, after, 2))
@@ -163,3 +168,27 @@ def test_a_split_inside_a_quoted_line_break_is_refused(tmp_path: Path) -> None:
 def test_a_file_in_another_encoding_is_read_by_the_tap_itself() -> None:
     assert yeastar_stream.splittable("utf-8") and yeastar_stream.splittable("GBK")
     assert not yeastar_stream.splittable("utf-16") and not yeastar_stream.splittable("no-such-codec")
+
+
+# -- ITNIO: each page converted in a worker (itnio/worker.py) -----------------------------------
+
+
+def test_itnio_pages_converted_by_workers_are_the_taps_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every record and STATE as the tap makes them itself, Decimals and the window's end
+    included (a page with a value that does not convert is left to the tap: the ITNIO error
+    tests run with workers)."""
+    accounts = itnio_demo_accounts(["intl", "latam"], calls=400, group_calls=150, days=3)
+    sim = Simulator([], anchor=yeastar_helpers.ANCHOR, itnio_accounts=accounts).start()
+    monkeypatch.setattr(itnio_stream.os, "cpu_count", lambda: 2)
+    runs: list[str] = []
+    run = RowWorkers.run
+    spy = lambda self, job, payload=b"": runs.append(job["task"]) or run(self, job, payload)  # noqa: E731
+    monkeypatch.setattr(RowWorkers, "run", spy)
+    try:
+        config = itnio_helpers.tap_config(sim, days=4)
+        by_workers = in_process_lines(config)
+        assert runs and set(runs) == {"tap_callcdr.itnio.worker:convert_page"}
+        monkeypatch.setattr(itnio_stream.ItnioRecordStream, "row_worker_count", lambda self, accounts: 0)
+        assert in_process_lines(config) == by_workers
+    finally:
+        sim.stop()

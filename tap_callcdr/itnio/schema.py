@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from singer_sdk import typing as th
 
-TIME_FIELDS = ("submitTime", "callTime", "ringingTime", "answerTime", "hangupTime")
-INTEGER_FIELDS = ("callDuration", "chargedDuration")
-SIP_DECIMAL_FIELDS = ("cost", "rate")
-SIP_STRING_FIELDS = (
-    "voiceId", "sipGroupName", "phoneName", "callee", "displayNum", "code", "terminationCode",
-    "terminationReason", "billPeriod", "recordingFileId", "currency",
-)  # fmt: skip
-GROUP_DECIMAL_FIELDS = (*SIP_DECIMAL_FIELDS, "baseCost")
-GROUP_STRING_FIELDS = (*SIP_STRING_FIELDS, "voiceFileId", "feedbackValue", "calledInfo")
+from tap_callcdr.itnio.columns import (
+    GROUP_DECIMAL_FIELDS,
+    GROUP_STRING_FIELDS,
+    INTEGER_FIELDS,
+    SIP_DECIMAL_FIELDS,
+    SIP_STRING_FIELDS,
+    TIME_FIELDS,
+)
 
 DESCRIPTIONS = {
     "voiceId": "Vendor record id",

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import decimal
-import functools
-import json
+import os
 import typing as t
 from collections.abc import Iterator
 from functools import cached_property
@@ -14,24 +12,24 @@ from zoneinfo import ZoneInfo
 
 import requests
 
-from tap_callcdr.client import WINDOW_KEY, CDRStream, to_integer
+from tap_callcdr.client import WINDOW_KEY, CDRStream
+from tap_callcdr.emitting import EncodedBatch
 from tap_callcdr.errors import MalformedResponseError
-from tap_callcdr.fields import FieldConverters, Text
+from tap_callcdr.fields import FieldConverters
 from tap_callcdr.itnio import envelope
 from tap_callcdr.itnio.auth import ItnioSignAuthenticator, TimestampExpiredError
 from tap_callcdr.itnio.pages import PagesAhead
 from tap_callcdr.itnio.paging import ItnioPaginator
+from tap_callcdr.itnio.records import CONVERSION_ERRORS, RowError, build_record, converters, text_before
 from tap_callcdr.itnio.schema import (
     GROUP_DECIMAL_FIELDS,
     GROUP_SCHEMA,
     GROUP_STRING_FIELDS,
-    INTEGER_FIELDS,
     SIP_DECIMAL_FIELDS,
     SIP_SCHEMA,
     SIP_STRING_FIELDS,
-    TIME_FIELDS,
 )
-from tap_callcdr.times import instant_to_utc
+from tap_callcdr.jsonbody import UTF8
 from tap_callcdr.windows import Window, iso_utc
 
 if t.TYPE_CHECKING:
@@ -82,8 +80,13 @@ class ItnioRecordStream(CDRStream):
         return ItnioPaginator(self.describe)
 
     def request_records(self, context: Context | None) -> t.Iterable[dict]:
+        for _, records in self._answers(context):
+            yield from records
+
+    def _answers(self, context: Context | None) -> Iterator[tuple[requests.Response, list[dict]]]:
         """The SDK's paging loop (RESTStream.request_records, 0.54) over answers asked ahead
-        (pages.py): the same requests, counted and checked in the same order."""
+        (pages.py): the same requests, counted and checked in the same order; each answer
+        with its records."""
         paginator = self.get_new_paginator()
         send = self.request_decorator(self._request)
         account = self.current_account
@@ -105,7 +108,7 @@ class ItnioRecordStream(CDRStream):
                     # the last page, empty (continue_if_empty raises if it is not)
                     self.logger.info("Pagination stopped: page %s is empty", paginator.current_value)
                     break
-                yield from records
+                yield response, records
                 paginator.advance(response)
                 if paginator.finished:
                     break
@@ -162,16 +165,49 @@ class ItnioRecordStream(CDRStream):
         end = iso_utc(window.end)  # the same text form: string order is time order
         # endTime as sent: a callTime of its shape and offset is in time order as text too
         sent = window.end.astimezone(self.zone(context)).isoformat(timespec="seconds")
-        for row in super().records_in_window(context, window):
-            if _text_before(row.get("callTime"), sent):
-                yield row
+        for response, rows in self._answers({**(context or {}), WINDOW_KEY: window}):
+            converted = self._converted_by_worker(response, context, sent, end)
+            if converted is not None:
+                yield t.cast("dict", converted)  # passed on as it is (_read_account)
                 continue
-            try:
-                call_time = utc(row.get("callTime"))
-            except (TypeError, ValueError, ArithmeticError):
-                call_time = self.convert_field(row, "callTime", utc)  # raises, naming the field
-            if call_time is None or call_time < end:  # None: post_process says why
-                yield row
+            for row in rows:
+                if text_before(row.get("callTime"), sent):
+                    yield row
+                    continue
+                try:
+                    call_time = utc(row.get("callTime"))
+                except (TypeError, ValueError, ArithmeticError):
+                    call_time = self.convert_field(row, "callTime", utc)  # raises, naming the field
+                if call_time is None or call_time < end:  # None: post_process says why
+                    yield row
+
+    # -- row workers: pages converted in another process (tap_callcdr/worker.py) ---------------
+
+    def row_worker_count(self, accounts: int) -> int:
+        """One per account read at once, up to the cores: each page then converts in a worker
+        while the account's next pages arrive, the tap only writing lines."""
+        cores = os.cpu_count() or 1
+        return min(cores, int(self.config.get("parallel_accounts", 4)), accounts) if cores > 1 else 0
+
+    def _converted_by_worker(
+        self, response: requests.Response, context: Context | None, sent: str, end: str
+    ) -> EncodedBatch | None:
+        """The answer's records made by a row worker; None: convert them here (no workers,
+        an answer not in UTF-8, or one the worker declined)."""
+        workers = self.row_workers
+        encoding = response.encoding.lower() if response.encoding else None
+        if workers is None or encoding not in UTF8:
+            return None
+        check = self._conformance
+        job = {
+            "task": "tap_callcdr.itnio.worker:convert_page",
+            "zone": self.zone(context).key, "account": self.account(context)["name"],
+            "strings": self.string_fields, "decimals": self.decimal_fields, "sent": sent, "end": end,
+            "check": check is not None, "keys": sorted(check.keys) if check else [],
+            "usable": check.usable if check else False,
+        }  # fmt: skip
+        done = workers.run(job, response.content)
+        return None if done is None else EncodedBatch(None, *done)
 
     # -- answers ---------------------------------------------------------------------------
 
@@ -187,28 +223,20 @@ class ItnioRecordStream(CDRStream):
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
         yield from envelope.payload(response, self.describe)["data"]["records"]
 
-    @classmethod
-    @functools.cache
-    def converters(cls, zone: ZoneInfo) -> FieldConverters:
-        """Each column's converter, for an account in `zone` (one pass per record)."""
-
-        def utc(value: t.Any) -> str | None:
-            return instant_to_utc(value, zone)
-
-        return FieldConverters({
-            **dict.fromkeys(cls.string_fields, Text(_text)),
-            **dict.fromkeys(TIME_FIELDS, utc),
-            **dict.fromkeys(INTEGER_FIELDS, to_integer),
-            **dict.fromkeys(cls.decimal_fields, _decimal),
-        })
+    def converters(self, zone: ZoneInfo) -> FieldConverters:
+        """Each field's converter, for an account in `zone` (records.py)."""
+        return converters(zone, self.string_fields, self.decimal_fields)
 
     def post_process(self, row: dict, context: Context | None = None) -> dict:
-        """Vendor record -> typed row: UTC times, integers, exact decimals, `account`."""
-        record: dict[str, t.Any] = {"account": self.account(context)["name"]}
-        record.update(self.convert_fields(row, self.converters(self.zone(context))))
-        if not record["voiceId"] or record["callTime"] is None:
-            raise MalformedResponseError(self.describe(f"record without voiceId or callTime: {row}"))
-        return record
+        """Vendor record -> typed row (records.py): UTC times, integers, exact decimals, `account`."""
+        convert = self.converters(self.zone(context))
+        try:
+            return build_record(row, self.account(context)["name"], convert)
+        except RowError as error:
+            raise MalformedResponseError(self.describe(str(error))) from None
+        except CONVERSION_ERRORS:
+            self.convert_fields(row, convert)  # finds the field, names it in the error
+            raise
 
 
 class ItnioSipRecordStream(ItnioRecordStream):
@@ -239,35 +267,6 @@ class ItnioGroupRecordStream(ItnioRecordStream):
 
 
 # -- field conversions ---------------------------------------------------------------------
-
-
-def _decimal(value: t.Any) -> decimal.Decimal | None:
-    """The vendor's digits exactly (JSON numbers arrive as Decimal too, see envelope)."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise TypeError(value)
-    number = decimal.Decimal(str(value).strip())
-    if not number.is_finite():
-        raise ValueError(value)
-    return number
-
-
-def _text(value: t.Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
-
-
-def _text_before(value: t.Any, sent: str) -> bool:
-    """`value` is before `sent`, told by the text: both have the shape and offset of
-    isoformat(timespec="seconds"). (A value of that shape that is no time fails later.)"""
-    return (
-        type(value) is str and len(value) == len(sent) and value[10] == "T"
-        and value[19:] == sent[19:] and value < sent
-    )  # fmt: skip
 
 
 class _Page:

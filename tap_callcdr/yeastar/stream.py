@@ -28,7 +28,6 @@ from tap_callcdr.session import Session
 from tap_callcdr.windows import Window
 from tap_callcdr.yeastar import csvfile, envelope
 from tap_callcdr.yeastar.auth import YeastarTokenAuthenticator
-from tap_callcdr.yeastar.offload import RowWorkers
 from tap_callcdr.yeastar.rows import CONVERSION_ERRORS, CsvRow, RowError, build_record, converters
 from tap_callcdr.yeastar.schema import (
     CSV_COLUMNS,
@@ -42,7 +41,6 @@ if t.TYPE_CHECKING:
 
     from singer_sdk.helpers.types import Context, RequestFunc
 
-    from tap_callcdr.prefetch import ReadAhead
 
 P = t.ParamSpec("P")
 R = t.TypeVar("R")
@@ -185,30 +183,17 @@ class YeastarCDRStream(CDRStream):
 
     # -- row workers: files converted on several cores (offload.py, worker.py) --------------
 
-    _row_workers: RowWorkers | None = None
-
-    def _start_reading(self, first: Context | None) -> ReadAhead[t.Any]:
+    def row_worker_count(self, accounts: int) -> int:
+        """As many as cores (and parallel_accounts) allow: even one PBX's file is split."""
         count = min(os.cpu_count() or 1, int(self.config.get("parallel_accounts", 4)))
-        if self.batching and count >= MIN_ROW_WORKERS:  # started now: ready when the files are
-            self._row_workers = RowWorkers(count)
-        return super()._start_reading(first)
-
-    def _sync_records(
-        self, context: Context | None = None, *, write_messages: bool = True
-    ) -> t.Generator[dict, t.Any, t.Any]:
-        try:
-            yield from super()._sync_records(context, write_messages=write_messages)
-        finally:
-            if self._row_workers is not None:
-                self._row_workers.close()
-                self._row_workers = None
+        return count if count >= MIN_ROW_WORKERS else 0
 
     def _converted_by_workers(
         self, file: t.IO[bytes], encoding: str, context: Context | None
     ) -> list[EncodedBatch] | None:
         """The file's records made by the row workers, one part of the file each (in file
         order); None: read it here (no workers, a small file, or a part a worker declined)."""
-        workers = self._row_workers
+        workers = self.row_workers
         size = file.seek(0, os.SEEK_END)
         file.seek(0)
         if workers is None or size < ROW_WORKER_MIN_BYTES or not splittable(encoding):
@@ -221,7 +206,8 @@ class YeastarCDRStream(CDRStream):
         bounds = split_points(source, size, parts)
         check = self._conformance
         job = {
-            "csv": str(source), "encoding": encoding, "zone": self.zone(context).key,
+            "task": "tap_callcdr.yeastar.worker:convert_file", "input": str(source),
+            "encoding": encoding, "zone": self.zone(context).key,
             "account": self.account(context)["name"], "check": check is not None,
             "keys": sorted(check.keys) if check else [], "usable": check.usable if check else False,
         }  # fmt: skip

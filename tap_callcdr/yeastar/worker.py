@@ -1,7 +1,7 @@
 """A row worker: turns a CDR file, or a part of one, into record lines in its own process,
 so files are converted on several cores (the tap's own process is one core: the GIL).
 
-    python -m tap_callcdr.yeastar.worker     # started by offload.RowWorkers, not by hand
+    task "tap_callcdr.yeastar.worker:convert_file" of tap_callcdr/worker.py (offload.py)
 
 Reads one job per line on stdin (JSON: the CSV file and the byte range to read, the record
 lines file to write, the file's encoding, the account's name and zone, the conformance
@@ -15,26 +15,21 @@ file itself, warnings and errors as always. Imports no SDK, so it starts in well
 from __future__ import annotations
 
 import csv
-import json
-import sys
 import typing as t
 from zoneinfo import ZoneInfo
 
 import msgspec
 
 from tap_callcdr.conformance import ConformanceCheck
+from tap_callcdr.offload import Fallback
 from tap_callcdr.yeastar.columns import CSV_COLUMNS
 from tap_callcdr.yeastar.rows import CsvRow, Layout, build_record, converters, header_names
 
-ENCODE = msgspec.json.Encoder().encode  # str, int and None only (checked): as the SDK's encoder
-
-
-class Fallback(Exception):
-    """The tap reads this file itself."""
+ENCODE = msgspec.json.Encoder(decimal_format="number").encode  # the SDK encoder's output
 
 
 def convert_file(job: dict[str, t.Any]) -> int:
-    """The lines of job["csv"] from byte job["start"] to job["stop"] (None: the end), each as
+    """The lines of job["input"] from byte job["start"] to job["stop"] (None: the end), each as
     a record's JSON on a line of job["out"]; the count.
 
     A part that starts past the header reads the header from the file's start. A part that
@@ -44,7 +39,7 @@ def convert_file(job: dict[str, t.Any]) -> int:
     convert = converters(ZoneInfo(job["zone"]))
     check = ConformanceCheck.of(job["keys"], job["usable"]) if job["check"] else None
     account, start, stop, count = job["account"], job["start"], job["stop"], 0
-    with open(job["csv"], "rb") as raw, open(job["out"], "wb") as out:
+    with open(job["input"], "rb") as raw, open(job["out"], "wb") as out:
         lines = _Lines(raw, job["encoding"], 0)
         reader = csv.reader(lines)
         header = header_names(next(reader, []))
@@ -105,21 +100,3 @@ def _write(out: t.IO[bytes], lines: list[bytes]) -> int:
     written = len(lines)
     lines.clear()
     return written
-
-
-def answer(job: dict[str, t.Any]) -> dict[str, t.Any]:
-    try:
-        return {"records": convert_file(job)}
-    except Fallback as why:
-        return {"fallback": str(why)}
-    except Exception as error:  # whatever it is, the tap's own path reports it
-        return {"fallback": f"{type(error).__name__}: {error}"[:300]}
-
-
-def main() -> None:
-    for line in sys.stdin:
-        print(json.dumps(answer(json.loads(line))), flush=True)
-
-
-if __name__ == "__main__":
-    main()

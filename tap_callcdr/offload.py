@@ -1,12 +1,11 @@
-"""Row workers: processes (worker.py) that convert CDR files into record lines, so a file is
-converted on several cores (the tap's own process is one core: the GIL).
+"""Row workers: processes (worker.py) that turn what a vendor sent into record lines, so the
+conversion runs on several cores (the tap's own process is one core: the GIL).
 
-The reader thread of an account cuts its downloaded file into one part per worker (at
-newlines; see worker.py for how a cut is checked) and waits while the workers convert the
-parts (the GIL is free while it waits); the tap's main thread then only wraps the finished
-lines into RECORD messages, part after part. A part a worker declines (a fallback), or any
-trouble with the workers, makes the tap read that file itself: the workers are a shortcut,
-never the only way.
+A vendor's reader thread hands a job (a file to convert, and where to write the lines) to an
+idle worker and waits, the GIL free meanwhile; the tap's main thread then only wraps the
+finished lines into RECORD messages. A job a worker declines (a Fallback), or any trouble
+with the workers, makes the tap convert that input itself: the workers are a shortcut, never
+the only way. Which vendor code a job runs is its "task" (module:function, in this package).
 """
 
 from __future__ import annotations
@@ -23,23 +22,33 @@ import typing as t
 from pathlib import Path
 
 LOGGER = logging.getLogger(__name__)
-COMMAND = (sys.executable, "-m", "tap_callcdr.yeastar.worker")
+COMMAND = (sys.executable, "-m", "tap_callcdr.worker")
+
+
+class Fallback(Exception):
+    """Raised by a task: the tap converts this input itself."""
 
 
 class _Worker:
     def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
-        )
+        self.process = subprocess.Popen(COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
-    def run(self, job: dict[str, t.Any]) -> dict[str, t.Any]:
+    def run(self, job: dict[str, t.Any], payload: bytes = b"") -> tuple[dict[str, t.Any], bytes]:
+        """Send a job (and its input bytes, if given in the pipe); its answer, and the output
+        bytes the task answered with (b"" when it wrote them to job["out"])."""
         assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write(json.dumps(job) + "\n")
+        header = {**job, "input_bytes": len(payload)} if payload else job
+        self.process.stdin.write(json.dumps(header).encode() + b"\n" + payload)
         self.process.stdin.flush()
-        reply = self.process.stdout.readline()
-        if not reply:
+        line = self.process.stdout.readline()
+        if not line:
             raise OSError(f"row worker exited with {self.process.poll()}")
-        return t.cast("dict[str, t.Any]", json.loads(reply))
+        reply = t.cast("dict[str, t.Any]", json.loads(line))
+        size = int(reply.get("output_bytes") or 0)
+        output = self.process.stdout.read(size) if size else b""
+        if len(output) != size:
+            raise OSError(f"row worker exited with {self.process.poll()} mid-answer")
+        return reply, output
 
     def stop(self) -> None:
         with contextlib.suppress(OSError):  # a worker that died already has no pipe to close
@@ -75,23 +84,29 @@ class RowWorkers:
             self._files += 1
             return self.directory / f"{self._files}{suffix}"
 
-    def convert(self, job: dict[str, t.Any]) -> int | None:
-        """Records the worker wrote to job["out"]; None when the tap must read the file itself."""
+    def convert(self, job: dict[str, t.Any], payload: bytes = b"") -> int | None:
+        """Records the worker wrote to job["out"]; None when the tap must convert it itself."""
+        done = self.run(job, payload)
+        return None if done is None else done[0]
+
+    def run(self, job: dict[str, t.Any], payload: bytes = b"") -> tuple[int, bytes] | None:
+        """(records, the lines answered in the pipe, or b"" if written to job["out"]); None
+        when the tap must convert the input itself."""
         worker = self._borrow()
         if worker is None:
             return None
         try:
-            reply = worker.run(job)
+            reply, output = worker.run(job, payload)
         except (OSError, ValueError) as error:  # a dead worker: not a reason to fail the run
-            LOGGER.warning("A row worker failed (%s); reading that CDR file in the tap itself", error)
+            LOGGER.warning("A row worker failed (%s); converting that input in the tap itself", error)
             with self._lock:
                 self._live -= 1
             worker.stop()
             return None
         self._idle.put(worker)
         if "records" in reply:
-            return int(reply["records"])
-        LOGGER.debug("Row worker declined %s: %s", Path(job["csv"]).name, reply.get("fallback"))
+            return int(reply["records"]), output
+        LOGGER.debug("Row worker declined a %s job: %s", job.get("task"), reply.get("fallback"))
         return None
 
     def _borrow(self) -> _Worker | None:

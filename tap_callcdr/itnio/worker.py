@@ -1,0 +1,43 @@
+"""The ITNIO task of a row worker (tap_callcdr/worker.py): one answer's page of records.
+
+    task "tap_callcdr.itnio.worker:convert_page"
+
+Does what the tap does with a page it converts itself (stream.records_in_window, then
+post_process and the conformance check): rows at or after the window's end are left to the
+next window, each row becomes a record (records.py), and the record's JSON is written as
+the SDK's encoder writes it. Anything unusual (a value that does not convert, a record the
+conformance would change) is a Fallback: the tap converts that page itself.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from tap_callcdr.conformance import ConformanceCheck
+from tap_callcdr.itnio.records import build_record, converters, text_before
+from tap_callcdr.jsonbody import EXACT
+from tap_callcdr.offload import Fallback
+
+ENCODE = msgspec.json.Encoder(decimal_format="number").encode  # the SDK encoder's output
+
+
+def convert_page(job: dict[str, t.Any]) -> tuple[int, bytes]:
+    """The records of the answer in job["payload"]: their count and JSON lines."""
+    rows = EXACT.decode(job["payload"])["data"]["records"]
+    convert = converters(ZoneInfo(job["zone"]), tuple(job["strings"]), tuple(job["decimals"]))
+    utc, sent, end, account = convert["callTime"], job["sent"], job["end"], job["account"]
+    check = ConformanceCheck.of(job["keys"], job["usable"]) if job["check"] else None
+    lines: list[bytes] = []
+    for row in rows:
+        if not text_before(row.get("callTime"), sent):
+            call_time = utc(row.get("callTime"))
+            if call_time is not None and call_time >= end:
+                continue  # the next window's
+        record = build_record(row, account, convert)
+        if check is not None and not check.unchanged(record):
+            raise Fallback("a record the SDK's conformance would change")
+        lines.append(ENCODE(record))
+    return len(lines), b"".join(line + b"\n" for line in lines)
