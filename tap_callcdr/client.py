@@ -27,7 +27,7 @@ from tap_callcdr.errors import (
     one_line,
     raise_collected,
 )
-from tap_callcdr.fields import FieldConverters
+from tap_callcdr.fields import CONVERSION_ERRORS, FieldConverters, RowError
 from tap_callcdr.fields import as_text as as_text  # re-exported for the vendors
 from tap_callcdr.fields import to_integer as to_integer  # re-exported for the vendors
 from tap_callcdr.offload import RowWorkers
@@ -244,6 +244,16 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any]):
         says how many); only the batch loop takes what they make."""
         return 0
 
+    def worker_job(self, task: str, context: Context | None) -> dict[str, t.Any]:
+        """What every row worker job of this stream carries: its task, the account and zone,
+        and the conformance check to run (the safe path's, or none with trust_record_types)."""
+        check = self._conformance
+        return {
+            "task": task, "account": self.account(context)["name"], "zone": self.zone(context).key,
+            "check": check is not None, "keys": sorted(check.keys) if check else [],
+            "usable": check.usable if check else False,
+        }  # fmt: skip
+
     def bookmark(self, context: Context) -> dt.datetime | None:
         """The partition's bookmark from state, or None on its first run (start_date).
 
@@ -334,12 +344,26 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any]):
                 self.describe(f"{self.record_label(row)}: field '{name}' has {value!r}")
             ) from None
 
+    def built(
+        self, build: t.Callable[..., dict[str, t.Any]], row: Mapping[str, t.Any], context: Context | None,
+        converters: FieldConverters,
+    ) -> dict[str, t.Any]:  # fmt: skip
+        """`build(row, account, converters)`, a vendor's record builder, its refusals as one
+        line naming the account and the field."""
+        try:
+            return build(row, self.account(context)["name"], converters)
+        except RowError as error:
+            raise MalformedResponseError(self.describe(str(error))) from None
+        except CONVERSION_ERRORS:
+            self.convert_fields(row, converters)  # finds the field, names it in the error
+            raise
+
     def convert_fields(self, row: Mapping[str, t.Any], converters: FieldConverters) -> dict[str, t.Any]:
         """Every field through its converter in one pass (no per-field try: this runs for
         every record); a bad value is then found field by field so the error names it."""
         try:
             return converters(row)
-        except (TypeError, ValueError, ArithmeticError):
+        except CONVERSION_ERRORS:
             for name, convert in converters.items():
                 self.convert_field(row, name, convert)
             raise

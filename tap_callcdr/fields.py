@@ -14,6 +14,11 @@ from decimal import Decimal
 from operator import itemgetter
 
 Convert = Callable[[t.Any], t.Any]
+CONVERSION_ERRORS = (TypeError, ValueError, ArithmeticError)  # what a converter refusing a value raises
+
+
+class RowError(ValueError):
+    """A vendor row that cannot be a record (it lacks its identity or time)."""
 _PLAIN = frozenset({str, type(None)})  # what a Text converter returns unchanged
 
 

@@ -4,9 +4,7 @@ worker declines, or any worker that dies, is read by the tap itself."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
 import json
 import os
 import sys
@@ -18,7 +16,7 @@ import itnio_helpers
 import pytest
 import yeastar_helpers
 from harness import run_cli
-from test_fast_path import normalized
+from test_fast_path import in_process_lines, normalized
 from yeastar_helpers import start, tap_config
 
 from tap_callcdr import offload
@@ -26,7 +24,6 @@ from tap_callcdr.itnio import stream as itnio_stream
 from tap_callcdr.offload import RowWorkers
 from tap_callcdr.simulator import Simulator, itnio_demo_accounts, yeastar_demo_accounts
 from tap_callcdr.simulator.yeastar import simulator_tls
-from tap_callcdr.tap import TapCallCDR
 from tap_callcdr.yeastar import stream as yeastar_stream
 from tap_callcdr.yeastar import worker
 from tap_callcdr.yeastar.columns import CSV_COLUMNS
@@ -59,15 +56,6 @@ def spied(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int | None]]:
 
     monkeypatch.setattr(RowWorkers, "convert", spy)
     return seen
-
-
-def in_process_lines(config: dict[str, t.Any]) -> list[bytes]:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        tap = TapCallCDR(config=config)
-        tap.sync_all()
-        tap.message_writer.flush()
-    return normalized(out.getvalue().encode().splitlines())
 
 
 def test_worker_lines_are_the_taps_own(sims, spied, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,15 +13,9 @@ import json
 import typing as t
 from zoneinfo import ZoneInfo
 
-from tap_callcdr.fields import FieldConverters, Text, to_integer
+from tap_callcdr.fields import FieldConverters, RowError, Text, to_integer
 from tap_callcdr.itnio.columns import INTEGER_FIELDS, TIME_FIELDS
 from tap_callcdr.times import instant_to_utc
-
-CONVERSION_ERRORS = (TypeError, ValueError, ArithmeticError)
-
-
-class RowError(ValueError):
-    """A row that cannot be a record (no voiceId or callTime)."""
 
 
 @functools.cache

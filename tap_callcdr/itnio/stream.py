@@ -14,13 +14,12 @@ import requests
 
 from tap_callcdr.client import WINDOW_KEY, CDRStream
 from tap_callcdr.emitting import EncodedBatch
-from tap_callcdr.errors import MalformedResponseError
 from tap_callcdr.fields import FieldConverters
 from tap_callcdr.itnio import envelope
 from tap_callcdr.itnio.auth import ItnioSignAuthenticator, TimestampExpiredError
 from tap_callcdr.itnio.pages import PagesAhead
 from tap_callcdr.itnio.paging import ItnioPaginator
-from tap_callcdr.itnio.records import CONVERSION_ERRORS, RowError, build_record, converters, text_before
+from tap_callcdr.itnio.records import build_record, converters, text_before
 from tap_callcdr.itnio.schema import (
     GROUP_DECIMAL_FIELDS,
     GROUP_SCHEMA,
@@ -198,14 +197,8 @@ class ItnioRecordStream(CDRStream):
         encoding = response.encoding.lower() if response.encoding else None
         if workers is None or encoding not in UTF8:
             return None
-        check = self._conformance
-        job = {
-            "task": "tap_callcdr.itnio.worker:convert_page",
-            "zone": self.zone(context).key, "account": self.account(context)["name"],
-            "strings": self.string_fields, "decimals": self.decimal_fields, "sent": sent, "end": end,
-            "check": check is not None, "keys": sorted(check.keys) if check else [],
-            "usable": check.usable if check else False,
-        }  # fmt: skip
+        job = self.worker_job("tap_callcdr.itnio.worker:convert_page", context)
+        job.update(strings=self.string_fields, decimals=self.decimal_fields, sent=sent, end=end)
         done = workers.run(job, response.content)
         return None if done is None else EncodedBatch(None, *done)
 
@@ -229,14 +222,7 @@ class ItnioRecordStream(CDRStream):
 
     def post_process(self, row: dict, context: Context | None = None) -> dict:
         """Vendor record -> typed row (records.py): UTC times, integers, exact decimals, `account`."""
-        convert = self.converters(self.zone(context))
-        try:
-            return build_record(row, self.account(context)["name"], convert)
-        except RowError as error:
-            raise MalformedResponseError(self.describe(str(error))) from None
-        except CONVERSION_ERRORS:
-            self.convert_fields(row, convert)  # finds the field, names it in the error
-            raise
+        return self.built(build_record, row, context, self.converters(self.zone(context)))
 
 
 class ItnioSipRecordStream(ItnioRecordStream):

@@ -16,12 +16,11 @@ import typing as t
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
-from tap_callcdr.fields import FieldConverters, Text, as_text, to_integer
+from tap_callcdr.fields import FieldConverters, RowError, Text, as_text, to_integer
 from tap_callcdr.times import local_to_utc
 from tap_callcdr.yeastar.columns import CSV_COLUMNS, INTEGER_FIELDS
 
 RECORD_KEYS = ("account", "row_id", *CSV_COLUMNS, "extra")
-CONVERSION_ERRORS = (TypeError, ValueError, ArithmeticError)
 
 
 BOM = "\ufeff"
@@ -31,9 +30,6 @@ def header_names(raw: list[str]) -> list[str]:
     """Column names as written, minus a BOM and surrounding spaces."""
     return [name.lstrip(BOM).strip() for name in raw]
 
-
-class RowError(ValueError):
-    """A line that cannot be a record (no callid or start time)."""
 
 
 class Layout:

@@ -28,7 +28,7 @@ from tap_callcdr.session import Session
 from tap_callcdr.windows import Window
 from tap_callcdr.yeastar import csvfile, envelope
 from tap_callcdr.yeastar.auth import YeastarTokenAuthenticator
-from tap_callcdr.yeastar.rows import CONVERSION_ERRORS, CsvRow, RowError, build_record, converters
+from tap_callcdr.yeastar.rows import CsvRow, build_record, converters
 from tap_callcdr.yeastar.schema import (
     CSV_COLUMNS,
     REQUIRED_COLUMNS,
@@ -204,13 +204,8 @@ class YeastarCDRStream(CDRStream):
         file.seek(0)
         parts = min(workers.count, size // ROW_WORKER_MIN_BYTES)
         bounds = split_points(source, size, parts)
-        check = self._conformance
-        job = {
-            "task": "tap_callcdr.yeastar.worker:convert_file", "input": str(source),
-            "encoding": encoding, "zone": self.zone(context).key,
-            "account": self.account(context)["name"], "check": check is not None,
-            "keys": sorted(check.keys) if check else [], "usable": check.usable if check else False,
-        }  # fmt: skip
+        job = self.worker_job("tap_callcdr.yeastar.worker:convert_file", context)
+        job.update(input=str(source), encoding=encoding)
         jobs = [
             {**job, "out": str(workers.new_path(".jsonl")), "start": start, "stop": stop}
             for start, stop in itertools.pairwise(bounds)
@@ -302,14 +297,7 @@ class YeastarCDRStream(CDRStream):
     def post_process(self, row: dict, context: Context | None = None) -> dict:
         """CSV row -> typed record (rows.py): UTC start, integer durations, unknown columns in `extra`."""
         line = row if isinstance(row, CsvRow) else CsvRow.of(row, CSV_COLUMNS)
-        convert = converters(self.zone(context))
-        try:
-            return build_record(line, self.account(context)["name"], convert)
-        except RowError as error:
-            raise MalformedResponseError(self.describe(str(error))) from None
-        except CONVERSION_ERRORS:
-            self.convert_fields(line, convert)  # finds the field, names it in the error
-            raise
+        return self.built(build_record, line, context, converters(self.zone(context)))
 
     def record_label(self, row: t.Mapping[str, t.Any]) -> str:
         return f"callid {row.get('callid')!r}"
