@@ -19,7 +19,8 @@ that child's own (os.wait4). Columns:
 - records/s at --calls (200k): the tap, and the floor over the same data right after it: the
   bare protocol (scripts/bench_floor.py: the same login/signing, windows, pages, zlib, CSV
   download as the tap, msgspec parse + RECORD lines, nothing else); ratio = tap / floor.
-- peak RSS of the tap at --rss-sizes (10k and 1M records; one stream at a time) and at --calls.
+- peak RSS of the tap at --rss-sizes (10k and 1M records; one stream at a time) and at --calls;
+  under the table, that of the tap with its row worker processes (sampled from /proc).
 - requests: what the simulator's request log (GET /_control/requests) saw from the tap, the
   tap's own METRIC http_request_count, the floor's, and the least the vendor's limits allow
   over the same range (generic: login + ceil(n/1000); tencent: ceil(n/cap), no paging;
@@ -47,6 +48,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +88,7 @@ class Run:
     metric: int | None = None  # the tap's METRIC http_request_count
     splits: int = 0  # Tencent answers cut (offset != 0)
     services: dict[str, int] = field(default_factory=dict)
+    tree_mb: float = 0.0  # peak RSS of the child with its own children (row workers), sampled
 
     @property
     def rate(self) -> float:
@@ -95,9 +98,37 @@ class Run:
 LOADS: list[float] = []  # 1-minute load average after each measured child
 
 
+TREE_PEAKS: list[float] = []  # per measured child: the most RSS it and its children held at once (MB)
+
+
+def tree_rss_kb(pid: int) -> int:
+    """RSS of a process and all its descendants now (kB), from /proc; 0 once it is gone."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            with open(f"/proc/{current}/status") as status:
+                total += next((int(line.split()[1]) for line in status if line.startswith("VmRSS:")), 0)
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    todo.extend(int(child) for child in children.read().split())
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def sample_tree(pid: int, done: threading.Event, peak: list[int]) -> None:
+    """Keeps peak[0] at the most the process tree held, sampled every 50 ms (row workers
+    are processes of their own: the child's own peak RSS leaves them out)."""
+    while not done.wait(0.05):
+        peak[0] = max(peak[0], tree_rss_kb(pid))
+
+
 def run_measured(args: list[str]) -> tuple[float, float, float, str]:
-    """Wall seconds, peak RSS (MB) and CPU seconds of that child alone, and the lines of its
-    stderr that `wanted` keeps, then its last line; stdout to /dev/null.
+    """Wall seconds, peak RSS (MB) and CPU seconds of that child (its CPU counts the child
+    processes it waited for: the row workers), and the lines of its stderr that `wanted`
+    keeps, then its last line; stdout to /dev/null. The peak RSS of the child with its
+    children, sampled, goes to TREE_PEAKS.
 
     Memory: a child's peak RSS counts this script's size at the fork (Linux keeps the
     high-water mark across exec), so nothing big is ever read into this process.
@@ -105,7 +136,13 @@ def run_measured(args: list[str]) -> tuple[float, float, float, str]:
     with tempfile.TemporaryFile("w+") as err:
         began = time.perf_counter()
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err, text=True)
+        done, peak = threading.Event(), [0]
+        sampler = threading.Thread(target=sample_tree, args=(proc.pid, done, peak), daemon=True)
+        sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
+        done.set()
+        sampler.join()
+        TREE_PEAKS.append(max(peak[0], usage.ru_maxrss) / 1024)
         seconds = time.perf_counter() - began
         proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
@@ -335,7 +372,7 @@ def run_tap(sim: Sim, config: dict[str, Any], workdir: Path) -> Run:
     records = sum(int(m) for m in re.findall(METRIC.format("record_count"), stderr))
     metric = sum(int(m) for m in re.findall(METRIC.format("http_request_count"), stderr))
     splits = stderr.count("Tencent cut its answer")
-    return Run(records, seconds, rss, cpu, sum(services.values()), metric, splits, services)
+    return Run(records, seconds, rss, cpu, sum(services.values()), metric, splits, services, TREE_PEAKS[-1])
 
 
 def idle_requests(sim: Sim, config: dict[str, Any], workdir: Path) -> dict[str, int]:
@@ -533,6 +570,10 @@ def findings(results: list[Result], args: argparse.Namespace) -> list[str]:
                 out.append(f"{name} at {size_label(size)}: {run.records} records in {run.seconds:.0f}s "
                            f"({run.rate:.0f}/s), {run.seen} requests vs least {least} "
                            f"({run.seen / least:.1f}x){cuts}, peak RSS {run.rss_mb:.0f} MB")  # fmt: skip
+        tree = {size: run.tree_mb for size, run in sorted({**r.rss, args.calls: main}.items())}
+        if any(mb > r.rss.get(size, main).rss_mb + 1 for size, mb in tree.items()):
+            out.append(f"{name}: peak RSS of the tap with its row worker processes, sampled: "
+                       + ", ".join(f"{mb:.0f} MB at {size_label(size)}" for size, mb in tree.items()))
         runs = sorted({**r.rss, args.calls: main}.items())
         (small, first), (big, last) = runs[0], runs[-1]
         if big > small and last.rss_mb > 1.5 * first.rss_mb:
