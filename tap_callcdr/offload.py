@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import queue
+import select
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,7 @@ from pathlib import Path
 
 LOGGER = logging.getLogger(__name__)
 COMMAND = (sys.executable, "-m", "tap_callcdr.worker")
+ANSWER_SECONDS = 900.0  # a job is a file part or a page: seconds of work, never minutes
 
 
 class Fallback(Exception):
@@ -40,6 +42,11 @@ class _Worker:
         header = {**job, "input_bytes": len(payload)} if payload else job
         self.process.stdin.write(json.dumps(header).encode() + b"\n" + payload)
         self.process.stdin.flush()
+        # A worker that hangs must not hang the run: past the limit it is a dead worker.
+        # (Nothing of an answer is buffered between jobs, so the pipe itself is polled.)
+        if not select.select([self.process.stdout], [], [], ANSWER_SECONDS)[0]:
+            self.process.kill()
+            raise OSError(f"row worker gave no answer in {ANSWER_SECONDS:.0f} s")
         line = self.process.stdout.readline()
         if not line:
             raise OSError(f"row worker exited with {self.process.poll()}")

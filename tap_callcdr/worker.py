@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import signal
 import sys
 import typing as t
 
@@ -49,6 +50,8 @@ def answer(job: dict[str, t.Any]) -> tuple[dict[str, t.Any], bytes]:
 
 def main() -> None:
     """Jobs in, answers out: a JSON line, then input_bytes/output_bytes raw bytes if any."""
+    # Ctrl-C reaches the whole process group: the tap stops its workers itself (end of input)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     requests, replies = sys.stdin.buffer, sys.stdout.buffer
     while line := requests.readline():
         job = json.loads(line)

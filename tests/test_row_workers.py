@@ -180,3 +180,15 @@ def test_itnio_pages_converted_by_workers_are_the_taps_own(monkeypatch: pytest.M
         assert in_process_lines(config) == by_workers
     finally:
         sim.stop()
+
+
+def test_a_worker_that_hangs_is_given_up(monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+    monkeypatch.setattr(offload, "COMMAND", (sys.executable, "-c", "import time; time.sleep(60)"))
+    monkeypatch.setattr(offload, "ANSWER_SECONDS", 0.5)
+    workers = RowWorkers(1)
+    try:
+        assert workers.run({"task": "tap_callcdr.yeastar.worker:convert_file"}) is None
+        assert workers.run({"task": "tap_callcdr.yeastar.worker:convert_file"}) is None  # none left
+    finally:
+        workers.close()
+    assert caplog.text.count("gave no answer in 0 s") == 1
