@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import os
 import threading
 import typing as t
 from collections.abc import Iterable, Iterator, Mapping
@@ -241,8 +242,17 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any]):
 
     def row_worker_count(self, accounts: int) -> int:
         """Row worker processes for a sync of `accounts` accounts (a vendor that can use them
-        says how many); only the batch loop takes what they make."""
+        says how many, within `row_worker_limit`); only the batch loop takes what they make."""
         return 0
+
+    def row_worker_limit(self) -> int:
+        """`row_workers`; by default the core count, or none on one core (a worker there would
+        only take turns with the tap)."""
+        setting = self.config.get("row_workers")
+        if setting is not None:
+            return int(setting)
+        cores = os.cpu_count() or 1
+        return cores if cores > 1 else 0
 
     def worker_job(self, task: str, context: Context | None) -> dict[str, t.Any]:
         """What every row worker job of this stream carries: its task, the account and zone,

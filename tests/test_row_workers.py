@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sys
 import typing as t
 from collections.abc import Iterator
@@ -19,18 +18,19 @@ from harness import run_cli
 from test_fast_path import in_process_lines, normalized
 from yeastar_helpers import start, tap_config
 
-from tap_callcdr import offload
-from tap_callcdr.itnio import stream as itnio_stream
+from tap_callcdr import client, offload
+from tap_callcdr.errors import ConfigError
 from tap_callcdr.offload import RowWorkers
 from tap_callcdr.simulator import Simulator, itnio_demo_accounts, yeastar_demo_accounts
 from tap_callcdr.simulator.yeastar import simulator_tls
+from tap_callcdr.tap import TapCallCDR
 from tap_callcdr.yeastar import stream as yeastar_stream
 from tap_callcdr.yeastar import worker
 from tap_callcdr.yeastar.columns import CSV_COLUMNS
 
 NAMES = ["hq", "branch", "east", "west"]
-SAFE = {"parallel_accounts": 1}  # one account at a time: no workers
-PARALLEL = {"parallel_accounts": 4}
+SAFE = {"parallel_accounts": 1, "row_workers": 0}  # no workers
+PARALLEL = {"parallel_accounts": 4, "row_workers": 4}
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,6 @@ def spied(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int | None]]:
 def test_worker_lines_are_the_taps_own(sims, spied, monkeypatch: pytest.MonkeyPatch) -> None:
     sim, ca_file = sims
     config = tap_config(sim, ca_file=ca_file, days=4)
-    monkeypatch.setattr(yeastar_stream.os, "cpu_count", lambda: 4)  # a 1-core machine runs none
     directories: list[Path] = []
     init = RowWorkers.__init__
     monkeypatch.setattr(
@@ -72,14 +71,13 @@ def test_worker_lines_are_the_taps_own(sims, spied, monkeypatch: pytest.MonkeyPa
     rows["east"] = None  # declined: the tap reads it
     assert sorted(spied) == sorted(rows.items())
     assert in_process_lines({**config, **SAFE}) == parallel
-    assert len(spied) == 4, "one account at a time must not start workers"
+    assert len(spied) == 4, "row_workers: 0 must not start workers"
     assert directories and not any(path.exists() for path in directories), "workers' files left behind"
 
 
 def test_a_dead_worker_costs_nothing_but_time(sims, spied, monkeypatch, caplog) -> None:
     sim, ca_file = sims
     config = tap_config(sim, ca_file=ca_file, days=4)
-    monkeypatch.setattr(yeastar_stream.os, "cpu_count", lambda: 4)
     safe = in_process_lines({**config, **SAFE})
     monkeypatch.setattr(offload, "COMMAND", (sys.executable, "-c", "pass"))  # exits at once
     assert in_process_lines({**config, **PARALLEL}) == safe
@@ -87,7 +85,6 @@ def test_a_dead_worker_costs_nothing_but_time(sims, spied, monkeypatch, caplog) 
     assert caplog.text.count("A row worker failed") == 4  # each dies once, then is not asked again
 
 
-@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: the tap starts no workers")
 def test_the_console_script_uses_workers_and_emits_the_same(sims) -> None:
     """The real thing: `python -m tap_callcdr.yeastar.worker` processes, from the CLI."""
     sim, ca_file = sims
@@ -106,12 +103,11 @@ def test_one_pbxs_file_is_split_between_workers(sims, spied, monkeypatch) -> Non
     """One PBX: its file is cut at newlines into one part per worker, read in order."""
     sim, ca_file = sims
     config = tap_config(sim, "hq", ca_file=ca_file, days=4)
-    monkeypatch.setattr(yeastar_stream.os, "cpu_count", lambda: 3)
     monkeypatch.setattr(yeastar_stream, "ROW_WORKER_MIN_BYTES", 64 * 1024)
     jobs: list[dict[str, t.Any]] = []
     convert = RowWorkers.convert
     monkeypatch.setattr(RowWorkers, "convert", lambda self, job: jobs.append(job) or convert(self, job))
-    parts = in_process_lines({**config, **PARALLEL})
+    parts = in_process_lines({**config, **PARALLEL, "row_workers": 3})
     jobs.sort(key=lambda job: job["start"])  # the parts run at the same time
     assert len(jobs) == 3 and jobs[0]["start"] == 0 and jobs[-1]["stop"] is None
     assert [job["stop"] for job in jobs[:-1]] == [job["start"] for job in jobs[1:]]
@@ -167,17 +163,15 @@ def test_itnio_pages_converted_by_workers_are_the_taps_own(monkeypatch: pytest.M
     tests run with workers)."""
     accounts = itnio_demo_accounts(["intl", "latam"], calls=400, group_calls=150, days=3)
     sim = Simulator([], anchor=yeastar_helpers.ANCHOR, itnio_accounts=accounts).start()
-    monkeypatch.setattr(itnio_stream.os, "cpu_count", lambda: 2)
     runs: list[str] = []
     run = RowWorkers.run
     spy = lambda self, job, payload=b"": runs.append(job["task"]) or run(self, job, payload)  # noqa: E731
     monkeypatch.setattr(RowWorkers, "run", spy)
     try:
-        config = itnio_helpers.tap_config(sim, days=4)
+        config = itnio_helpers.tap_config(sim, days=4, row_workers=2)
         by_workers = in_process_lines(config)
         assert runs and set(runs) == {"tap_callcdr.itnio.worker:convert_page"}
-        monkeypatch.setattr(itnio_stream.ItnioRecordStream, "row_worker_count", lambda self, accounts: 0)
-        assert in_process_lines(config) == by_workers
+        assert in_process_lines({**config, "row_workers": 0}) == by_workers
     finally:
         sim.stop()
 
@@ -192,3 +186,13 @@ def test_a_worker_that_hangs_is_given_up(monkeypatch: pytest.MonkeyPatch, caplog
     finally:
         workers.close()
     assert caplog.text.count("gave no answer in 0 s") == 1
+
+
+def test_row_workers_default_to_the_core_count_and_none_on_one_core(sims, monkeypatch) -> None:
+    sim, ca_file = sims
+    stream = TapCallCDR(config=tap_config(sim, ca_file=ca_file)).streams["yeastar_cdr"]
+    for cores, limit in [(8, 8), (2, 2), (1, 0), (None, 0)]:
+        monkeypatch.setattr(client.os, "cpu_count", lambda cores=cores: cores)
+        assert stream.row_worker_limit() == limit
+    with pytest.raises(ConfigError, match="row_workers"):
+        TapCallCDR(config=tap_config(sim, ca_file=ca_file, row_workers=-1))

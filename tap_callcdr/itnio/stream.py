@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 import typing as t
 from collections.abc import Iterator
 from functools import cached_property
@@ -185,8 +184,7 @@ class ItnioRecordStream(CDRStream):
     def row_worker_count(self, accounts: int) -> int:
         """One per account read at once, up to the cores: each page then converts in a worker
         while the account's next pages arrive, the tap only writing lines."""
-        cores = os.cpu_count() or 1
-        return min(cores, int(self.config.get("parallel_accounts", 4)), accounts) if cores > 1 else 0
+        return min(self.row_worker_limit(), int(self.config.get("parallel_accounts", 4)), accounts)
 
     def _converted_by_worker(
         self, response: requests.Response, context: Context | None, sent: str, end: str

@@ -184,8 +184,8 @@ class YeastarCDRStream(CDRStream):
     # -- row workers: files converted on several cores (offload.py, worker.py) --------------
 
     def row_worker_count(self, accounts: int) -> int:
-        """As many as cores (and parallel_accounts) allow: even one PBX's file is split."""
-        count = min(os.cpu_count() or 1, int(self.config.get("parallel_accounts", 4)))
+        """As many as allowed, whatever the accounts: even one PBX's file is split."""
+        count = self.row_worker_limit()
         return count if count >= MIN_ROW_WORKERS else 0
 
     def _converted_by_workers(
