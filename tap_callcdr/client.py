@@ -18,7 +18,7 @@ from singer_sdk import RESTStream
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
-from tap_callcdr.emitting import Batch, EncodedBatch, LeanRecordPath
+from tap_callcdr.emitting import BATCH_RECORDS, Batch, EncodedBatch, LeanRecordPath
 from tap_callcdr.errors import (
     AccountsFailedError,
     CallCDRError,
@@ -44,7 +44,6 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
 WINDOW_KEY = "_window"  # request-context key carrying the window being read
-READ_AHEAD_BATCH_SIZE = 500  # records handed from an account's thread to the emitter at once
 ACCOUNT_FAILURES = (CallCDRError, FatalAPIError, RetriableAPIError)  # what stops one account
 MAX_RETRY_AFTER = 300.0  # seconds; a longer Retry-After is a vendor bug, not a plan
 
@@ -296,7 +295,7 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any]):
                     yield record
                     continue
                 batch.append(record)
-                if len(batch) == READ_AHEAD_BATCH_SIZE:
+                if len(batch) == BATCH_RECORDS:
                     yield batch
                     batch = []
             if batch:

@@ -36,6 +36,7 @@ from tap_callcdr.writer import BufferedMsgspecWriter
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
+BATCH_RECORDS = 500  # records an account's thread hands the emitter at once
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ class LeanRecordPath(Stream):
         batch: list[dict[str, t.Any]] = []
         for record in self.get_records(context):
             batch.append(t.cast("dict[str, t.Any]", record))  # the SDK's deprecated tuples aside
-            if len(batch) == 500:
+            if len(batch) == BATCH_RECORDS:
                 yield batch
                 batch = []
         if batch:

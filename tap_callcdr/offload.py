@@ -22,6 +22,10 @@ import threading
 import typing as t
 from pathlib import Path
 
+import msgspec
+
+from tap_callcdr.conformance import ConformanceCheck
+
 LOGGER = logging.getLogger(__name__)
 COMMAND = (sys.executable, "-m", "tap_callcdr.worker")
 ANSWER_SECONDS = 900.0  # a job is a file part or a page: seconds of work, never minutes
@@ -29,6 +33,24 @@ ANSWER_SECONDS = 900.0  # a job is a file part or a page: seconds of work, never
 
 class Fallback(Exception):
     """Raised by a task: the tap converts this input itself."""
+
+
+_ENCODE = msgspec.json.Encoder(decimal_format="number").encode  # as the SDK's encoder writes
+
+
+def line_encoder(job: dict[str, t.Any]) -> t.Callable[[dict[str, t.Any]], bytes]:
+    """For a task: a record's JSON as the tap would write it, after the job's conformance
+    check (worker_job); a record the SDK's conformance would change is a Fallback."""
+    if not job["check"]:
+        return _ENCODE
+    check = ConformanceCheck.of(job["keys"], job["usable"])
+
+    def encode(record: dict[str, t.Any]) -> bytes:
+        if not check.unchanged(record):
+            raise Fallback("a record the SDK's conformance would change")
+        return _ENCODE(record)
+
+    return encode
 
 
 class _Worker:

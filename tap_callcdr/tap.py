@@ -128,9 +128,10 @@ def check_config(config: t.Mapping[str, t.Any]) -> None:
     for setting in ("lookback_minutes", "settle_lag_minutes"):
         if int(config.get(setting, 0)) < 0:
             raise ConfigError(setting, "must not be negative")
-    for setting in ("window_hours", "max_retries", "parallel_accounts", "row_workers"):
+    least_of = {"window_hours": 1, "max_retries": 0, "parallel_accounts": 1, "row_workers": 0}
+    for setting, least in least_of.items():
         value = config.get(setting)
-        if value is not None and int(value) < (0 if setting in ("max_retries", "row_workers") else 1):
+        if value is not None and int(value) < least:
             raise ConfigError(setting, "is too small")
     if not any(config.get(vendor.setting) for vendor in VENDORS):
         names = ", ".join(vendor.setting for vendor in VENDORS)

@@ -41,11 +41,8 @@ class BufferedMsgspecWriter(MsgSpecWriter):
     def write_record(self, stream: str, record: dict[str, t.Any], version: int | None) -> None:
         """A RECORD line, byte for byte what `RecordMessage(...).to_dict()` encodes to, without
         building the message object (the encoder and field order are the SDK's)."""
-        message: dict[str, t.Any] = {"type": "RECORD", "stream": stream, "record": record}
-        if version is not None:
-            message["version"] = version
-        message["time_extracted"] = utc_now()
-        self._add(encoder.encode(message) + b"\n", is_state=False)
+        head, tail = self._record_line_ends(stream, version)
+        self._add(head + encoder.encode(record) + tail, is_state=False)
 
     def record_writer(self, stream: str, version: int | None) -> t.Callable[[dict[str, t.Any]], None]:
         """`write_record` for a batch of one stream's records, stamped with one time_extracted:

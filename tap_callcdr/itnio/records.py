@@ -42,6 +42,17 @@ def build_record(row: t.Mapping[str, t.Any], account: str, convert: FieldConvert
     return record
 
 
+def in_window(row: t.Mapping[str, t.Any], utc: t.Callable[[t.Any], str | None], sent: str, end: str) -> bool:
+    """The row belongs to the window that ends at `end` (UTC text; `sent`: that end as sent to
+    the vendor): its callTime is before it, or missing (build_record then says why). A record
+    at exactly the end is the next window's. A callTime `utc` refuses raises."""
+    value = row.get("callTime")
+    if text_before(value, sent):
+        return True
+    call_time = utc(value)
+    return call_time is None or call_time < end
+
+
 def text_before(value: t.Any, sent: str) -> bool:
     """`value` is before `sent`, told by the text: both have the shape and offset of
     isoformat(timespec="seconds"). (A value of that shape that is no time fails later.)"""

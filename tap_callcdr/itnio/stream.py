@@ -13,12 +13,12 @@ import requests
 
 from tap_callcdr.client import WINDOW_KEY, CDRStream
 from tap_callcdr.emitting import EncodedBatch
-from tap_callcdr.fields import FieldConverters
+from tap_callcdr.fields import CONVERSION_ERRORS, FieldConverters
 from tap_callcdr.itnio import envelope
 from tap_callcdr.itnio.auth import ItnioSignAuthenticator, TimestampExpiredError
 from tap_callcdr.itnio.pages import PagesAhead
 from tap_callcdr.itnio.paging import ItnioPaginator
-from tap_callcdr.itnio.records import build_record, converters, text_before
+from tap_callcdr.itnio.records import build_record, converters, in_window
 from tap_callcdr.itnio.schema import (
     GROUP_DECIMAL_FIELDS,
     GROUP_SCHEMA,
@@ -169,15 +169,12 @@ class ItnioRecordStream(CDRStream):
                 yield t.cast("dict", converted)  # passed on as it is (_read_account)
                 continue
             for row in rows:
-                if text_before(row.get("callTime"), sent):
-                    yield row
-                    continue
                 try:
-                    call_time = utc(row.get("callTime"))
-                except (TypeError, ValueError, ArithmeticError):
-                    call_time = self.convert_field(row, "callTime", utc)  # raises, naming the field
-                if call_time is None or call_time < end:  # None: post_process says why
-                    yield row
+                    if in_window(row, utc, sent, end):
+                        yield row
+                except CONVERSION_ERRORS:
+                    self.convert_field(row, "callTime", utc)  # raises, naming the field
+                    raise
 
     # -- row workers: pages converted in another process (tap_callcdr/worker.py) ---------------
 

@@ -14,14 +14,9 @@ from __future__ import annotations
 import typing as t
 from zoneinfo import ZoneInfo
 
-import msgspec
-
-from tap_callcdr.conformance import ConformanceCheck
-from tap_callcdr.itnio.records import build_record, converters, text_before
+from tap_callcdr.itnio.records import build_record, converters, in_window
 from tap_callcdr.jsonbody import EXACT
-from tap_callcdr.offload import Fallback
-
-ENCODE = msgspec.json.Encoder(decimal_format="number").encode  # the SDK encoder's output
+from tap_callcdr.offload import line_encoder
 
 
 def convert_page(job: dict[str, t.Any]) -> tuple[int, bytes]:
@@ -29,15 +24,6 @@ def convert_page(job: dict[str, t.Any]) -> tuple[int, bytes]:
     rows = EXACT.decode(job["payload"])["data"]["records"]
     convert = converters(ZoneInfo(job["zone"]), tuple(job["strings"]), tuple(job["decimals"]))
     utc, sent, end, account = convert["callTime"], job["sent"], job["end"], job["account"]
-    check = ConformanceCheck.of(job["keys"], job["usable"]) if job["check"] else None
-    lines: list[bytes] = []
-    for row in rows:
-        if not text_before(row.get("callTime"), sent):
-            call_time = utc(row.get("callTime"))
-            if call_time is not None and call_time >= end:
-                continue  # the next window's
-        record = build_record(row, account, convert)
-        if check is not None and not check.unchanged(record):
-            raise Fallback("a record the SDK's conformance would change")
-        lines.append(ENCODE(record))
+    encode = line_encoder(job)
+    lines = [encode(build_record(row, account, convert)) for row in rows if in_window(row, utc, sent, end)]
     return len(lines), b"".join(line + b"\n" for line in lines)

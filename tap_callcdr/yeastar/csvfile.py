@@ -14,6 +14,7 @@ import tempfile
 import typing as t
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 from tap_callcdr.errors import MalformedResponseError, TransientVendorError
 from tap_callcdr.yeastar.rows import CsvRow, Layout, header_names
@@ -43,11 +44,18 @@ def read_json(first: bytes, chunks: Iterator[bytes]) -> bytes:
     return bytes(body)
 
 
-def spool(first: bytes, chunks: Iterable[bytes], describe: Describe) -> t.IO[bytes]:
-    """Copy the whole body to a spool; the caller closes it."""
+def spool(
+    first: bytes, chunks: Iterable[bytes], describe: Describe, directory: Path | None = None
+) -> t.IO[bytes]:
+    """Copy the whole body to a spool; the caller closes it. With a `directory`, the spool is
+    a named file there (for a row worker to read by name), removed when closed."""
     if not first:
         raise TransientVendorError(describe("the PBX sent an empty CDR file"))
-    file = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - returned open
+    file = (  # returned open
+        tempfile.NamedTemporaryFile(dir=directory, suffix=".csv")  # noqa: SIM115
+        if directory is not None
+        else tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
+    )
     try:
         file.write(first)
         for chunk in chunks:

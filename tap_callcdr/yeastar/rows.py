@@ -21,15 +21,12 @@ from tap_callcdr.times import local_to_utc
 from tap_callcdr.yeastar.columns import CSV_COLUMNS, INTEGER_FIELDS
 
 RECORD_KEYS = ("account", "row_id", *CSV_COLUMNS, "extra")
-
-
 BOM = "\ufeff"
 
 
 def header_names(raw: list[str]) -> list[str]:
     """Column names as written, minus a BOM and surrounding spaces."""
     return [name.lstrip(BOM).strip() for name in raw]
-
 
 
 class Layout:

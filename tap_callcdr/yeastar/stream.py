@@ -5,7 +5,6 @@ from __future__ import annotations
 import codecs
 import itertools
 import os
-import shutil
 import typing as t
 import warnings
 from collections.abc import Callable, Iterator
@@ -40,7 +39,6 @@ if t.TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
     from singer_sdk.helpers.types import Context, RequestFunc
-
 
 P = t.ParamSpec("P")
 R = t.TypeVar("R")
@@ -193,15 +191,14 @@ class YeastarCDRStream(CDRStream):
     ) -> list[EncodedBatch] | None:
         """The file's records made by the row workers, one part of the file each (in file
         order); None: read it here (no workers, a small file, or a part a worker declined)."""
-        workers = self.row_workers
+        workers, name = self.row_workers, getattr(file, "name", None)
         size = file.seek(0, os.SEEK_END)
         file.seek(0)
-        if workers is None or size < ROW_WORKER_MIN_BYTES or not splittable(encoding):
+        if workers is None or not isinstance(name, str) or size < ROW_WORKER_MIN_BYTES:
             return None
-        source = workers.new_path(".csv")
-        with source.open("wb") as copy:
-            shutil.copyfileobj(file, copy)
-        file.seek(0)
+        if not splittable(encoding):
+            return None
+        source = Path(name)  # spooled into the workers' directory (_download)
         parts = min(workers.count, size // ROW_WORKER_MIN_BYTES)
         bounds = split_points(source, size, parts)
         job = self.worker_job("tap_callcdr.yeastar.worker:convert_file", context)
@@ -210,11 +207,8 @@ class YeastarCDRStream(CDRStream):
             {**job, "out": str(workers.new_path(".jsonl")), "start": start, "stop": stop}
             for start, stop in itertools.pairwise(bounds)
         ]
-        try:
-            with ThreadPoolExecutor(len(jobs)) as pool:  # each waits on its worker, GIL free
-                counts = list(pool.map(workers.convert, jobs))
-        finally:
-            source.unlink(missing_ok=True)
+        with ThreadPoolExecutor(len(jobs)) as pool:  # each waits on its worker, GIL free
+            counts = list(pool.map(workers.convert, jobs))
         if any(count is None for count in counts):
             for part in jobs:
                 Path(part["out"]).unlink(missing_ok=True)
@@ -259,7 +253,8 @@ class YeastarCDRStream(CDRStream):
                 body = envelope.parse(csvfile.read_json(first, chunks), self.describe)
                 envelope.check(body, self.describe)
                 raise MalformedResponseError(self.describe("download answered JSON, not CSV"))
-            return csvfile.spool(first, chunks, self.describe)
+            workers = self.row_workers  # their directory: no copy of the file to hand it over
+            return csvfile.spool(first, chunks, self.describe, workers.directory if workers else None)
 
     def _check_header(self, header: list[str]) -> None:
         missing = [name for name in CSV_COLUMNS if name not in header]

@@ -18,14 +18,9 @@ import csv
 import typing as t
 from zoneinfo import ZoneInfo
 
-import msgspec
-
-from tap_callcdr.conformance import ConformanceCheck
-from tap_callcdr.offload import Fallback
+from tap_callcdr.offload import Fallback, line_encoder
 from tap_callcdr.yeastar.columns import CSV_COLUMNS
 from tap_callcdr.yeastar.rows import CsvRow, Layout, build_record, converters, header_names
-
-ENCODE = msgspec.json.Encoder(decimal_format="number").encode  # the SDK encoder's output
 
 
 def convert_file(job: dict[str, t.Any]) -> int:
@@ -37,10 +32,10 @@ def convert_file(job: dict[str, t.Any]) -> int:
     a record running past it (a quoted field with a line break) makes the tap read the file.
     """
     convert = converters(ZoneInfo(job["zone"]))
-    check = ConformanceCheck.of(job["keys"], job["usable"]) if job["check"] else None
+    encode = line_encoder(job)
     account, start, stop, count = job["account"], job["start"], job["stop"], 0
     with open(job["input"], "rb") as raw, open(job["out"], "wb") as out:
-        lines = _Lines(raw, job["encoding"], 0)
+        lines = _Lines(raw, job["encoding"])
         reader = csv.reader(lines)
         header = header_names(next(reader, []))
         layout = Layout(header, CSV_COLUMNS)
@@ -53,10 +48,7 @@ def convert_file(job: dict[str, t.Any]) -> int:
             if fields:
                 if len(fields) != len(header):
                     raise Fallback("a line with another field count")
-                record = build_record(CsvRow(fields, layout), account, convert)
-                if check is not None and not check.unchanged(record):
-                    raise Fallback("a record the SDK's conformance would change")
-                batch.append(ENCODE(record))
+                batch.append(encode(build_record(CsvRow(fields, layout), account, convert)))
                 if len(batch) == 1000:
                     count += _write(out, batch)
             if stop is not None and lines.position >= stop:
@@ -75,9 +67,8 @@ class _Lines:
     decoding the whole and splitting it gives (CdrTable reads with newline="", no translation).
     """
 
-    def __init__(self, raw: t.BinaryIO, encoding: str, start: int) -> None:
-        self.raw, self.encoding = raw, encoding
-        self.seek(start)
+    def __init__(self, raw: t.BinaryIO, encoding: str) -> None:
+        self.raw, self.encoding, self.position = raw, encoding, 0
 
     def seek(self, offset: int) -> None:
         self.raw.seek(offset)
