@@ -17,6 +17,7 @@ import tencent_helpers
 import yeastar_helpers
 from harness import TapRun, assert_matches_truth, run_tap
 
+from tap_callcdr import answers
 from tap_callcdr.errors import IncompleteAnswerError, MalformedResponseError
 from tap_callcdr.simulator import (
     Simulator,
@@ -25,6 +26,7 @@ from tap_callcdr.simulator import (
     tencent_demo_accounts,
     yeastar_demo_accounts,
 )
+from tap_callcdr.yeastar import csvfile
 
 TRANSPORT_FAULTS = ("cut", "empty", "malformed")  # malformed: a 2xx gateway HTML page
 NOT_THE_ENVELOPE = '{"hello": "world"}'  # complete JSON, no vendor's envelope
@@ -144,3 +146,39 @@ def test_complete_json_that_is_not_the_envelope_stays_fatal_without_retry(
     assert isinstance(run.error, MalformedResponseError), run.error
     assert "\n" not in str(run.error) and f"'{case.account}'" in str(run.error)
     assert len(sent(sim, case)) == 1
+
+
+def test_the_line_says_what_came_and_quotes_it_without_credentials() -> None:
+    def named(cause: str) -> str:
+        return f"s account 'a': {cause}"
+
+    cut = answers.not_a_value(b'{"status": "Success", "token": "abc123', 200, "/api/login", named)
+    assert isinstance(cut, IncompleteAnswerError)
+    assert str(cut) == (
+        "s account 'a': /api/login: answer cut short inside its JSON value (HTTP 200, 38 bytes): "
+        '{"status": "Success", "token": "***'
+    )
+    page = answers.not_a_value(b"<html>\r\n<h1>502</h1>\x00", 200, "/x", named)
+    assert "not JSON" in str(page) and "\\x00" in str(page) and "\n" not in str(page)
+    assert "empty answer (HTTP 204, 0 bytes)" in str(answers.not_a_value(b"", 204, "/x", named))
+    wrong_url = answers.not_a_value(b"<html>404</html>", 404, "/x", named)  # does not heal
+    assert isinstance(wrong_url, MalformedResponseError) and not isinstance(wrong_url, IncompleteAnswerError)
+
+
+@pytest.mark.parametrize(
+    ("chunks", "whole"),
+    [
+        ([b"callid,sn\r\n", b"1.1,36", b"31\r\n"], True),
+        ([b"callid,sn\n1.1,3631\n", b""], True),  # an empty last chunk says nothing
+        ([b"callid,sn\r\n1.1,36", b"31"], False),  # the last row without its line end
+        ([b"callid,sn\r\n1.1,3631\r"], False),  # cut between CR and LF
+        ([b"callid,s"], False),  # cut inside the header
+    ],
+)
+def test_a_csv_file_whose_last_row_has_no_line_end_was_cut(chunks: list[bytes], whole: bool) -> None:
+    first, *rest = chunks
+    if whole:
+        csvfile.spool(first, iter(rest), str).close()
+        return
+    with pytest.raises(IncompleteAnswerError, match="ends inside a row"):
+        csvfile.spool(first, iter(rest), str)
