@@ -81,7 +81,7 @@ def spool(
 
 
 def cut_row(last: bytes) -> str:
-    """What a file cut inside a row says: the start of the row it ends in."""
+    """What a file cut inside a row says, quoting the cut row (what the last chunk holds of it)."""
     row = last[last.rfind(b"\n") + 1 :]
     return f"the CDR file ends inside a row (no line end after it): {excerpt(row)}"
 
