@@ -12,9 +12,9 @@ import requests
 from singer_sdk import metrics
 
 from tap_callcdr.auth import RenewOnceAuthenticator
-from tap_callcdr.errors import TokenRejectedError, TransientVendorError, VendorError
+from tap_callcdr.errors import URL_STATUSES, TokenRejectedError, TransientVendorError, VendorError, url_hint
 from tap_callcdr.generic import envelope
-from tap_callcdr.redact import network_reason
+from tap_callcdr.redact import network_cause
 
 LOGIN_SERVICE = "App.Sip_Auth.Login"
 RENEW_MARGIN = 600  # seconds before expiry to log in again rather than risk a 600 mid-window
@@ -34,12 +34,14 @@ class GetBillTokenAuthenticator(RenewOnceAuthenticator):
         account: t.Mapping[str, t.Any],
         session: requests.Session,
         describe: Callable[[str], str],
+        api_url_setting: str,
         timeout: float,
         max_tries: int,
         request_counter: Callable[[], metrics.Counter] | None = None,
     ) -> None:
         """`request_counter`: the stream's `get_http_request_counter`, so that logins count in
-        its METRIC http_request_count like every other request."""
+        its METRIC http_request_count like every other request; `api_url_setting`: the
+        account's api_url in full (e.g. `generic_accounts[0].api_url`), for messages."""
         super().__init__()
         self.url = account["api_url"]
         self.appid = account.get("appid")
@@ -47,6 +49,7 @@ class GetBillTokenAuthenticator(RenewOnceAuthenticator):
         self.static_token = account.get("token")
         self.session = session
         self.describe = describe
+        self.api_url_setting = api_url_setting
         self.timeout = timeout
         self.max_tries = max_tries
         self.request_counter = request_counter
@@ -104,8 +107,11 @@ class GetBillTokenAuthenticator(RenewOnceAuthenticator):
             response = self.session.post(self.url, data=form, timeout=self.timeout, auth=_as_is)
         except requests.RequestException as exc:  # retried; the message names the account
             raise TransientVendorError(
-                self.describe(f"login: {type(exc).__name__}: {network_reason(exc)}")
+                self.describe(f"login: {network_cause(exc, self.api_url_setting)}")
             ) from None
+        if response.status_code in URL_STATUSES:  # before the 5xx retries: 501 is no fault
+            hint = url_hint(self.api_url_setting)
+            raise VendorError(self.describe(f"login: HTTP {response.status_code} {response.reason}: {hint}"))
         if response.status_code >= 500 or response.status_code == 429:
             raise TransientVendorError(self.describe(f"login: HTTP {response.status_code}"))
         body = envelope.payload(response, lambda cause: self.describe(f"login: {cause}"))

@@ -48,6 +48,7 @@ class GenericCDRStream(CDRStream):
                 account=self.accounts[name],
                 session=self.requests_session,
                 describe=self.describe,
+                api_url_setting=self.account_setting("api_url", name),
                 timeout=self.timeout,
                 max_tries=self.backoff_max_tries(),
                 request_counter=self.get_http_request_counter,
