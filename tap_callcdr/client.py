@@ -96,7 +96,9 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any]):
     def account_setting(self, key: str, account: str | None = None) -> str:
         """An account setting's full path, e.g. `yeastar_accounts[0].api_url` (of the account
         this thread reads, by default), for messages that say what to fix."""
-        index = list(self.accounts).index(account or self.current_account)
+        names = list(self.accounts)
+        name = account or self.current_account
+        index = names.index(name) if name in names else "…"  # outside any account's thread
         return f"{self.vendor}_accounts[{index}].{key}"
 
     def zone(self, context: Context | None) -> ZoneInfo:

@@ -41,6 +41,7 @@ def network_cause(exc: BaseException, api_url_setting: str) -> str:
 
 
 def unreachable(exc: BaseException) -> bool:
+    """No connection was made at all (urllib3's NewConnectionError: refused, no such host)."""
     inner = exc.args[0] if exc.args else exc
     return isinstance(getattr(inner, "reason", None) or inner, NewConnectionError)
 

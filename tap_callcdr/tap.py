@@ -23,6 +23,7 @@ from tap_callcdr.errors import (
     ConfigError,
     StateError,
     StreamsFailedError,
+    one_line,
     raise_collected,
 )
 from tap_callcdr.settings import check_known
@@ -140,6 +141,16 @@ class TapCallCDR(Tap):
             fail(user_message(exc))
         finally:  # whatever happened, what was written reaches the target
             BufferedMsgspecWriter.flush_all()
+
+    @classmethod
+    def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> t.Any:
+        """The SDK's, but a config file that is missing, not JSON or not an object is one line
+        naming it, not a traceback."""
+        try:
+            return super().cb_config(ctx, param, value)
+        except (OSError, ValueError, TypeError) as exc:
+            files = ", ".join(f"'{path}'" for path in value if path != "ENV")
+            fail(f"config file {files} cannot be read as a JSON object: {one_line(str(exc))}")
 
     @classmethod
     def cb_discover(cls, ctx: click.Context, param: click.Option, value: bool) -> None:

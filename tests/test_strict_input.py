@@ -200,6 +200,22 @@ def message(line: str) -> str:
     return line.rsplit("| ", 1)[-1]
 
 
+@pytest.mark.parametrize(
+    ("text", "problem"), [(None, "not found"), ('{"start_date": ', "Expecting value"), ("[1, 2]", "JSON object")]
+)
+def test_a_config_file_that_cannot_be_read_is_one_line_naming_it(text: str | None, problem: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp, "my-config.json")
+        if text is not None:
+            path.write_text(text)
+        args = [tap_executable(), "--config", str(path)]
+        done = subprocess.run(args, capture_output=True, text=True, check=False)
+    run = TapRun([], stderr=done.stderr, returncode=done.returncode)
+    assert run.returncode == 1
+    line = error_line(run)
+    assert str(path) in line and problem in line
+
+
 # -- item 5: the state file and its bookmarks -----------------------------------------------
 
 
