@@ -201,7 +201,8 @@ def message(line: str) -> str:
 
 
 @pytest.mark.parametrize(
-    ("text", "problem"), [(None, "not found"), ('{"start_date": ', "Expecting value"), ("[1, 2]", "JSON object")]
+    ("text", "problem"),
+    [(None, "not found"), ('{"start_date": ', "Expecting value"), ("[1, 2]", "JSON object")],
 )
 def test_a_config_file_that_cannot_be_read_is_one_line_naming_it(text: str | None, problem: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
