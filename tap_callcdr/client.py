@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
+import backoff
 import requests
 from singer_sdk import RESTStream
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
@@ -20,13 +21,16 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_callcdr.emitting import BATCH_RECORDS, Batch, EncodedBatch, LeanRecordPath
 from tap_callcdr.errors import (
+    URL_STATUSES,
     AccountsFailedError,
     CallCDRError,
     MalformedResponseError,
     TokenRejectedError,
     TransientVendorError,
+    VendorError,
     one_line,
     raise_collected,
+    url_hint,
 )
 from tap_callcdr.fields import CONVERSION_ERRORS, FieldConverters, RowError
 from tap_callcdr.fields import as_text as as_text  # re-exported for the vendors
@@ -34,7 +38,7 @@ from tap_callcdr.fields import to_integer as to_integer  # re-exported for the v
 from tap_callcdr.offload import RowWorkers
 from tap_callcdr.prefetch import ReadAhead
 from tap_callcdr.redact import install as install_log_scrubbing
-from tap_callcdr.redact import network_reason
+from tap_callcdr.redact import network_cause
 from tap_callcdr.session import Session
 from tap_callcdr.times import local_to_utc as local_to_utc  # re-exported for the vendors
 from tap_callcdr.vendor import DEFAULT_ZONE
@@ -45,6 +49,14 @@ if t.TYPE_CHECKING:
 
 WINDOW_KEY = "_window"  # request-context key carrying the window being read
 ACCOUNT_FAILURES = (CallCDRError, FatalAPIError, RetriableAPIError)  # what stops one account
+RETRIED = (  # what the SDK's request_decorator retries (as of 0.54)
+    ConnectionResetError,
+    RetriableAPIError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
 MAX_RETRY_AFTER = 300.0  # seconds; a longer Retry-After is a vendor bug, not a plan
 
 
@@ -80,6 +92,14 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any]):
     def account(self, context: Context | None) -> Mapping[str, t.Any]:
         assert context is not None, "CDR streams always run per account"
         return self.accounts[context["account"]]
+
+    def account_setting(self, key: str, account: str | None = None) -> str:
+        """An account setting's full path, e.g. `yeastar_accounts[0].api_url` (of the account
+        this thread reads, by default), for messages that say what to fix."""
+        names = list(self.accounts)
+        name = account or self.current_account
+        index = names.index(name) if name in names else "…"  # outside any account's thread
+        return f"{self.vendor}_accounts[{index}].{key}"
 
     def zone(self, context: Context | None) -> ZoneInfo:
         return self._zones[self.account(context)["name"]]
@@ -386,6 +406,9 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any]):
 
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
+        if status in URL_STATUSES:  # before the 5xx retries: 501 is no fault to wait out
+            hint = url_hint(self.account_setting("api_url"))
+            raise VendorError(self.describe(f"HTTP {status} {response.reason}: {hint}"))
         if status in self.extra_retry_statuses or status >= 500:
             raise RetriableAPIError(self.describe(f"HTTP {status} {response.reason}"), response)
         if 400 <= status < 500:
@@ -396,7 +419,17 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any]):
         return one_line(f"{self.name} account '{self.current_account}': {cause}")
 
     def request_decorator(self, func: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
-        return super().request_decorator(self._transport_errors_named(func))
+        """The SDK's retry decorator (its retried errors, our waits and tries), but giving up
+        is logged at DEBUG only: the error it gives up with is the run's one error line."""
+        return backoff.on_exception(
+            self.backoff_wait_generator,
+            RETRIED,
+            max_tries=self.backoff_max_tries,
+            on_backoff=self.backoff_handler,
+            jitter=self.backoff_jitter,
+            logger=self.logger,
+            giveup_log_level=logging.DEBUG,
+        )(self._transport_errors_named(func))
 
     def _transport_errors_named(self, func: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
         """Network failures stay retriable, but say which account failed, and no URL secret."""
@@ -408,7 +441,7 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any]):
             except (ConnectionResetError, requests.RequestException) as exc:
                 if isinstance(exc, requests.HTTPError):
                     raise
-                cause = f"{type(exc).__name__}: {network_reason(exc)}"
+                cause = network_cause(exc, self.account_setting("api_url"))
                 raise TransientVendorError(self.describe(cause)) from None
 
         return send

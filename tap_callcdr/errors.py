@@ -23,6 +23,10 @@ class ConfigError(CallCDRError):
         self.setting = setting
 
 
+class StateError(CallCDRError):
+    """The --state input cannot be used; the message names the file, or stream and account."""
+
+
 class VendorError(FatalAPIError, CallCDRError):
     """The vendor refused the request for a reason retrying cannot fix."""
 
@@ -54,6 +58,14 @@ class IncompleteAnswerError(TransientVendorError):
 
 class TokenRejectedError(RetriableAPIError):
     """The vendor rejected the session token: log in again and retry the request."""
+
+
+URL_STATUSES = frozenset({404, 405, 501})  # no such path or method there: a wrong URL, not a fault
+
+
+def url_hint(setting: str, what: str = "no such API at this URL") -> str:
+    """Where to look when the account's URL cannot be right (`setting`: its full path)."""
+    return f"{what}: is '{setting}' right?"
 
 
 def raise_collected(failures: t.Sequence[Exception], kind: type[Exception], counted: str) -> None:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import re
 
-from tap_callcdr.errors import one_line
+from urllib3.exceptions import NewConnectionError
+
+from tap_callcdr.errors import one_line, url_hint
 
 SECRET_PARAM = re.compile(
     r"(?<![A-Za-z0-9_])((?:id|token|random|password|accesskey|api_secret|sign)=)[^&\s'\")]*",
@@ -29,6 +31,19 @@ def network_reason(exc: BaseException) -> str:
     inner = exc.args[0] if exc.args else exc
     reason = getattr(inner, "reason", None) or inner
     return scrub(one_line(str(reason) or type(exc).__name__))
+
+
+def network_cause(exc: BaseException, api_url_setting: str) -> str:
+    """A network failure in one line; one that could not connect at all (refused, unknown
+    host) says which account setting is most likely wrong."""
+    cause = f"{type(exc).__name__}: {network_reason(exc)}"
+    return f"{cause} ({url_hint(api_url_setting, 'no connection at all')})" if unreachable(exc) else cause
+
+
+def unreachable(exc: BaseException) -> bool:
+    """No connection was made at all (urllib3's NewConnectionError: refused, no such host)."""
+    inner = exc.args[0] if exc.args else exc
+    return isinstance(getattr(inner, "reason", None) or inner, NewConnectionError)
 
 
 class _ScrubFilter(logging.Filter):

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import logging
 import sys
 import typing as t
 import zoneinfo
+from collections.abc import Iterator
 
+import click
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
@@ -13,7 +18,16 @@ from singer_sdk.helpers._util import load_json
 
 from tap_callcdr import generic, itnio, tencent, yeastar
 from tap_callcdr.client import account_zone
-from tap_callcdr.errors import CallCDRError, ConfigError, StreamsFailedError, raise_collected
+from tap_callcdr.errors import (
+    CallCDRError,
+    ConfigError,
+    StateError,
+    StreamsFailedError,
+    one_line,
+    raise_collected,
+)
+from tap_callcdr.settings import check_known
+from tap_callcdr.statecheck import check_bookmarks, read_state_file, shape_problem
 from tap_callcdr.vendor import VendorSpec
 from tap_callcdr.windows import parse_instant
 from tap_callcdr.writer import BufferedMsgspecWriter
@@ -55,7 +69,27 @@ class TapCallCDR(Tap):
         th.Property("request_timeout_seconds", th.IntegerType, default=60,
                     description="Give up on a silent vendor after this long (then retry)"),
         *(vendor.accounts_property() for vendor in VENDORS),
+        additional_properties=False,  # a misspelt setting is refused (settings.py)
     ).to_dict()  # fmt: skip
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """The SDK's check against the schema (its own capability settings included), but an
+        unknown key is named first, with the known one that was probably meant."""
+        if raise_errors:
+            schema = self.config_jsonschema
+            self.append_builtin_config(schema)  # as the SDK's check does
+            check_known(self._config, schema)
+        return super()._validate_config(raise_errors=raise_errors)
+
+    def load_state(self, state: dict[str, t.Any]) -> None:
+        """The SDK's, on a state checked first (statecheck.py): a bookmark that cannot be
+        used stops the run naming it; one that is ignored is warned about."""
+        problem = shape_problem(state)
+        if problem:
+            raise StateError(f"state {problem}")
+        super().load_state(state)
+        if state.get("bookmarks"):
+            check_bookmarks(state["bookmarks"], self.streams, self.logger)
 
     def discover_streams(self) -> list[Stream]:
         check_config(self.config)
@@ -72,6 +106,7 @@ class TapCallCDR(Tap):
         """`sync_all`, but a stream that fails (a vendor down, every account's credentials
         wrong) does not keep the other streams from running: they are read, their bookmarks
         move, then the run fails naming what failed."""
+        warn_if_start_in_future(self.config, self.logger)
         self.failed_streams = {}
         try:
             self.sync_all()
@@ -96,20 +131,63 @@ class TapCallCDR(Tap):
             cls.print_version(print_fn=cls.logger.info)
             tap = cls(
                 config=config.config if config else {},
-                state=None if state is None else load_json(state.read()),
+                state=read_state_file(state),
                 catalog=None if catalog is None else load_json(catalog.read()),
                 parse_env_config=config.parse_env if config else False,
                 validate_config=True,
             )
             tap.sync_all_streams()
-        except ConfigValidationError as exc:
-            fail(f"config error: {'; '.join(exc.errors) or exc}")
-        except (CallCDRError, FatalAPIError, RetriableAPIError) as exc:
-            fail(str(exc))
-        except OSError as exc:  # connection failures after all retries
-            fail(f"gave up: {type(exc).__name__}: {exc}")
+        except USER_ERRORS as exc:
+            fail(user_message(exc))
         finally:  # whatever happened, what was written reaches the target
             BufferedMsgspecWriter.flush_all()
+
+    @classmethod
+    def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> t.Any:
+        """The SDK's, but a config file that is missing, not JSON or not an object is one line
+        naming it, not a traceback."""
+        try:
+            return super().cb_config(ctx, param, value)
+        except (OSError, ValueError, TypeError) as exc:
+            files = ", ".join(f"'{path}'" for path in value if path != "ENV")
+            fail(f"config file {files} cannot be read as a JSON object: {one_line(str(exc))}")
+
+    @classmethod
+    def cb_discover(cls, ctx: click.Context, param: click.Option, value: bool) -> None:
+        """The SDK's `--discover`, but the config is checked as for a run (the streams depend
+        on it; Meltano discovers before every run) and a bad one is the same one line."""
+        if not value:
+            return
+        config = ctx.params.get("config")
+        with user_errors():
+            cls(
+                config=config.config if config else {},
+                parse_env_config=config.parse_env if config else False,
+                validate_config=True,
+                setup_mapper=False,
+            ).run_discovery()
+        ctx.exit()
+
+
+USER_ERRORS = (ConfigValidationError, CallCDRError, FatalAPIError, RetriableAPIError, OSError)
+
+
+def user_message(exc: BaseException) -> str:
+    """One of USER_ERRORS as the line the user reads."""
+    if isinstance(exc, ConfigValidationError):
+        return f"config error: {'; '.join(exc.errors) or exc}"
+    if isinstance(exc, OSError):  # connection failures after all retries
+        return f"gave up: {type(exc).__name__}: {exc}"
+    return str(exc)
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Every error the user can act on: one line and exit 1, not a traceback."""
+    try:
+        yield
+    except USER_ERRORS as exc:
+        fail(user_message(exc))
 
 
 def fail(message: str) -> t.NoReturn:
@@ -141,6 +219,16 @@ def check_config(config: t.Mapping[str, t.Any]) -> None:
             check_account(f"{vendor.setting}[{index}]", account, vendor)
             vendor.check_account(f"{vendor.setting}[{index}]", account)
         check_unique_names(vendor.setting, config.get(vendor.setting) or [])
+
+
+def warn_if_start_in_future(config: t.Mapping[str, t.Any], logger: logging.Logger) -> None:
+    start = parse_instant(str(config["start_date"]))
+    if start > dt.datetime.now(dt.UTC):
+        logger.warning(
+            "start_date %s is in the future: nothing can be read until then (this run reads "
+            "nothing and ends)",
+            config["start_date"],
+        )
 
 
 def check_account(where: str, account: t.Mapping[str, t.Any], vendor: VendorSpec) -> None:

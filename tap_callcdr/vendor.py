@@ -44,7 +44,10 @@ class VendorSpec:
         return f"{self.key}_accounts"
 
     def accounts_property(self) -> th.Property:
-        account = th.ObjectType(*ACCOUNT_COMMON, *self.account_properties)
+        # closed: a misspelt setting is refused (settings.py), never silently ignored
+        account = th.ObjectType(
+            *ACCOUNT_COMMON, *self.account_properties, additional_properties=False
+        )
         return th.Property(
             self.setting, th.ArrayType(account), description=f"Accounts of {self.title}"
         )

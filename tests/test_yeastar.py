@@ -424,7 +424,7 @@ def test_wrong_api_version_is_a_hint_and_oem_v0_0_1_works(tls) -> None:
         right = run(sim, tls)
         assert_complete(sim, right.records(STREAM))
     assert isinstance(wrong.error, VendorError) and "HTTP 404" in str(wrong.error)
-    assert "'api_version'" in str(wrong.error)
+    assert "'yeastar_accounts[0].api_version'" in str(wrong.error)  # the setting's full path
 
 
 # -- runs and resuming -------------------------------------------------------------------------

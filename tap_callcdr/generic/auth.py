@@ -11,9 +11,9 @@ import requests
 from singer_sdk import metrics
 
 from tap_callcdr.auth import RenewOnceAuthenticator
-from tap_callcdr.errors import TokenRejectedError, TransientVendorError, VendorError
+from tap_callcdr.errors import URL_STATUSES, TokenRejectedError, TransientVendorError, VendorError, url_hint
 from tap_callcdr.generic import envelope
-from tap_callcdr.redact import network_reason
+from tap_callcdr.redact import network_cause
 
 LOGIN_SERVICE = "App.Sip_Auth.Login"
 RENEW_MARGIN = 600  # seconds before expiry to log in again rather than risk a 600 mid-window
@@ -34,13 +34,16 @@ class GetBillTokenAuthenticator(RenewOnceAuthenticator):
         account: t.Mapping[str, t.Any],
         session: requests.Session,
         describe: Callable[[str], str],
+        api_url_setting: str,
         timeout: float,
         retry: Callable[[Login], Login],
         request_counter: Callable[[], metrics.Counter] | None = None,
     ) -> None:
         """`retry`: wraps the login in the stream's retry policy, so that it waits and logs as
         every other request does. `request_counter`: the stream's `get_http_request_counter`,
-        so that logins count in its METRIC http_request_count like every other request."""
+        so that logins count in its METRIC http_request_count like every other request;
+        `api_url_setting`: the account's api_url in full (e.g. `generic_accounts[0].api_url`),
+        for messages."""
         super().__init__()
         self.url = account["api_url"]
         self.appid = account.get("appid")
@@ -48,6 +51,7 @@ class GetBillTokenAuthenticator(RenewOnceAuthenticator):
         self.static_token = account.get("token")
         self.session = session
         self.describe = describe
+        self.api_url_setting = api_url_setting
         self.timeout = timeout
         self.retry = retry
         self.request_counter = request_counter
@@ -99,8 +103,11 @@ class GetBillTokenAuthenticator(RenewOnceAuthenticator):
             response = self.session.post(self.url, data=form, timeout=self.timeout, auth=_as_is)
         except requests.RequestException as exc:  # retried; the message names the account
             raise TransientVendorError(
-                self.describe(f"login: {type(exc).__name__}: {network_reason(exc)}")
+                self.describe(f"login: {network_cause(exc, self.api_url_setting)}")
             ) from None
+        if response.status_code in URL_STATUSES:  # before the 5xx retries: 501 is no fault
+            hint = url_hint(self.api_url_setting)
+            raise VendorError(self.describe(f"login: HTTP {response.status_code} {response.reason}: {hint}"))
         if response.status_code >= 500 or response.status_code == 429:
             raise TransientVendorError(self.describe(f"login: HTTP {response.status_code}"))
         body = envelope.payload(response, lambda cause: self.describe(f"login: {cause}"))

@@ -51,6 +51,7 @@ class GenericCDRStream(CDRStream):
                 account=self.accounts[name],
                 session=self.requests_session,
                 describe=self.describe,
+                api_url_setting=self.account_setting("api_url", name),
                 timeout=self.timeout,
                 retry=self._login_retried,
                 request_counter=self.get_http_request_counter,

@@ -94,9 +94,9 @@ class YeastarCDRStream(CDRStream):
             self.logger.warning(
                 "%s",
                 self.describe(
-                    f"TLS certificate verification is OFF ('{self._setting('verify_tls')}' is "
+                    f"TLS certificate verification is OFF ('{self.account_setting('verify_tls')}' is "
                     "false): anyone on the network path can read or forge the login, token and "
-                    f"CDRs; set '{self._setting('ca_bundle')}' to the PBX's CA file instead"
+                    f"CDRs; set '{self.account_setting('ca_bundle')}' to the PBX's CA file instead"
                 ),
             )
         auth = YeastarTokenAuthenticator(
@@ -150,11 +150,7 @@ class YeastarCDRStream(CDRStream):
             alone.increment()
 
     def _network_errors(self) -> AbstractContextManager[None]:
-        return network_errors(self.describe, self._setting)
-
-    def _setting(self, key: str) -> str:
-        index = list(self.accounts).index(self.current_account)
-        return f"{self.vendor}_accounts[{index}].{key}"
+        return network_errors(self.describe, self.account_setting)
 
     # -- one window: a random, then the CSV file ---------------------------------------------
 
@@ -286,9 +282,10 @@ class YeastarCDRStream(CDRStream):
             version = self.accounts[self.current_account].get("api_version") or "v1.1.0"
             raise VendorError(
                 self.describe(
-                    f"HTTP 404 for {urlsplit(response.url).path}: check 'api_url' (the PBX, "
-                    f"e.g. https://192.168.1.150:8088) and 'api_version' (now {version!r}; "
-                    "S-Series use v1.1.0, OEM boxes v0.0.1)"
+                    f"HTTP 404 for {urlsplit(response.url).path}: check "
+                    f"'{self.account_setting('api_url')}' (the PBX, e.g. https://192.168.1.150:8088) "
+                    f"and '{self.account_setting('api_version')}' (now {version!r}; S-Series use "
+                    "v1.1.0, OEM boxes v0.0.1)"
                 )
             )
         super().validate_response(response)

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 import requests
 
 from tap_callcdr.errors import TransientVendorError, VendorError
-from tap_callcdr.redact import network_reason
+from tap_callcdr.redact import network_cause, network_reason
 
 DEFAULT_PORT = 8088  # the S-Series web/API HTTPS port
 CERT_REASON = re.compile(r"certificate verify failed: ([^(')\]]+)")
@@ -67,5 +67,5 @@ def network_errors(
         message = f"the PBX's TLS certificate is not trusted ({reason}): {fix}"
         raise VendorError(describe(message)) from None
     except requests.RequestException as exc:
-        raise TransientVendorError(describe(f"{type(exc).__name__}: {network_reason(exc)}")) from None
+        raise TransientVendorError(describe(network_cause(exc, setting("api_url")))) from None
 
