@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import random
 import socket
 import typing as t
 from collections import Counter
@@ -200,6 +201,8 @@ def test_retry_after_is_honoured() -> None:
     response = requests.Response()
     response.status_code = 429
     response.headers["Retry-After"] = "7"
+    stream.retry_random = random.Random()
+    stream.retry_random.random = lambda: 1.0  # type: ignore[method-assign]  # the top of each jitter range
     waits = stream.backoff_wait_generator()
     next(waits)
     assert waits.send(RetriableAPIError("429", response)) == 7.0
