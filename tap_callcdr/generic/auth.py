@@ -7,7 +7,6 @@ import typing as t
 from collections.abc import Callable
 from urllib.parse import parse_qsl
 
-import backoff
 import requests
 from singer_sdk import metrics
 
@@ -31,24 +30,27 @@ class GetBillTokenAuthenticator(RenewOnceAuthenticator):
     def __init__(
         self,
         *,
+        url: str,
         account: t.Mapping[str, t.Any],
         session: requests.Session,
         describe: Callable[[str], str],
         timeout: float,
-        max_tries: int,
+        retrying: Callable[[Callable[[], tuple[str, float]]], Callable[[], tuple[str, float]]],
         request_counter: Callable[[], metrics.Counter] | None = None,
     ) -> None:
-        """`request_counter`: the stream's `get_http_request_counter`, so that logins count in
-        its METRIC http_request_count like every other request."""
+        """`url`: where the stream posts GetBill (every service goes to one URL); `retrying`:
+        the stream's retry policy (`request_decorator`), so a login is retried, waited and
+        logged like any request; `request_counter`: the stream's `get_http_request_counter`,
+        so that logins count in its METRIC http_request_count like every other request."""
         super().__init__()
-        self.url = account["api_url"]
+        self.url = url
         self.appid = account.get("appid")
         self.accesskey = account.get("accesskey")
         self.static_token = account.get("token")
         self.session = session
         self.describe = describe
         self.timeout = timeout
-        self.max_tries = max_tries
+        self.retrying = retrying
         self.request_counter = request_counter
         self.name = account.get("name")
         self._token: str | None = None
@@ -85,13 +87,7 @@ class GetBillTokenAuthenticator(RenewOnceAuthenticator):
         self._token = None
 
     def _login(self) -> None:
-        login = backoff.on_exception(
-            backoff.expo,
-            TransientVendorError,
-            max_tries=self.max_tries,
-            logger=None,
-        )(self._login_once)
-        token, ttl = login()
+        token, ttl = self.retrying(self._login_once)()
         self._token = token
         # Renew ahead of expiry so a token never dies in the middle of a window.
         self._expires_at = time.monotonic() + ttl - min(RENEW_MARGIN, ttl / 10)

@@ -45,11 +45,12 @@ class GenericCDRStream(CDRStream):
         name = self.current_account
         if name not in self._authenticators:
             self._authenticators[name] = GetBillTokenAuthenticator(
+                url=self.endpoint_url(self.accounts[name]),
                 account=self.accounts[name],
                 session=self.requests_session,
                 describe=self.describe,
                 timeout=self.timeout,
-                max_tries=self.backoff_max_tries(),
+                retrying=self.request_decorator,
                 request_counter=self.get_http_request_counter,
             )
         return self._authenticators[name]
