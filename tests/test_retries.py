@@ -194,3 +194,14 @@ def test_metric_counts_the_attempts_of_a_request_given_up(
         run = run_tap(CONFIGS[vendor](sim, max_retries=2))
     assert isinstance(run.error, RetriableAPIError)
     assert metric_total(caplog) == len(sim.requests) >= 3
+
+
+def test_a_login_is_retried_by_the_same_policy(sim: Simulator, caplog: pytest.LogCaptureFixture) -> None:
+    """Logins used backoff's own unbounded waits, with no word in the log."""
+    sim.faults.add("http_500", applies_to="login", times=2)
+    with caplog.at_level(logging.INFO):
+        run = run_tap(CONFIGS["generic"](sim, retry_wait_seconds=0.01, retry_max_wait_seconds=0.02))
+    assert run.error is None, run.error
+    lines = [r.getMessage() for r in retry_lines(caplog)]
+    assert len(lines) == 2 and all("account 'hq': login: HTTP 500" in line for line in lines), lines
+    assert all(float(RETRY_LINE.search(line).group(1)) <= 0.02 for line in lines)  # type: ignore[union-attr]
