@@ -452,7 +452,7 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any]):
             urls = {"url": request.path_url} if self._LOG_REQUEST_METRIC_URLS else None
             self._write_request_duration_log(self.path, response, context, urls)
             self.validate_response(response)
-        except BaseException:
+        except Exception:
             self.count_failed_request(context)
             raise
         return response
@@ -483,14 +483,13 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any]):
 
         def waits() -> t.Generator[float, t.Any, None]:
             exc = yield 0.0  # primed by backoff
-            attempt = 0
+            step = min(first, ceiling)
             while True:
-                step = min(first * 2**attempt, ceiling)
                 wait = 0.0 if isinstance(exc, TokenRejectedError) else step / 2 * (1 + draw())
                 retry_after = _retry_after(exc)
                 if retry_after is not None:
                     wait = max(wait, min(retry_after, ceiling))
-                attempt += 1
+                step = min(step * 2, ceiling)
                 exc = yield wait
 
         return waits()
