@@ -16,7 +16,7 @@ import itnio_helpers
 import pytest
 import requests
 import tencent_helpers
-from harness import run_tap
+from harness import run_cli, run_tap
 from singer_sdk.exceptions import RetriableAPIError
 
 from tap_callcdr.errors import ConfigError, TokenRejectedError
@@ -108,6 +108,15 @@ def test_the_ceiling_must_be_positive(value: float) -> None:
 
 
 # -- through the simulator ---------------------------------------------------------------------
+
+
+def test_a_ceiling_of_zero_is_one_line_naming_it_before_any_request() -> None:
+    with Simulator(demo_accounts(["hq"], calls=5), anchor=ANCHOR) as sim:
+        run = run_cli(generic_helpers.tap_config(sim, retry_max_wait_seconds=0))
+        assert run.returncode == 1 and "Traceback" not in run.stderr
+        [error] = [line for line in run.stderr.splitlines() if "ERROR" in line]
+        assert "'retry_max_wait_seconds'" in error
+        assert sim.requests == []
 
 
 @pytest.fixture
