@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import logging
 import os
+import random
 import threading
 import typing as t
 from collections.abc import Iterable, Iterator, Mapping
@@ -48,8 +48,9 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
 WINDOW_KEY = "_window"  # request-context key carrying the window being read
+DEFAULT_RETRY_CEILING = 60.0  # seconds: `retry_max_wait_seconds`
 ACCOUNT_FAILURES = (CallCDRError, FatalAPIError, RetriableAPIError)  # what stops one account
-RETRIED = (  # what the SDK's request_decorator retries (as of 0.54)
+RETRIED = (  # what the SDK's request_decorator (0.54) retries
     ConnectionResetError,
     RetriableAPIError,
     requests.exceptions.Timeout,
@@ -57,7 +58,6 @@ RETRIED = (  # what the SDK's request_decorator retries (as of 0.54)
     requests.exceptions.ChunkedEncodingError,
     requests.exceptions.ContentDecodingError,
 )
-MAX_RETRY_AFTER = 300.0  # seconds; a longer Retry-After is a vendor bug, not a plan
 
 
 class CDRStream(LeanRecordPath, RESTStream[t.Any]):
@@ -114,7 +114,14 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any]):
         return ""  # every account has its own base URL: see get_url
 
     def get_url(self, context: Context | None) -> str:
-        return self.account(context)["api_url"].rstrip("/") + "/" + self.path.lstrip("/")
+        return self.endpoint_url(self.account(context))
+
+    def endpoint_url(self, account: Mapping[str, t.Any]) -> str:
+        """The account's `api_url` joined with this stream's `path`. Without a path (the
+        generic API posts every service to one URL) it is `api_url` exactly: a URL ending in
+        `/index.php` must not become `/index.php/`, which the vendor answers with 404."""
+        url = str(account["api_url"])
+        return url.rstrip("/") + "/" + self.path.lstrip("/") if self.path else url
 
     # -- windows and bookmarks ---------------------------------------------------
 
@@ -419,16 +426,15 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any]):
         return one_line(f"{self.name} account '{self.current_account}': {cause}")
 
     def request_decorator(self, func: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
-        """The SDK's retry decorator (its retried errors, our waits and tries), but giving up
-        is logged at DEBUG only: the error it gives up with is the run's one error line."""
+        """The SDK's retry policy (its exceptions, waits, tries and handler), with backoff's
+        own "Backing off" and "Giving up" lines off: `backoff_handler` says everything once, as a WARNING."""
         return backoff.on_exception(
             self.backoff_wait_generator,
             RETRIED,
             max_tries=self.backoff_max_tries,
             on_backoff=self.backoff_handler,
             jitter=self.backoff_jitter,
-            logger=self.logger,
-            giveup_log_level=logging.DEBUG,
+            logger=None,
         )(self._transport_errors_named(func))
 
     def _transport_errors_named(self, func: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
@@ -446,36 +452,78 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any]):
 
         return send
 
+    def _request(
+        self, prepared_request: requests.PreparedRequest, context: Context | None
+    ) -> requests.Response:
+        """The SDK's one attempt (0.54), but an attempt that fails once sent is counted too:
+        the SDK's paging loop counts only the answers it takes, so METRIC http_request_count
+        left out every failed and retried request the vendor saw."""
+        request = self.authenticator(prepared_request)  # a login counts itself (auth.py)
+        try:
+            response = self.requests_session.send(
+                request, timeout=self.timeout, allow_redirects=self.allow_redirects
+            )
+            urls = {"url": request.path_url} if self._LOG_REQUEST_METRIC_URLS else None
+            self._write_request_duration_log(self.path, response, context, urls)
+            self.validate_response(response)
+        except Exception:
+            self.count_failed_request(context)
+            raise
+        return response
+
+    def count_failed_request(self, context: Context | None) -> None:
+        with self.get_http_request_counter() as counter:  # logged at once: failures are rare
+            counter.with_context(context)
+            counter.increment()
+
     def backoff_max_tries(self) -> int:
         return int(self.config.get("max_retries", 5)) + 1
 
+    retry_random: random.Random = random.Random()  # tests put a seeded one on the stream
+
     def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:
-        """Exponential waits, but never shorter than a Retry-After the vendor sent."""
-        base = float(self.config.get("retry_wait_seconds", 2.0))
+        """Exponential waits with "equal jitter", at most `retry_max_wait_seconds` each.
+
+        Equal jitter (half the step fixed, half random) rather than full or decorrelated
+        jitter: accounts that failed together (one vendor host, several threads) retry
+        spread out, yet even the first retry waits at least half of `retry_wait_seconds`,
+        so a flapping vendor gets breathing room; and every wait stays within its step, so
+        the ceiling bounds it. A Retry-After the vendor sent is waited in full up to the
+        ceiling (never cut by jitter). A rejected token is retried at once (a new login).
+        """
+        first = float(self.config.get("retry_wait_seconds", 2.0))
+        ceiling = float(self.config.get("retry_max_wait_seconds", DEFAULT_RETRY_CEILING))
+        draw = self.retry_random.random
 
         def waits() -> t.Generator[float, t.Any, None]:
             exc = yield 0.0  # primed by backoff
-            attempt = 0
+            step = min(first, ceiling)
             while True:
-                wait = 0.0 if isinstance(exc, TokenRejectedError) else base * 2**attempt
+                wait = 0.0 if isinstance(exc, TokenRejectedError) else step / 2 * (1 + draw())
                 retry_after = _retry_after(exc)
                 if retry_after is not None:
-                    wait = max(wait, retry_after)
-                attempt += 1
+                    wait = max(wait, min(retry_after, ceiling))
+                step = min(step * 2, ceiling)
                 exc = yield wait
 
         return waits()
 
     def backoff_jitter(self, value: float) -> float:
-        return value  # deterministic waits; Retry-After must not be cut short
+        return value  # jittered in backoff_wait_generator, where Retry-After is known
 
     def backoff_handler(self, details: t.Any) -> None:
+        """One WARNING per retry: the cause (it names the stream and account), which retry
+        of how many, and the wait."""
         exc = details.get("exception")
+        cause = one_line(str(exc) or type(exc).__name__)
+        if not cause.startswith(self.describe("")):
+            cause = self.describe(cause)
         self.logger.warning(
-            "Retrying in %.1fs (try %d): %s",
+            "Retrying in %.2f s (retry %d of %d): %s",
             details.get("wait", 0.0),
             details.get("tries", 0),
-            one_line(str(exc) or type(exc).__name__),
+            self.backoff_max_tries() - 1,
+            cause,
         )
 
 
@@ -483,7 +531,7 @@ def _retry_after(exc: BaseException | None) -> float | None:
     response = getattr(exc, "response", None)
     header = response.headers.get("Retry-After") if response is not None else None
     try:
-        return min(float(header), MAX_RETRY_AFTER) if header else None
+        return max(float(header), 0.0) if header else None
     except ValueError:
         return None
 
@@ -492,5 +540,4 @@ def account_zone(account: Mapping[str, t.Any]) -> ZoneInfo:
     return ZoneInfo(account.get("timezone") or DEFAULT_ZONE)
 
 
-logging.getLogger("backoff").setLevel(logging.ERROR)  # our handler logs retries itself
 install_log_scrubbing()

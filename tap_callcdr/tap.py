@@ -56,6 +56,8 @@ class TapCallCDR(Tap):
                     description="Retries of a transient failure before giving up"),
         th.Property("retry_wait_seconds", th.NumberType, default=2.0,
                     description="First retry wait; doubles each retry"),
+        th.Property("retry_max_wait_seconds", th.NumberType, default=60.0,
+                    description="The longest wait before a retry, Retry-After included"),
         th.Property("trust_record_types", th.BooleanType, default=False,
                     description="Skip the SDK's per-record type conformance outright (by default "
                     "a one-pass check runs it only where it would change something; records are "
@@ -206,6 +208,9 @@ def check_config(config: t.Mapping[str, t.Any]) -> None:
     for setting in ("lookback_minutes", "settle_lag_minutes"):
         if int(config.get(setting, 0)) < 0:
             raise ConfigError(setting, "must not be negative")
+    ceiling = config.get("retry_max_wait_seconds")
+    if ceiling is not None and float(ceiling) <= 0:
+        raise ConfigError("retry_max_wait_seconds", "must be more than 0")
     least_of = {"window_hours": 1, "max_retries": 0, "parallel_accounts": 1, "row_workers": 0}
     for setting, least in least_of.items():
         value = config.get(setting)

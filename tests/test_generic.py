@@ -49,6 +49,19 @@ def test_every_call_of_every_account_lands_once_in_utc(sim: Simulator) -> None:
     assert {r["account"] for r in run.records(STREAM)} == {"hq", "branch"}
 
 
+@pytest.mark.parametrize("path", ["", "/", "/index.php"])
+def test_api_url_with_or_without_index_php(sim: Simulator, path: str) -> None:
+    """Login and GetBill both go to api_url as given: `.../index.php` must not become
+    `.../index.php/`, which the vendor answers with 404."""
+    config = tap_config(sim)
+    for account in config["generic_accounts"]:
+        account["api_url"] = f"{sim.url}/generic{path}"
+    run = run_tap(config)
+    assert run.error is None, run.error
+    assert_complete(sim, run.records(STREAM))
+    assert {r["path"] for r in sim.requests} == {f"/generic{path}"}
+
+
 def test_nine_oclock_shanghai_is_one_oclock_utc() -> None:
     with start(demo_accounts(["hq"], calls=0)) as sim:
         sim.generic.add_calls("hq", 1, dt.datetime(2026, 11, 20, 9), dt.datetime(2026, 11, 20, 9))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import random
 import socket
 import typing as t
 from collections import Counter
@@ -156,6 +157,15 @@ def test_fatal_codes_stop_at_once_with_a_hint(sim: Simulator, code: int, hint: s
     assert run.records(STREAM) == []
 
 
+def test_ret_601_names_both_of_its_causes(sim: Simulator) -> None:
+    """601 is read both as "this IP is not whitelisted" and as "this appid/accesskey may not
+    use the API": the line must send the user to both, not only to the whitelist."""
+    sim.faults.add("vendor_error", code=601)
+    message = str(run_tap(config(sim)).error)
+    assert "whitelist this host's IP" in message
+    assert "appid/accesskey" in message and "authorize" in message
+
+
 @pytest.mark.parametrize("code", [500, 1001])
 def test_transient_codes_are_retried(sim: Simulator, code: int) -> None:
     sim.faults.add("vendor_error", code=code, times=2)
@@ -201,6 +211,8 @@ def test_retry_after_is_honoured() -> None:
     response = requests.Response()
     response.status_code = 429
     response.headers["Retry-After"] = "7"
+    stream.retry_random = random.Random()
+    stream.retry_random.random = lambda: 1.0  # type: ignore[method-assign]  # the top of each jitter range
     waits = stream.backoff_wait_generator()
     next(waits)
     assert waits.send(RetriableAPIError("429", response)) == 7.0

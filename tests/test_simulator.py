@@ -298,6 +298,17 @@ def test_multipart_and_urlencoded_both_accepted(sim):
     assert via_multipart.json()["data"]["result"]["totalitems"] == 200
 
 
+@pytest.mark.parametrize(("path", "status"), [("", 200), ("/", 200), ("/index.php", 200),
+                                             ("/index.php/", 404), ("/api", 404)])  # fmt: skip
+def test_generic_api_answers_at_its_root_and_index_php_only(sim, path, status):
+    """A PhalApi site behind nginx: `/` and `/index.php` run the API; `/index.php/` is no file."""
+    form = {"service": "App.Sip_Cdr.GetBill", "token": "hq-static-token", **ALL}
+    response = requests.post(f"{sim.url}/generic{path}", data=form, timeout=5)
+    assert response.status_code == status
+    if status == 200:
+        assert response.json()["data"]["result"]["totalitems"] == 200
+
+
 # ---- faults ---------------------------------------------------------------------------------
 
 

@@ -31,21 +31,23 @@ class GetBillTokenAuthenticator(RenewOnceAuthenticator):
     def __init__(
         self,
         *,
+        url: str,
         account: t.Mapping[str, t.Any],
         session: requests.Session,
         describe: Callable[[str], str],
         api_url_setting: str,
         timeout: float,
-        retry: Callable[[Login], Login],
+        retrying: Callable[[Login], Login],
         request_counter: Callable[[], metrics.Counter] | None = None,
     ) -> None:
-        """`retry`: wraps the login in the stream's retry policy, so that it waits and logs as
-        every other request does. `request_counter`: the stream's `get_http_request_counter`,
+        """`url`: where the stream posts GetBill (every service goes to one URL); `retrying`:
+        the stream's retry policy (`request_decorator`), so a login is retried, waited and
+        logged like any request; `request_counter`: the stream's `get_http_request_counter`,
         so that logins count in its METRIC http_request_count like every other request;
         `api_url_setting`: the account's api_url in full (e.g. `generic_accounts[0].api_url`),
         for messages."""
         super().__init__()
-        self.url = account["api_url"]
+        self.url = url
         self.appid = account.get("appid")
         self.accesskey = account.get("accesskey")
         self.static_token = account.get("token")
@@ -53,7 +55,7 @@ class GetBillTokenAuthenticator(RenewOnceAuthenticator):
         self.describe = describe
         self.api_url_setting = api_url_setting
         self.timeout = timeout
-        self.retry = retry
+        self.retrying = retrying
         self.request_counter = request_counter
         self.name = account.get("name")
         self._token: str | None = None
@@ -90,7 +92,7 @@ class GetBillTokenAuthenticator(RenewOnceAuthenticator):
         self._token = None
 
     def _login(self) -> None:
-        token, ttl = self.retry(self._login_once)()
+        token, ttl = self.retrying(self._login_once)()
         self._token = token
         # Renew ahead of expiry so a token never dies in the middle of a window.
         self._expires_at = time.monotonic() + ttl - min(RENEW_MARGIN, ttl / 10)

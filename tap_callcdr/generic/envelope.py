@@ -24,7 +24,9 @@ from tap_callcdr.jsonbody import response_json
 
 FATAL_RET = {
     400: "the vendor rejected the request as invalid",
-    601: "IP not authorized: whitelist this host's IP in the vendor console",
+    # 601 is read both ways in public sources (the seed docs do not list it): name both.
+    601: "not authorized: whitelist this host's IP in the vendor console, or (if it is) ask "
+    "the vendor to authorize this appid/accesskey for the API",
     602: "the vendor account is disabled",
     603: "the account may not call this API: ask the vendor to enable it",
     604: "the vendor account is in arrears",

@@ -61,6 +61,15 @@ def html_response(text: str, status: int = 200) -> HttpResponse:
     return HttpResponse(status, text.encode(), {"Content-Type": "text/html; charset=utf-8"})
 
 
+def nginx_page(status: int, reason: str) -> str:
+    """The error page the vendors' nginx front ends send."""
+    title = f"{status} {reason}"
+    return (
+        f"<html><head><title>{title}</title></head><body><center><h1>{title}</h1></center>"
+        "<hr><center>nginx</center></body></html>"
+    )
+
+
 def parse_form(content_type: str, body: bytes) -> dict[str, str]:
     """Decode x-www-form-urlencoded or multipart/form-data; anything else yields no fields."""
     mime = content_type.split(";", 1)[0].strip().lower()

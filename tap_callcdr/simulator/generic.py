@@ -20,11 +20,23 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from . import data
-from .core import HttpRequest, HttpResponse, RequestInfo, Vendor, json_response, mask
+from .core import (
+    HttpRequest,
+    HttpResponse,
+    RequestInfo,
+    Vendor,
+    html_response,
+    json_response,
+    mask,
+    nginx_page,
+)
 
 LOGIN = "App.Sip_Auth.Login"
 GET_BILL = "App.Sip_Cdr.GetBill"
 DEFAULT_SERVICE = "App.Site.Index"  # what PhalApi falls back to when `service` is absent
+# Where the API answers, under the vendor prefix: a PhalApi site behind nginx runs its
+# index.php at the root and at /index.php; anything else (/index.php/ included) is no file.
+API_PATHS = frozenset({"", "/", "/index.php"})
 ID_BASE = 263056202
 ID_STRIDE = 50_000_000  # keeps ids of different accounts apart, like one shared vendor table
 RECENT_CALLS = 3  # calls placed in the last minutes before the anchor
@@ -340,6 +352,8 @@ class GenericVendor(Vendor):
         return RequestInfo(kind, service, mask(request.form, self.secret_params))
 
     def handle(self, request: HttpRequest) -> HttpResponse:
+        if request.path.removeprefix(f"/{self.name}") not in API_PATHS:
+            return html_response(nginx_page(404, "Not Found"), 404)
         service = request.form.get("service") or DEFAULT_SERVICE
         try:
             if service == LOGIN:

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from . import control
-from .core import HttpRequest, HttpResponse, Vendor, html_response, json_response
+from .core import HttpRequest, HttpResponse, Vendor, html_response, json_response, nginx_page
 from .data import utc_now_minute
 from .faults import Fault, FaultPlan
 from .generic import GenericAccount, GenericVendor, demo_accounts
@@ -27,18 +27,10 @@ from .yeastar import YeastarAccount, YeastarVendor
 HOST = "127.0.0.1"
 
 
-def _nginx_page(status: int, reason: str) -> str:
-    title = f"{status} {reason}"
-    return (
-        f"<html><head><title>{title}</title></head><body><center><h1>{title}</h1></center>"
-        "<hr><center>nginx</center></body></html>"
-    )
-
-
 NGINX_PAGES = {
-    500: _nginx_page(500, "Internal Server Error"),
-    502: _nginx_page(502, "Bad Gateway"),
-    429: _nginx_page(429, "Too Many Requests"),
+    500: nginx_page(500, "Internal Server Error"),
+    502: nginx_page(502, "Bad Gateway"),
+    429: nginx_page(429, "Too Many Requests"),
 }
 QUIET_ERRORS = (ConnectionError, TimeoutError, ssl.SSLError)
 
