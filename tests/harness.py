@@ -46,12 +46,29 @@ class TapRun:
         return [line for line in self.stderr.splitlines() if " ERROR " in line or "error" in line]
 
 
-def parse_messages(text: str) -> list[dict[str, t.Any]]:
-    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+def parse_messages(
+    text: str, parse_float: t.Callable[[str], t.Any] | None = None
+) -> list[dict[str, t.Any]]:
+    return [json.loads(line, parse_float=parse_float) for line in text.splitlines() if line.startswith("{")]
 
 
-def run_tap(config: dict, state: dict | None = None) -> TapRun:
-    """In-process run: fast, and still every request crosses a real socket."""
+ExpectedError = type[BaseException] | tuple[type[BaseException], ...]
+
+
+def run_tap(
+    config: dict,
+    state: dict | None = None,
+    *,
+    expect_error: ExpectedError | None = None,
+    parse_float: t.Callable[[str], t.Any] | None = None,
+) -> TapRun:
+    """In-process run: fast, and still every request crosses a real socket.
+
+    A run that fails raises its error, unless the test says which error it expects
+    (`expect_error`); then a run that finishes cleanly or fails otherwise raises instead,
+    and `run.error` holds the error for the test's checks of its message.
+    `parse_float=decimal.Decimal` reads numbers the way SDK targets do.
+    """
     out = io.StringIO()
     error: BaseException | None = None
     with contextlib.redirect_stdout(out):
@@ -63,7 +80,20 @@ def run_tap(config: dict, state: dict | None = None) -> TapRun:
                 tap.message_writer.flush()
         except Exception as exc:
             error = exc
-    return TapRun(parse_messages(out.getvalue()), error=error)
+    check_error(error, expect_error)
+    return TapRun(parse_messages(out.getvalue(), parse_float), error=error)
+
+
+def check_error(error: BaseException | None, expected: ExpectedError | None) -> None:
+    """A crash fails the test that did not expect it, and a clean finish the test that did."""
+    if expected is None:
+        if error is not None:
+            raise error
+        return
+    if error is None:
+        raise AssertionError(f"the run finished cleanly; expected {expected!r}")
+    if not isinstance(error, expected):
+        raise AssertionError(f"expected {expected!r}, got {error!r}") from error
 
 
 def run_cli(

@@ -365,7 +365,7 @@ def test_timestamp_expired_once_is_resigned_and_retried(
 
 def test_timestamp_expired_twice_in_a_row_stops(one: Simulator) -> None:
     one.faults.add("vendor_error", vendor="itnio", code=-16, times=2)
-    run = run_tap(tap_config(one, **WIDE))
+    run = run_tap(tap_config(one, **WIDE), expect_error=VendorError)
     assert isinstance(run.error, VendorError)
     assert "again after re-signing" in str(run.error)
     assert str(run.error).startswith("itnio_group_cdr account 'intl': vendor says the request")
@@ -387,7 +387,7 @@ def test_a_skewed_clock_is_corrected_from_the_vendors_date_header(
 def test_wrong_secret_stops_at_once_naming_the_account(one: Simulator) -> None:
     config = tap_config(one)
     config["itnio_accounts"][0]["api_secret"] = "not-the-secret"
-    run = run_tap(config)
+    run = run_tap(config, expect_error=VendorError)
     assert isinstance(run.error, VendorError)
     assert "api_key and api_secret" in str(run.error) and "account 'intl'" in str(run.error)
     assert len(queries(one)) == 1
@@ -410,7 +410,7 @@ def test_fatal_codes_stop_at_once_with_one_clear_line(
     one: Simulator, code: int, hint: str
 ) -> None:
     one.faults.add("vendor_error", vendor="itnio", code=code)
-    run = run_tap(tap_config(one))
+    run = run_tap(tap_config(one), expect_error=VendorError)
     assert isinstance(run.error, VendorError)
     assert hint in str(run.error) and "\n" not in str(run.error)
     assert len(queries(one)) == 1, "a fatal code must not be retried"
@@ -419,7 +419,7 @@ def test_fatal_codes_stop_at_once_with_one_clear_line(
 
 def test_range_refusal_names_the_window(one: Simulator) -> None:
     one.faults.add("vendor_error", vendor="itnio", code=-25)
-    run = run_tap(tap_config(one))
+    run = run_tap(tap_config(one), expect_error=VendorError)
     sent = queries(one)[0]["params"]
     assert f"strTime={sent['strTime']} endTime={sent['endTime']}" in str(run.error)
 
@@ -428,7 +428,7 @@ def test_system_error_is_retried_then_given_up(one: Simulator) -> None:
     one.faults.add("vendor_error", vendor="itnio", code=-18, times=2)
     assert_complete(one, run_tap(tap_config(one)))
     one.faults.add("vendor_error", vendor="itnio", code=-18, times=-1)
-    run = run_tap(tap_config(one, max_retries=2))
+    run = run_tap(tap_config(one, max_retries=2), expect_error=RetriableAPIError)
     assert isinstance(run.error, RetriableAPIError)
 
 
@@ -441,14 +441,14 @@ def test_transient_faults_are_retried_and_lose_nothing(one: Simulator, kind: str
 
 def test_malformed_answer_stops_with_one_line(one: Simulator) -> None:
     one.faults.add("malformed", vendor="itnio")
-    run = run_tap(tap_config(one))
+    run = run_tap(tap_config(one), expect_error=MalformedResponseError)
     assert isinstance(run.error, MalformedResponseError)
     assert "not JSON" in str(run.error) and "\n" not in str(run.error)
 
 
 def test_a_bad_field_stops_naming_record_and_field(one: Simulator) -> None:
     one.itnio._state("intl").calls[SIP][-1].record["cost"] = "1,50"
-    run = run_tap(tap_config(one))
+    run = run_tap(tap_config(one), expect_error=MalformedResponseError)
     assert isinstance(run.error, MalformedResponseError)
     assert "field 'cost' has '1,50'" in str(run.error)
 
@@ -473,7 +473,7 @@ def test_paging_reads_exactly_the_pages_needed(calls: int, pages: int) -> None:
 def test_repeated_page_fails_loudly_instead_of_looping() -> None:
     with start(names=("intl",), calls=150, group_calls=0, days=1) as sim:
         sim.faults.add("repeat_page", vendor="itnio", after=2)  # group's page 1, SIP's page 1
-        run = run_tap(tap_config(sim, days=2, window_hours=24 * 30))
+        run = run_tap(tap_config(sim, days=2, window_hours=24 * 30), expect_error=PaginationError)
     assert isinstance(run.error, PaginationError)
     assert "repeats the previous page" in str(run.error)
 
@@ -545,8 +545,11 @@ def test_second_run_reads_from_bookmark_minus_lookback_and_gets_new_calls(one: S
 
 def test_far_future_state_returns_nothing(one: Simulator) -> None:
     state = state_for(SIP_STREAM, "intl", "2099-01-01T00:00:00Z")
-    run = run_tap(tap_config(one), state=state)
+    run = run_tap(tap_config(one), state=state)  # raises if the run did not finish cleanly
     assert run.records(SIP_STREAM) == [] and queries(one, SIP_STREAM) == []
+    assert bookmark(run, SIP_STREAM, "intl") == "2099-01-01T00:00:00Z"
+    # the group stream, with no bookmark, still read everything
+    assert len(run.records(GROUP_STREAM)) == len(one.itnio.truth("intl", GROUP))
 
 
 def test_settle_lag_defers_the_newest_calls(one: Simulator) -> None:
