@@ -139,6 +139,18 @@ def env_without_secrets() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("TAP_CALLCDR")}
 
 
+def assert_retried(requests: list[dict[str, t.Any]], kind: str) -> None:
+    """Every request the simulator answered with fault `kind` was sent again, unchanged, and
+    that retry got a normal answer (from the simulator's request log, oldest first). The log
+    masks credentials: give it one account's requests."""
+    faulted = [i for i, request in enumerate(requests) if request["fault"] == kind]
+    assert faulted, f"no request met the {kind!r} fault"
+    for i in faulted:
+        sent = (requests[i]["path"], requests[i]["params"])
+        again = [r for r in requests[i + 1 :] if (r["path"], r["params"]) == sent]
+        assert again and again[0]["fault"] is None, f"not retried after {kind!r}: {sent}"
+
+
 def assert_matches_truth(
     records: list[dict[str, t.Any]], truth: dict[tuple[str, t.Any], dict[str, t.Any]], id_field: str
 ) -> None:

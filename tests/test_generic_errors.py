@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 from generic_helpers import STREAM, bill_requests, expected, keys, logins, tap_config
-from harness import run_cli, run_tap
+from harness import assert_retried, run_cli, run_tap
 from singer_sdk.exceptions import RetriableAPIError
 
 from tap_callcdr.client import WINDOW_KEY
@@ -180,9 +180,12 @@ def test_transient_faults_are_retried_and_lose_nothing(sim: Simulator, kind: str
 
 
 def test_slow_answers_time_out_and_are_retried(sim: Simulator) -> None:
-    sim.faults.add("slow", seconds=3)
+    """The answer would come after 60 s: only the tap's own 1 s timeout gets the run on."""
+    sim.faults.add("slow", seconds=60)  # the simulator's stop() wakes it early
     cfg = config(sim, request_timeout_seconds=1)
     assert_all_landed(sim, run_tap(cfg))
+    assert_retried(bill_requests(sim), "slow")
+    assert len(bill_requests(sim)) == 5 + 1
 
 
 def test_malformed_answer_stops_with_one_line(sim: Simulator) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from harness import assert_matches_truth, run_cli, run_tap
+from harness import assert_matches_truth, assert_retried, run_cli, run_tap
 from singer_sdk.exceptions import RetriableAPIError
 from tencent_helpers import (
     SHANGHAI,
@@ -472,9 +472,12 @@ def test_transient_faults_are_retried_and_lose_nothing(sim: Simulator, kind: str
 
 
 def test_slow_answers_time_out_and_are_retried(sim: Simulator) -> None:
-    sim.faults.add("slow", vendor="tencent", seconds=2)
-    run = run_tap(config(sim, request_timeout_seconds=1))
-    assert_complete(sim, run.records(STREAM))
+    """The answer would come after 60 s: only the tap's own 1 s timeout gets the run on."""
+    sim.faults.add("slow", vendor="tencent", seconds=60)  # the simulator's stop() wakes it early
+    # one account: the log masks the id and appId, so two accounts' requests look the same
+    run = run_tap(config(sim, "hq", request_timeout_seconds=1))
+    assert_complete(sim, run.records(STREAM), "hq")
+    assert_retried(cdr_requests(sim), "slow")
 
 
 def test_malformed_answer_stops_with_one_line_and_keeps_the_bookmark(sim: Simulator) -> None:
