@@ -9,6 +9,7 @@ import decimal
 import itertools
 import json
 import logging
+import threading
 import time
 import typing as t
 from collections.abc import Iterator
@@ -663,25 +664,35 @@ def test_api_url_defaults_to_the_public_endpoint() -> None:
 # -- pages asked ahead (itnio/pages.py) --------------------------------------------------------
 
 
-def sends_in_flight(monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, float]]:
-    """(start, end) of every HTTP exchange the tap makes."""
-    spans: list[tuple[float, float]] = []
-    send = requests.Session.send
+class PagesInFlight:
+    """Wraps requests.Session.send: counts the tap's requests in flight (`most`: the most at
+    once) and holds the first `together` requests for pages after the first until all of them
+    are sent. A tap that asks that many pages ahead is held only until it has; one that does
+    not shows as a smaller `most` (the hold gives up after 10 s). No timing is measured."""
 
-    def timed(self: requests.Session, *args: t.Any, **kwargs: t.Any) -> requests.Response:
-        began = time.monotonic()
-        try:
-            return send(self, *args, **kwargs)
-        finally:
-            spans.append((began, time.monotonic()))
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, together: int) -> None:
+        self.together, self.held, self.now, self.most = together, 0, 0, 0
+        self._changed = threading.Condition()
+        send = requests.Session.send
 
-    monkeypatch.setattr(requests.Session, "send", timed)
-    return spans
+        def counted(session: requests.Session, request: t.Any, **kwargs: t.Any) -> t.Any:
+            self._arrive(json.loads(request.body or b"{}").get("current", 1))
+            try:
+                return send(session, request, **kwargs)
+            finally:
+                with self._changed:
+                    self.now -= 1
 
+        monkeypatch.setattr(requests.Session, "send", counted)
 
-def most_at_once(spans: list[tuple[float, float]]) -> int:
-    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
-    return max(itertools.accumulate(change for _, change in edges))
+    def _arrive(self, page: int) -> None:
+        with self._changed:
+            self.now += 1
+            self.most = max(self.most, self.now)
+            if page >= 2 and self.held < self.together:
+                self.held += 1
+                self._changed.notify_all()
+                self._changed.wait_for(lambda: self.held >= self.together, timeout=10)
 
 
 def test_a_windows_pages_are_asked_ahead_and_read_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -690,15 +701,13 @@ def test_a_windows_pages_are_asked_ahead_and_read_in_order(monkeypatch: pytest.M
     simulator = start(names=("intl",), calls=900, group_calls=0, days=1)
     runs, overlap, pages = {}, {}, {}
     try:
-        simulator.faults.add("slow", vendor="itnio", seconds=0.1, times=-1)
-        spans = sends_in_flight(monkeypatch)
         for in_flight in (1, 3):
             config = tap_config(simulator, days=2, window_hours=48)
             config["itnio_accounts"][0]["pages_in_flight"] = in_flight
             simulator.clear_requests()
-            spans.clear()
+            counter = PagesInFlight(monkeypatch, together=in_flight)
             runs[in_flight] = run_tap(config)
-            overlap[in_flight] = most_at_once(spans)
+            overlap[in_flight] = counter.most
             pages[in_flight] = [q["params"]["current"] for q in queries(simulator, SIP_STREAM)]
     finally:
         simulator.stop()
