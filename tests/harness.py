@@ -46,12 +46,29 @@ class TapRun:
         return [line for line in self.stderr.splitlines() if " ERROR " in line or "error" in line]
 
 
-def parse_messages(text: str) -> list[dict[str, t.Any]]:
-    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+def parse_messages(
+    text: str, parse_float: t.Callable[[str], t.Any] | None = None
+) -> list[dict[str, t.Any]]:
+    return [json.loads(line, parse_float=parse_float) for line in text.splitlines() if line.startswith("{")]
 
 
-def run_tap(config: dict, state: dict | None = None) -> TapRun:
-    """In-process run: fast, and still every request crosses a real socket."""
+ExpectedError = type[BaseException] | tuple[type[BaseException], ...]
+
+
+def run_tap(
+    config: dict,
+    state: dict | None = None,
+    *,
+    expect_error: ExpectedError | None = None,
+    parse_float: t.Callable[[str], t.Any] | None = None,
+) -> TapRun:
+    """In-process run: fast, and still every request crosses a real socket.
+
+    A run that fails raises its error, unless the test says which error it expects
+    (`expect_error`); then a run that finishes cleanly or fails otherwise raises instead,
+    and `run.error` holds the error for the test's checks of its message.
+    `parse_float=decimal.Decimal` reads numbers the way SDK targets do.
+    """
     out = io.StringIO()
     error: BaseException | None = None
     with contextlib.redirect_stdout(out):
@@ -63,7 +80,20 @@ def run_tap(config: dict, state: dict | None = None) -> TapRun:
                 tap.message_writer.flush()
         except Exception as exc:
             error = exc
-    return TapRun(parse_messages(out.getvalue()), error=error)
+    check_error(error, expect_error)
+    return TapRun(parse_messages(out.getvalue(), parse_float), error=error)
+
+
+def check_error(error: BaseException | None, expected: ExpectedError | None) -> None:
+    """A crash fails the test that did not expect it, and a clean finish the test that did."""
+    if expected is None:
+        if error is not None:
+            raise error
+        return
+    if error is None:
+        raise AssertionError(f"the run finished cleanly; expected {expected!r}")
+    if not isinstance(error, expected):
+        raise AssertionError(f"expected {expected!r}, got {error!r}") from error
 
 
 def run_cli(
@@ -107,6 +137,18 @@ def write_json(path: Path, value: t.Any) -> str:
 
 def env_without_secrets() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("TAP_CALLCDR")}
+
+
+def assert_retried(requests: list[dict[str, t.Any]], kind: str) -> None:
+    """Every request the simulator answered with fault `kind` was sent again, unchanged, and
+    that retry got a normal answer (from the simulator's request log, oldest first). The log
+    masks credentials: give it one account's requests."""
+    faulted = [i for i, request in enumerate(requests) if request["fault"] == kind]
+    assert faulted, f"no request met the {kind!r} fault"
+    for i in faulted:
+        sent = (requests[i]["path"], requests[i]["params"])
+        again = [r for r in requests[i + 1 :] if (r["path"], r["params"]) == sent]
+        assert again and again[0]["fault"] is None, f"not retried after {kind!r}: {sent}"
 
 
 def assert_matches_truth(

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import decimal
-import io
-import json
 import typing as t
 
-from harness import TapRun
+from harness import TapRun, run_tap
 
 from tap_callcdr.simulator import Simulator
 from tap_callcdr.simulator.itnio import GROUP, SIP
-from tap_callcdr.tap import TapCallCDR
 
 SIP_STREAM = "itnio_sip_cdr"
 GROUP_STREAM = "itnio_group_cdr"
@@ -77,16 +73,7 @@ def queries(sim: Simulator, stream: str | None = None) -> list[dict[str, t.Any]]
 
 def run_exact(config: dict, state: dict | None = None) -> TapRun:
     """Like harness.run_tap, but reads numbers as Decimal, the way SDK targets do."""
-    out = io.StringIO()
-    error: BaseException | None = None
-    with contextlib.redirect_stdout(out):
-        try:
-            TapCallCDR(config=config, state=state, validate_config=True).sync_all()
-        except Exception as exc:
-            error = exc
-    lines = [line for line in out.getvalue().splitlines() if line.startswith("{")]
-    messages = [json.loads(line, parse_float=decimal.Decimal) for line in lines]
-    return TapRun(messages, error=error)
+    return run_tap(config, state, parse_float=decimal.Decimal)
 
 
 def state_for(stream: str, account: str, bookmark: str) -> dict[str, t.Any]:

@@ -7,8 +7,12 @@ target schema. Every stream of every vendor lands through the same two runs: the
 simulator (Yeastar, with a throwaway CA the account's `ca_bundle` names: TLS verification on),
 runs meltano, adds calls through the control API, runs meltano again, and keeps what
 PostgreSQL held after each run. The tests then hold every table against the simulators'
-ground truth (their control API): every record exactly once by primary key, every instant
-the vendor's (local time, epoch or ISO with offset) as UTC, money digit for digit.
+ground truth (their control API): every record exactly once by primary key, and every
+column of every row the vendor's value: instants (local time, epoch or ISO with offset) as
+UTC, money digit for digit, everything else as sent. What target-postgres legitimately
+changes: instants land as UTC `timestamp without time zone`, integers as bigint, money as
+NUMERIC, an absent value as NULL, a Yeastar row without extra columns as JSON null in `extra`;
+it adds its `_sdc_*` columns. Yeastar's `row_id` is the tap's hash, not a vendor field.
 
 The loader-only tests pipe a hand-made Singer stream through the loaders as configured in
 meltano.yml, to pin down upsert-on-primary-key and time-zone handling of the loaders.
@@ -17,7 +21,6 @@ meltano.yml, to pin down upsert-on-primary-key and time-zone handling of the loa
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -189,36 +192,73 @@ IDENTITY = {
 PRIMARY_KEY = {**IDENTITY, "yeastar_cdr": ("account", "row_id")}
 
 
-def expected_rows(stream: str, account: str, raw: dict[str, Any]) -> tuple[Key, dict[str, Any]]:
-    """(identity, {column: the value PostgreSQL must hold}) for one raw vendor record."""
-    if stream == "generic_cdr":
-        zone = ZONES["generic"][account]
-        want = {c: local_to_utc(raw.get(c), zone) for c in ("starttime", "answertime", "endtime")}
-        want["duration"] = int(raw["duration"])
-        return (account, str(raw["id"])), want
-    if stream == "tencent_cdr":
+TIME_COLUMNS = {
+    "generic_cdr": ("starttime", "answertime", "endtime"),
+    "tencent_cdr": TENCENT_TIMES,
+    "itnio_sip_cdr": ITNIO_TIMES,
+    "itnio_group_cdr": ITNIO_TIMES,
+    "yeastar_cdr": ("timestart",),
+}
+# Columns that hold no vendor field: the tap makes them (checked by their own assertions).
+MADE_BY_TAP = {"yeastar_cdr": {"row_id"}}  # the primary key: a hash of the row's columns
+
+
+def instant(stream: str, account: str, value: str | None) -> datetime | None:
+    """A vendor time as the UTC instant it means (each vendor writes times its own way)."""
+    vendor = VENDOR_OF[stream]
+    if vendor == "tencent":
         zone = ZONES["tencent"].get(account)
-        convert = epoch_to_utc if zone is None else (
-            lambda v: None if v == "0" else local_to_utc(v, zone)
-        )
-        want = {c: convert(raw[c]) for c in TENCENT_TIMES}
-        want["duration"] = int(raw["duration"])
-        return (account, raw["callId"]), want
-    if stream.startswith("itnio_"):
-        want = {c: iso_to_utc(raw[c]) for c in ITNIO_TIMES}
-        want.update({c: raw[c] for c in ITNIO_MONEY[stream]})  # compared digit for digit
-        return (account, raw["voiceId"]), want
-    assert stream == "yeastar_cdr"
-    start = local_to_utc(raw["timestart"], ZONES["yeastar"][account])
-    want = {
-        "timestart": start,
-        "callfrom": raw["callfrom"],
-        "callto": raw["callto"],
-        "status": raw["status"],
-        "callduraction": int(raw["callduraction"]),
-        "extra": {c: raw[c] for c in EXTRA_COLUMNS if c in raw} or None,
-    }
-    return (account, raw["callid"], start.isoformat()), want
+        if zone is None:
+            return epoch_to_utc(value or "")
+        return None if value in (None, "0") else local_to_utc(value, zone)
+    if vendor == "itnio":
+        return iso_to_utc(value or "")
+    return local_to_utc(value, ZONES[vendor][account])
+
+
+def vendor_fields(stream: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """The raw vendor record under the table's column names, as the vendors' docs define them."""
+    fields = dict(raw)
+    if stream == "generic_cdr" and "displaynumber" in fields:  # doc v1's name for disnumber
+        fields["disnumber"] = fields.pop("displaynumber")
+    if stream == "tencent_cdr":
+        fields.setdefault("callType", "3")  # the doc: a record without callType is type 3
+    if stream == "yeastar_cdr":  # newer firmware's columns, by their CSV name
+        fields["extra"] = {c: fields.pop(c) for c in EXTRA_COLUMNS if c in fields} or None
+    return fields
+
+
+def expected_rows(stream: str, account: str, raw: dict[str, Any]) -> tuple[Key, dict[str, Any]]:
+    """(identity, {column: the vendor's value}) for one raw vendor record: every field it
+    sent, times as UTC instants; `stored` then types the rest as PostgreSQL holds them."""
+    want = {"account": account, **vendor_fields(stream, raw)}
+    for column in TIME_COLUMNS[stream]:
+        want[column] = instant(stream, account, want.get(column))
+    if stream == "yeastar_cdr":
+        return (account, raw["callid"], want["timestart"].isoformat()), want
+    return (account, *(str(want[c]) for c in IDENTITY[stream][1:])), want
+
+
+def stored(data_type: str, value: Any) -> Any:
+    """A vendor value as target-postgres stores it in a column of `data_type`: integers as
+    bigint, money as NUMERIC (compared as text, digit for digit: "0.0850" stays "0.0850"),
+    text as sent; an empty or absent number is NULL."""
+    if data_type in ("bigint", "integer", "numeric") and value in (None, ""):
+        return None
+    if data_type in ("bigint", "integer"):
+        return int(value)
+    if data_type in ("numeric", "text", "character varying"):
+        return None if value is None else str(value)
+    return value  # timestamps (UTC instants already) and jsonb (dict or None)
+
+
+def landed(value: Any) -> Any:
+    """A fetched column value in the form `stored` gives."""
+    if isinstance(value, datetime):
+        return as_utc(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
 
 
 def truth(sims: dict[str, SimulatorProcess], stream: str) -> dict[Key, dict[str, Any]]:
@@ -243,32 +283,37 @@ def identity(stream: str, row: dict[str, Any]) -> Key:
     return tuple(str(row[c]) for c in IDENTITY[stream])
 
 
-def assert_landed_exactly(stream: str, rows: Rows, expected: dict[Key, dict[str, Any]]) -> None:
+def assert_landed_exactly(
+    stream: str, rows: Rows, expected: dict[Key, dict[str, Any]], types: dict[str, str]
+) -> None:
     """Every expected record exactly once (by primary key and by the vendor's identity),
-    nothing else, every checked column as the vendor meant it."""
+    nothing else, and every column of every row as the vendor meant it (`types`: the
+    table's columns and their PostgreSQL types)."""
     pk = by_key(rows, PRIMARY_KEY[stream])
     dupes = {k: len(v) for k, v in pk.items() if len(v) > 1}
     assert not dupes, f"{stream}: {len(dupes)} primary keys landed more than once: {list(dupes)[:5]}"
-    landed: dict[Key, dict[str, Any]] = {}
+    landed_rows: dict[Key, dict[str, Any]] = {}
     for row in rows:
         key = identity(stream, row)
-        assert key not in landed, f"{stream}: record {key} landed under two primary keys"
-        landed[key] = row
-    missing = expected.keys() - landed.keys()
-    extra = landed.keys() - expected.keys()
+        assert key not in landed_rows, f"{stream}: record {key} landed under two primary keys"
+        landed_rows[key] = row
+    missing = expected.keys() - landed_rows.keys()
+    extra = landed_rows.keys() - expected.keys()
     assert not missing, f"{stream}: {len(missing)} records never landed, e.g. {sorted(missing)[:5]}"
     assert not extra, f"{stream}: {len(extra)} rows not in the simulator's truth: {sorted(extra)[:5]}"
+    columns = {c for c in types if not c.startswith("_sdc_")} - MADE_BY_TAP.get(stream, set())
+    dropped = {c for want in expected.values() for c in want} - columns
+    assert not dropped, f"{stream}: vendor fields with no column: {sorted(dropped)}"
     wrong = []
     for key, want in expected.items():
-        row = landed[key]
-        for column, value in want.items():
-            got = row[column]
-            if isinstance(got, datetime):
-                got = as_utc(got)
-            elif isinstance(got, Decimal):
-                got = str(got)  # NUMERIC keeps the digits as sent: "0.0850" stays "0.0850"
+        row = landed_rows[key]
+        for column in sorted(columns):  # a field the vendor left out must land as NULL
+            got, value = landed(row[column]), stored(types[column], want.get(column))
             if got != value:
                 wrong.append((key, column, got, value))
+        for column in MADE_BY_TAP.get(stream, ()):
+            if not (isinstance(row[column], str) and row[column]):
+                wrong.append((key, column, row[column], "a non-empty text"))
     assert not wrong, (
         f"{stream}: {len(wrong)} wrong values (key, column, landed, expected), e.g. {wrong[:5]}"
     )
@@ -289,7 +334,6 @@ class Landing:
     rows2: dict[str, Rows] = field(default_factory=dict)
     types: dict[str, dict[str, str]] = field(default_factory=dict)
     states: str = ""
-    seconds: list[float] = field(default_factory=list)
 
 
 def tap_accounts(http: SimulatorProcess, https: SimulatorProcess) -> dict[str, str]:
@@ -395,9 +439,7 @@ def landing(
                 f"[{start_date}, {settled}], e.g. {outside[:3]}: does --anchor still mean the "
                 "end of the data?"
             )
-        began = time.monotonic()
         meltano.check("run", "tap-callcdr", "target-postgres", env=env)
-        landing.seconds.append(time.monotonic() - began)
         landing.rows1 = {s: fetch_rows(postgres.url, landing.schema, s) for s in VENDOR_OF}
         landing.types = {s: column_types(postgres.url, landing.schema, s) for s in VENDOR_OF}
         landing.states = meltano.check("state", "list", env=env).stdout
@@ -405,9 +447,7 @@ def landing(
         # ---- second run, after new calls
         add_new_calls(sims)
         landing.truth2 = {stream: truth(sims, stream) for stream in VENDOR_OF}
-        began = time.monotonic()
         meltano.check("run", "tap-callcdr", "target-postgres", env=env)
-        landing.seconds.append(time.monotonic() - began)
         landing.rows2 = {s: fetch_rows(postgres.url, landing.schema, s) for s in VENDOR_OF}
         yield landing
     finally:
@@ -422,7 +462,7 @@ ALL_STREAMS = pytest.mark.parametrize("stream", list(VENDOR_OF))
 
 @ALL_STREAMS
 def test_first_run_lands_every_record_once_in_utc(landing: Landing, stream: str) -> None:
-    assert_landed_exactly(stream, landing.rows1[stream], landing.truth1[stream])
+    assert_landed_exactly(stream, landing.rows1[stream], landing.truth1[stream], landing.types[stream])
     accounts = {row["account"] for row in landing.rows1[stream]}
     assert accounts == set(ACCOUNTS[VENDOR_OF[stream]])
 
@@ -436,7 +476,7 @@ def test_second_run_lands_exactly_the_new_calls(landing: Landing, stream: str) -
     else:
         # 5 + 3 calls; a transferred Yeastar call is two CSV rows
         assert len(new_keys) >= 8, f"{stream}: simulator added {len(new_keys)} calls"
-    assert_landed_exactly(stream, landing.rows2[stream], landing.truth2[stream])
+    assert_landed_exactly(stream, landing.rows2[stream], landing.truth2[stream], landing.types[stream])
 
     pk = PRIMARY_KEY[stream]
     before = {k: without_sdc(v[0]) for k, v in by_key(landing.rows1[stream], pk).items()}
@@ -497,10 +537,6 @@ def test_yeastar_extra_is_queryable_json(landing: Landing, postgres: Any) -> Non
         assert want is not None
         assert (first, second) == (want[EXTRA_COLUMNS[0]], want[EXTRA_COLUMNS[1]])
     assert set(by_kind) <= {("pbx1", "object"), ("pbx2", "null"), ("pbx2", "SQL NULL")}, by_kind
-
-
-def test_both_runs_are_reasonably_fast(landing: Landing) -> None:
-    assert max(landing.seconds) < 120, f"meltano runs took {landing.seconds} s"
 
 
 # ------------------------------------------------------------------ meltano.yml demo config

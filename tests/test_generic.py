@@ -123,7 +123,7 @@ def test_paging_reads_exactly_the_pages_needed(calls: int, pages: int) -> None:
 def test_repeated_page_fails_loudly_instead_of_looping() -> None:
     with start(demo_accounts(["hq"], calls=1500, days=1)) as sim:
         sim.faults.add("repeat_page", after=1)
-        run = run_tap(tap_config(sim, days=2, window_hours=24 * 30))
+        run = run_tap(tap_config(sim, days=2, window_hours=24 * 30), expect_error=VendorError)
     assert isinstance(run.error, VendorError)
     assert "repeats the previous page" in str(run.error)
 
@@ -204,9 +204,10 @@ def test_far_future_state_returns_nothing(sim: Simulator) -> None:
             }
         }
     }
-    run = run_tap(tap_config(sim, "hq"), state=state)
+    run = run_tap(tap_config(sim, "hq"), state=state)  # raises if the run did not finish cleanly
     assert run.records(STREAM) == []
     assert bill_requests(sim) == []
+    assert run.last_state == state, "the bookmark stays where it was"
 
 
 def test_settle_lag_defers_the_newest_calls(sim: Simulator) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 from generic_helpers import STREAM, bill_requests, expected, keys, logins, tap_config
-from harness import run_cli, run_tap
+from harness import assert_retried, run_cli, run_tap
 from singer_sdk.exceptions import RetriableAPIError
 
 from tap_callcdr.client import WINDOW_KEY
@@ -67,7 +67,7 @@ def test_token_rejected_once_is_renewed_and_the_request_retried(sim: Simulator, 
 
 def test_token_rejected_right_after_a_new_login_stops(sim: Simulator) -> None:
     sim.faults.add("vendor_error", code=600, times=2)
-    run = run_tap(config(sim))
+    run = run_tap(config(sim), expect_error=VendorError)
     assert isinstance(run.error, VendorError)
     assert "token rejected again after a new login" in str(run.error)
     assert len(logins(sim)) == 2
@@ -95,7 +95,7 @@ def test_rejected_static_token_without_credentials_stops_naming_the_setting(sim:
     account = cfg["generic_accounts"][0]
     del account["appid"], account["accesskey"]
     account["token"] = "not-a-token"
-    run = run_tap(cfg)
+    run = run_tap(cfg, expect_error=VendorError)
     assert isinstance(run.error, VendorError)
     assert "'token'" in str(run.error)
 
@@ -110,7 +110,7 @@ def test_rejected_static_token_falls_back_to_login(sim: Simulator) -> None:
 def test_wrong_credentials_stop_after_one_login(sim: Simulator) -> None:
     cfg = config(sim)
     cfg["generic_accounts"][0]["accesskey"] = "wrong"
-    run = run_tap(cfg)
+    run = run_tap(cfg, expect_error=VendorError)
     assert isinstance(run.error, VendorError)
     assert "wrong credentials" in str(run.error) and "'hq'" in str(run.error)
     assert len(logins(sim)) == 1
@@ -150,7 +150,7 @@ def test_metric_counts_logins_too_retried_ones_included(caplog: pytest.LogCaptur
 )
 def test_fatal_codes_stop_at_once_with_a_hint(sim: Simulator, code: int, hint: str) -> None:
     sim.faults.add("vendor_error", code=code)
-    run = run_tap(config(sim))
+    run = run_tap(config(sim), expect_error=VendorError)
     assert isinstance(run.error, VendorError)
     assert hint in str(run.error) and f"ret {code}" in str(run.error)
     assert len(bill_requests(sim)) == 1, "a fatal code must not be retried"
@@ -174,7 +174,7 @@ def test_transient_codes_are_retried(sim: Simulator, code: int) -> None:
 
 def test_persistent_transient_errors_give_up_after_max_retries(sim: Simulator) -> None:
     sim.faults.add("vendor_error", code=1001, times=-1)
-    run = run_tap(config(sim, max_retries=2))
+    run = run_tap(config(sim, max_retries=2), expect_error=RetriableAPIError)
     assert isinstance(run.error, RetriableAPIError)
     assert len(bill_requests(sim)) == 3
 
@@ -190,14 +190,17 @@ def test_transient_faults_are_retried_and_lose_nothing(sim: Simulator, kind: str
 
 
 def test_slow_answers_time_out_and_are_retried(sim: Simulator) -> None:
-    sim.faults.add("slow", seconds=3)
+    """The answer would come after 60 s: only the tap's own 1 s timeout gets the run on."""
+    sim.faults.add("slow", seconds=60)  # the simulator's stop() wakes it early
     cfg = config(sim, request_timeout_seconds=1)
     assert_all_landed(sim, run_tap(cfg))
+    assert_retried(bill_requests(sim), "slow")
+    assert len(bill_requests(sim)) == 5 + 1
 
 
 def test_a_gateway_page_is_retried_and_one_that_persists_stops_with_one_line(sim: Simulator) -> None:
     sim.faults.add("malformed", after=1, times=-1)  # a 2xx HTML page: a transport fault
-    run = run_tap(config(sim))
+    run = run_tap(config(sim), expect_error=IncompleteAnswerError)
     assert isinstance(run.error, IncompleteAnswerError)
     assert "not JSON" in str(run.error) and "\n" not in str(run.error)
     assert len([r for r in sim.requests if r["fault"] == "malformed"]) == 4  # max_retries 3
@@ -262,7 +265,7 @@ def test_one_failing_account_does_not_stop_the_others() -> None:
     with Simulator(demo_accounts(["hq", "branch"], calls=100, days=3), anchor=ANCHOR) as sim:
         cfg = config(sim)
         cfg["generic_accounts"][0]["accesskey"] = "wrong"  # hq fails at login
-        run = run_tap(cfg)
+        run = run_tap(cfg, expect_error=VendorError)
         assert isinstance(run.error, VendorError) and "account 'hq'" in str(run.error)
         assert sorted(keys(run.records(STREAM))) == sorted(expected(sim, "branch"))
         marks = {

@@ -9,6 +9,7 @@ import decimal
 import itertools
 import json
 import logging
+import threading
 import time
 import typing as t
 from collections.abc import Iterator
@@ -371,7 +372,7 @@ def test_timestamp_expired_once_is_resigned_and_retried(
 
 def test_timestamp_expired_twice_in_a_row_stops(one: Simulator) -> None:
     one.faults.add("vendor_error", vendor="itnio", code=-16, times=2)
-    run = run_tap(tap_config(one, **WIDE))
+    run = run_tap(tap_config(one, **WIDE), expect_error=VendorError)
     assert isinstance(run.error, VendorError)
     assert "again after re-signing" in str(run.error)
     assert str(run.error).startswith("itnio_group_cdr account 'intl': vendor says the request")
@@ -393,7 +394,7 @@ def test_a_skewed_clock_is_corrected_from_the_vendors_date_header(
 def test_wrong_secret_stops_at_once_naming_the_account(one: Simulator) -> None:
     config = tap_config(one)
     config["itnio_accounts"][0]["api_secret"] = "not-the-secret"
-    run = run_tap(config)
+    run = run_tap(config, expect_error=VendorError)
     assert isinstance(run.error, VendorError)
     assert "api_key and api_secret" in str(run.error) and "account 'intl'" in str(run.error)
     assert len(queries(one)) == 1
@@ -416,7 +417,7 @@ def test_fatal_codes_stop_at_once_with_one_clear_line(
     one: Simulator, code: int, hint: str
 ) -> None:
     one.faults.add("vendor_error", vendor="itnio", code=code)
-    run = run_tap(tap_config(one))
+    run = run_tap(tap_config(one), expect_error=VendorError)
     assert isinstance(run.error, VendorError)
     assert hint in str(run.error) and "\n" not in str(run.error)
     assert len(queries(one)) == 1, "a fatal code must not be retried"
@@ -425,7 +426,7 @@ def test_fatal_codes_stop_at_once_with_one_clear_line(
 
 def test_range_refusal_names_the_window(one: Simulator) -> None:
     one.faults.add("vendor_error", vendor="itnio", code=-25)
-    run = run_tap(tap_config(one))
+    run = run_tap(tap_config(one), expect_error=VendorError)
     sent = queries(one)[0]["params"]
     assert f"strTime={sent['strTime']} endTime={sent['endTime']}" in str(run.error)
 
@@ -434,7 +435,7 @@ def test_system_error_is_retried_then_given_up(one: Simulator) -> None:
     one.faults.add("vendor_error", vendor="itnio", code=-18, times=2)
     assert_complete(one, run_tap(tap_config(one)))
     one.faults.add("vendor_error", vendor="itnio", code=-18, times=-1)
-    run = run_tap(tap_config(one, max_retries=2))
+    run = run_tap(tap_config(one, max_retries=2), expect_error=RetriableAPIError)
     assert isinstance(run.error, RetriableAPIError)
 
 
@@ -447,14 +448,14 @@ def test_transient_faults_are_retried_and_lose_nothing(one: Simulator, kind: str
 
 def test_a_gateway_page_that_persists_stops_with_one_line(one: Simulator) -> None:
     one.faults.add("malformed", vendor="itnio", times=-1)  # a 2xx HTML page: retried first
-    run = run_tap(tap_config(one))
+    run = run_tap(tap_config(one), expect_error=IncompleteAnswerError)
     assert isinstance(run.error, IncompleteAnswerError)
     assert "not JSON" in str(run.error) and "\n" not in str(run.error)
 
 
 def test_a_bad_field_stops_naming_record_and_field(one: Simulator) -> None:
     one.itnio._state("intl").calls[SIP][-1].record["cost"] = "1,50"
-    run = run_tap(tap_config(one))
+    run = run_tap(tap_config(one), expect_error=MalformedResponseError)
     assert isinstance(run.error, MalformedResponseError)
     assert "field 'cost' has '1,50'" in str(run.error)
 
@@ -479,7 +480,7 @@ def test_paging_reads_exactly_the_pages_needed(calls: int, pages: int) -> None:
 def test_repeated_page_fails_loudly_instead_of_looping() -> None:
     with start(names=("intl",), calls=150, group_calls=0, days=1) as sim:
         sim.faults.add("repeat_page", vendor="itnio", after=2)  # group's page 1, SIP's page 1
-        run = run_tap(tap_config(sim, days=2, window_hours=24 * 30))
+        run = run_tap(tap_config(sim, days=2, window_hours=24 * 30), expect_error=PaginationError)
     assert isinstance(run.error, PaginationError)
     assert "repeats the previous page" in str(run.error)
 
@@ -551,8 +552,11 @@ def test_second_run_reads_from_bookmark_minus_lookback_and_gets_new_calls(one: S
 
 def test_far_future_state_returns_nothing(one: Simulator) -> None:
     state = state_for(SIP_STREAM, "intl", "2099-01-01T00:00:00Z")
-    run = run_tap(tap_config(one), state=state)
+    run = run_tap(tap_config(one), state=state)  # raises if the run did not finish cleanly
     assert run.records(SIP_STREAM) == [] and queries(one, SIP_STREAM) == []
+    assert bookmark(run, SIP_STREAM, "intl") == "2099-01-01T00:00:00Z"
+    # the group stream, with no bookmark, still read everything
+    assert len(run.records(GROUP_STREAM)) == len(one.itnio.truth("intl", GROUP))
 
 
 def test_settle_lag_defers_the_newest_calls(one: Simulator) -> None:
@@ -666,25 +670,35 @@ def test_api_url_defaults_to_the_public_endpoint() -> None:
 # -- pages asked ahead (itnio/pages.py) --------------------------------------------------------
 
 
-def sends_in_flight(monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, float]]:
-    """(start, end) of every HTTP exchange the tap makes."""
-    spans: list[tuple[float, float]] = []
-    send = requests.Session.send
+class PagesInFlight:
+    """Wraps requests.Session.send: counts the tap's requests in flight (`most`: the most at
+    once) and holds the first `together` requests for pages after the first until all of them
+    are sent. A tap that asks that many pages ahead is held only until it has; one that does
+    not shows as a smaller `most` (the hold gives up after 10 s). No timing is measured."""
 
-    def timed(self: requests.Session, *args: t.Any, **kwargs: t.Any) -> requests.Response:
-        began = time.monotonic()
-        try:
-            return send(self, *args, **kwargs)
-        finally:
-            spans.append((began, time.monotonic()))
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, together: int) -> None:
+        self.together, self.held, self.now, self.most = together, 0, 0, 0
+        self._changed = threading.Condition()
+        send = requests.Session.send
 
-    monkeypatch.setattr(requests.Session, "send", timed)
-    return spans
+        def counted(session: requests.Session, request: t.Any, **kwargs: t.Any) -> t.Any:
+            self._arrive(json.loads(request.body or b"{}").get("current", 1))
+            try:
+                return send(session, request, **kwargs)
+            finally:
+                with self._changed:
+                    self.now -= 1
 
+        monkeypatch.setattr(requests.Session, "send", counted)
 
-def most_at_once(spans: list[tuple[float, float]]) -> int:
-    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
-    return max(itertools.accumulate(change for _, change in edges))
+    def _arrive(self, page: int) -> None:
+        with self._changed:
+            self.now += 1
+            self.most = max(self.most, self.now)
+            if page >= 2 and self.held < self.together:
+                self.held += 1
+                self._changed.notify_all()
+                self._changed.wait_for(lambda: self.held >= self.together, timeout=10)
 
 
 def test_a_windows_pages_are_asked_ahead_and_read_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -693,15 +707,13 @@ def test_a_windows_pages_are_asked_ahead_and_read_in_order(monkeypatch: pytest.M
     simulator = start(names=("intl",), calls=900, group_calls=0, days=1)
     runs, overlap, pages = {}, {}, {}
     try:
-        simulator.faults.add("slow", vendor="itnio", seconds=0.1, times=-1)
-        spans = sends_in_flight(monkeypatch)
         for in_flight in (1, 3):
             config = tap_config(simulator, days=2, window_hours=48)
             config["itnio_accounts"][0]["pages_in_flight"] = in_flight
             simulator.clear_requests()
-            spans.clear()
+            counter = PagesInFlight(monkeypatch, together=in_flight)
             runs[in_flight] = run_tap(config)
-            overlap[in_flight] = most_at_once(spans)
+            overlap[in_flight] = counter.most
             pages[in_flight] = [q["params"]["current"] for q in queries(simulator, SIP_STREAM)]
     finally:
         simulator.stop()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-import time
+import typing as t
 from collections.abc import Iterator
 
 import pytest
@@ -53,21 +53,24 @@ def test_producers_run_concurrently() -> None:
 def test_cancel_releases_blocked_producers() -> None:
     read_ahead: ReadAhead[int] = ReadAhead(workers=1, unread_limit=1)
     produced: list[int] = []
+    spool_full = threading.Event()
 
     def forever() -> Iterator[int]:
         i = 0
         while True:
             produced.append(i)
+            if i == 1:  # item 0 filled the one-byte spool: putting this one waits
+                spool_full.set()
             yield i
             i += 1
 
     read_ahead.start("x", forever)
-    time.sleep(0.1)
+    assert spool_full.wait(5)
     read_ahead.cancel()
-    time.sleep(0.5)
-    count = len(produced)
-    time.sleep(0.3)
-    assert len(produced) == count <= 3, "a cancelled producer kept going"
+    [producer] = [thread for thread in threading.enumerate() if thread.name == "read-ahead-x"]
+    producer.join(5)
+    assert not producer.is_alive(), "a cancelled producer is still blocked"
+    assert len(produced) <= 3, "a cancelled producer kept going"
 
 
 def test_an_account_waiting_for_its_turn_reads_to_the_end_without_the_consumer() -> None:
@@ -87,40 +90,50 @@ def test_an_account_waiting_for_its_turn_reads_to_the_end_without_the_consumer()
     assert sum(1 for _ in read_ahead.drain("second")) == 2000
 
 
+def signal_when_drained(read_ahead: ReadAhead[t.Any], key: str, drained: threading.Event) -> None:
+    """Set `drained` once the consumer drains `key` (its spool flags that under its lock):
+    a producer waiting for it puts its next items while the consumer is draining."""
+    spool = read_ahead._spools[key]
+
+    def watch() -> None:
+        with spool._changed:
+            if spool._changed.wait_for(lambda: spool._draining, timeout=10):
+                drained.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def test_the_account_being_emitted_hands_its_items_over_without_the_spool_file() -> None:
     """Pickling every record through the file costs the emitter more than the read itself."""
     read_ahead: ReadAhead[object] = ReadAhead(workers=1)
-    consumer_waits = threading.Event()
+    emitting = threading.Event()
 
     def unpicklable() -> Iterator[object]:
-        assert consumer_waits.wait(5)
-        time.sleep(0.3)  # the consumer is blocked in next() by now
+        assert emitting.wait(5)
         for _ in range(20):
             yield threading.Lock()  # pickle refuses locks: these can only pass in memory
 
     read_ahead.start("a", unpicklable)
-    items = read_ahead.drain("a")
-    consumer_waits.set()
-    got = list(items)
+    signal_when_drained(read_ahead, "a", emitting)
+    got = list(read_ahead.drain("a"))
     assert len(got) == 20
     assert all(type(item) is type(threading.Lock()) for item in got)
 
 
 def test_items_spooled_before_the_turn_still_come_first() -> None:
     read_ahead: ReadAhead[int] = ReadAhead(workers=2)
-    first_done = threading.Event()
     second_spooled = threading.Event()
+    emitting = threading.Event()
 
     def second() -> Iterator[int]:
         yield from range(100)  # spooled to the file: "first" is being drained
         second_spooled.set()
-        assert first_done.wait(5)
-        time.sleep(0.3)
+        assert emitting.wait(5)
         yield from range(100, 200)  # handed over in memory, after the file's items
 
     read_ahead.start("first", lambda: iter([0]))
     read_ahead.start("second", second)
+    signal_when_drained(read_ahead, "second", emitting)
     assert list(read_ahead.drain("first")) == [0]
     assert second_spooled.wait(5)
-    first_done.set()
     assert list(read_ahead.drain("second")) == list(range(200))

@@ -16,7 +16,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from harness import assert_matches_truth, run_cli, run_tap
+from harness import assert_matches_truth, assert_retried, run_cli, run_tap
 from singer_sdk.exceptions import RetriableAPIError
 from tencent_helpers import (
     SHANGHAI,
@@ -346,7 +346,7 @@ def test_bookmark_never_passes_a_window_that_cannot_be_read_whole(capped: Simula
     capped.tencent.add_calls("hq", 60, dense, dense)  # 60 calls in one second, cap 50
     early = ANCHOR - dt.timedelta(hours=60)
     capped.tencent.add_calls("hq", 3, early, early + dt.timedelta(minutes=5))
-    run = run_tap(config(capped))
+    run = run_tap(config(capped), expect_error=PaginationError)
     assert isinstance(run.error, PaginationError)
     message = str(run.error)
     assert "cannot be split" in message and "\n" not in message
@@ -362,7 +362,7 @@ def test_a_half_failing_keeps_the_bookmark_before_the_cut_window(capped: Simulat
     busy = ANCHOR - dt.timedelta(hours=30)
     capped.tencent.add_calls("hq", 120, busy, busy + dt.timedelta(hours=2))
     capped.faults.add("vendor_error", vendor="tencent", code=-403, after=3)
-    run = run_tap(config(capped))
+    run = run_tap(config(capped), expect_error=VendorError)
     assert isinstance(run.error, VendorError)
     cut_window_start = iso_utc(ANCHOR - dt.timedelta(days=2))  # the third 24-hour window
     assert bookmarks(run.last_state)["hq"] == cut_window_start
@@ -391,6 +391,7 @@ def test_far_future_state_returns_nothing(sim: Simulator) -> None:
     run = run_tap(config(sim), state=state("2099-01-01T00:00:00Z", "hq", "branch"))
     assert run.error is None and run.records(STREAM) == []
     assert cdr_requests(sim) == []
+    assert bookmarks(run.last_state) == dict.fromkeys(("hq", "branch"), "2099-01-01T00:00:00Z")
 
 
 def test_settle_lag_defers_the_newest_calls(sim: Simulator) -> None:
@@ -412,7 +413,8 @@ def test_transient_codes_are_retried_and_lose_nothing(sim: Simulator, code: int)
 
 def test_persistent_transient_errors_give_up_after_max_retries(sim: Simulator) -> None:
     sim.faults.add("vendor_error", vendor="tencent", code=-501, times=-1)
-    run = run_tap(config(sim, "hq", max_retries=2))  # one account: others read in parallel
+    # one account: others read in parallel
+    run = run_tap(config(sim, "hq", max_retries=2), expect_error=RetriableAPIError)
     assert isinstance(run.error, RetriableAPIError)
     assert "errorCode -501" in str(run.error) and "account 'hq'" in str(run.error)
     assert len(cdr_requests(sim)) == 3
@@ -433,7 +435,8 @@ def test_persistent_transient_errors_give_up_after_max_retries(sim: Simulator) -
 )
 def test_fatal_codes_stop_at_once_with_a_hint(sim: Simulator, code: int, hint: str) -> None:
     sim.faults.add("vendor_error", vendor="tencent", code=code, after=1)
-    run = run_tap(config(sim, "hq"))  # one account: the fault must not hit another one's thread
+    # one account: the fault must not hit another one's thread
+    run = run_tap(config(sim, "hq"), expect_error=VendorError)
     assert isinstance(run.error, VendorError)
     message = str(run.error)
     assert hint in message and f"errorCode {code}" in message and "tencent_cdr account 'hq'" in message
@@ -445,14 +448,14 @@ def test_fatal_codes_stop_at_once_with_a_hint(sim: Simulator, code: int, hint: s
 def test_wrong_credentials_name_the_setting(sim: Simulator, setting: str, value: str, code: str) -> None:
     cfg = config(sim)
     cfg["tencent_accounts"][0][setting] = value
-    run = run_tap(cfg)
+    run = run_tap(cfg, expect_error=VendorError)
     assert isinstance(run.error, VendorError)
     assert f"errorCode {code}" in str(run.error) and f"'{setting}'" in str(run.error)
 
 
 def test_ip_not_whitelisted_is_reported_by_the_real_protocol() -> None:
     with start(tencent_demo_accounts(["hq"], calls=5, ip_whitelist=["10.0.0.1"])) as sim:
-        run = run_tap(config(sim))
+        run = run_tap(config(sim), expect_error=VendorError)
     assert isinstance(run.error, VendorError) and "whitelist" in str(run.error)
 
 
@@ -469,9 +472,12 @@ def test_transient_faults_are_retried_and_lose_nothing(sim: Simulator, kind: str
 
 
 def test_slow_answers_time_out_and_are_retried(sim: Simulator) -> None:
-    sim.faults.add("slow", vendor="tencent", seconds=2)
-    run = run_tap(config(sim, request_timeout_seconds=1))
-    assert_complete(sim, run.records(STREAM))
+    """The answer would come after 60 s: only the tap's own 1 s timeout gets the run on."""
+    sim.faults.add("slow", vendor="tencent", seconds=60)  # the simulator's stop() wakes it early
+    # one account: the log masks the id and appId, so two accounts' requests look the same
+    run = run_tap(config(sim, "hq", request_timeout_seconds=1))
+    assert_complete(sim, run.records(STREAM), "hq")
+    assert_retried(cdr_requests(sim), "slow")
 
 
 def test_a_gateway_page_that_persists_stops_with_one_line_and_keeps_the_bookmark(sim: Simulator) -> None:
@@ -517,7 +523,7 @@ def test_bad_account_config_names_the_setting(sim: Simulator, setting: str, valu
         del account[setting]
     else:
         account[setting] = value
-    run = run_tap(cfg)
+    run = run_tap(cfg, expect_error=ConfigError)
     assert isinstance(run.error, ConfigError)
     assert run.error.setting == f"tencent_accounts[1].{setting}"
     assert "S3cr3t" not in str(run.error)

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 import trustme
-from harness import run_cli, run_tap
+from harness import ExpectedError, run_cli, run_tap
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from yeastar_helpers import (
@@ -34,7 +34,13 @@ from yeastar_helpers import (
     tap_config,
 )
 
-from tap_callcdr.errors import ConfigError, IncompleteAnswerError, MalformedResponseError, VendorError
+from tap_callcdr.errors import (
+    ConfigError,
+    IncompleteAnswerError,
+    MalformedResponseError,
+    TransientVendorError,
+    VendorError,
+)
 from tap_callcdr.redact import scrub
 from tap_callcdr.simulator import Simulator, yeastar_demo_accounts
 from tap_callcdr.simulator.yeastar import SimulatorTLS, simulator_tls
@@ -62,8 +68,15 @@ def sim(tls: SimulatorTLS) -> Iterator[Simulator]:
     simulator.stop()
 
 
-def run(sim: Simulator, tls: SimulatorTLS, *names: str, **overrides: t.Any) -> t.Any:
-    return run_tap(tap_config(sim, *names, ca_file=tls.ca_file, **overrides))
+def run(
+    sim: Simulator,
+    tls: SimulatorTLS,
+    *names: str,
+    expect_error: ExpectedError | None = None,
+    **overrides: t.Any,
+) -> t.Any:
+    config = tap_config(sim, *names, ca_file=tls.ca_file, **overrides)
+    return run_tap(config, expect_error=expect_error)
 
 
 # -- completeness and shape ---------------------------------------------------------------
@@ -148,7 +161,7 @@ def test_query_spaces_are_percent_20_and_secrets_are_masked_in_messages() -> Non
 
 
 def test_wrong_password_stops_after_one_login_attempt(sim, tls) -> None:
-    result = run(sim, tls, "pbx1", account={"password": "wrong"})
+    result = run(sim, tls, "pbx1", account={"password": "wrong"}, expect_error=VendorError)
     assert isinstance(result.error, VendorError)
     message = str(result.error)
     assert "\n" not in message and "pbx1" in message and "errno 20003" in message
@@ -159,8 +172,10 @@ def test_wrong_password_stops_after_one_login_attempt(sim, tls) -> None:
 
 def test_five_failed_logins_lock_the_api_and_the_tap_says_so(sim, tls) -> None:
     for _ in range(5):  # five separate runs, e.g. a scheduler retrying a misconfigured tap
-        assert "20003" in str(run(sim, tls, "pbx1", account={"password": "wrong"}).error)
-    result = run(sim, tls, "pbx1")  # the right password, but locked out for 10 minutes
+        wrong = run(sim, tls, "pbx1", account={"password": "wrong"}, expect_error=VendorError)
+        assert "20003" in str(wrong.error)
+    # the right password, but locked out for 10 minutes
+    result = run(sim, tls, "pbx1", expect_error=VendorError)
     assert isinstance(result.error, VendorError)
     assert "errno 20002" in str(result.error) and "locked" in str(result.error)
     assert len(requests_to(sim, LOGIN)) == 6
@@ -176,7 +191,7 @@ def test_token_expiry_mid_run_logs_in_again_once(sim, tls) -> None:
 
 def test_token_rejected_right_after_a_fresh_login_stops(sim, tls) -> None:
     sim.faults.add("vendor_error", vendor="yeastar", code=20004, times=-1)
-    result = run(sim, tls, "pbx1")
+    result = run(sim, tls, "pbx1", expect_error=VendorError)
     assert isinstance(result.error, VendorError)
     assert "rejected again after a new login" in str(result.error)
     assert len(requests_to(sim, LOGIN)) == 2
@@ -237,7 +252,7 @@ def test_expired_random_20020_gets_a_new_random(sim, tls) -> None:
 
 def test_a_random_that_always_expires_gives_up_with_one_line(tls) -> None:
     with start(tls, yeastar_demo_accounts(["slow"], calls=20, random_ttl_seconds=-1)) as sim:
-        result = run(sim, tls)
+        result = run(sim, tls, expect_error=TransientVendorError)
     assert "errno 20020" in str(result.error) and "\n" not in str(result.error)
     assert result.records(STREAM) == [] and bookmark(result.last_state, "slow") is None
 
@@ -252,7 +267,7 @@ def test_no_cdr_in_range_20021_is_an_empty_window(tls) -> None:
 
 def test_bad_time_format_20019_is_fatal_and_keeps_the_bookmark_of_finished_windows(sim, tls):
     sim.faults.add("vendor_error", vendor="yeastar", code=20019, after=6)  # 4th window's random
-    result = run(sim, tls, "pbx1", days=5, window_hours=24)
+    result = run(sim, tls, "pbx1", days=5, window_hours=24, expect_error=VendorError)
     assert isinstance(result.error, VendorError) and "errno 20019" in str(result.error)
     assert len(requests_to(sim, RANDOM)) == 4  # not retried
     mark = bookmark(result.last_state, "pbx1")
@@ -283,14 +298,14 @@ def test_truncated_download_is_fetched_again_with_a_new_random(sim, tls) -> None
 
 def test_downloads_cut_every_time_never_advance_the_bookmark(sim, tls) -> None:
     sim.faults.add("truncate", vendor="yeastar", times=-1)
-    result = run(sim, tls, "pbx1")
+    result = run(sim, tls, "pbx1", expect_error=TransientVendorError)
     assert result.error is not None and "\n" not in str(result.error)
     assert result.records(STREAM) == [] and bookmark(result.last_state, "pbx1") is None
 
 
 def test_html_instead_of_json_is_retried_then_one_clear_line(sim, tls) -> None:
     sim.faults.add("malformed", vendor="yeastar", times=-1)  # a 2xx HTML page: retried first
-    result = run(sim, tls, "pbx1")
+    result = run(sim, tls, "pbx1", expect_error=IncompleteAnswerError)
     assert isinstance(result.error, IncompleteAnswerError)
     assert "answer is not JSON" in str(result.error) and "pbx1" in str(result.error)
 
@@ -302,7 +317,7 @@ def test_a_corrupt_csv_row_stops_the_run_instead_of_shifting_columns(tls, monkey
         real = pbx.csv_bytes
         corrupt = lambda rows: real(rows).replace(b",1001,", b",10,01,", 1)  # noqa: E731
         monkeypatch.setattr(pbx, "csv_bytes", corrupt)
-        result = run(sim, tls)
+        result = run(sim, tls, expect_error=MalformedResponseError)
     assert isinstance(result.error, MalformedResponseError)
     assert "fields, the header 14" in str(result.error)
 
@@ -354,7 +369,8 @@ def test_certificate_for_another_name_points_at_api_url(tls, tmp_path: Path) -> 
     accounts = yeastar_demo_accounts(["pbx1"], calls=5)
     with Simulator([], anchor=ANCHOR, yeastar_accounts=accounts, ssl_context=context) as sim:
         url = sim.url.replace("127.0.0.1", "localhost") + "/yeastar/pbx1"
-        result = run_tap(tap_config(sim, ca_file=tmp_path / "ca.pem", account={"api_url": url}))
+        config = tap_config(sim, ca_file=tmp_path / "ca.pem", account={"api_url": url})
+        result = run_tap(config, expect_error=VendorError)
     assert isinstance(result.error, VendorError) and "mismatch" in str(result.error)
     assert "'yeastar_accounts[0].api_url'" in str(result.error)
 
@@ -385,7 +401,7 @@ def test_pbx_gone_mid_run_gives_up_in_one_line_without_the_token(sim, tls, caplo
 
     monkeypatch.setattr(sim.yeastar, "_download", vanish)
     with caplog.at_level(logging.INFO):
-        result = run(sim, tls, "pbx1")
+        result = run(sim, tls, "pbx1", expect_error=TransientVendorError)
     message = str(result.error)
     assert "\n" not in message and "pbx1" in message and "Connection refused" in message
     assert not [s for s in sim.yeastar.issued if s in message or s in caplog.text]
@@ -413,14 +429,14 @@ def test_discovery_declares_the_password_secret(sim) -> None:
     ],
 )
 def test_bad_account_settings_are_named(sim, tls, change, setting) -> None:
-    result = run(sim, tls, "pbx1", account=change)
+    result = run(sim, tls, "pbx1", account=change, expect_error=ConfigError)
     assert isinstance(result.error, ConfigError) and f"'{setting}'" in str(result.error)
     assert not sim.requests
 
 
 def test_wrong_api_version_is_a_hint_and_oem_v0_0_1_works(tls) -> None:
     with start(tls, yeastar_demo_accounts(["oem"], calls=30, api_version="v0.0.1")) as sim:
-        wrong = run(sim, tls, account={"api_version": "v1.1.0"})
+        wrong = run(sim, tls, account={"api_version": "v1.1.0"}, expect_error=VendorError)
         right = run(sim, tls)
         assert_complete(sim, right.records(STREAM))
     assert isinstance(wrong.error, VendorError) and "HTTP 404" in str(wrong.error)
@@ -459,8 +475,10 @@ def test_far_future_state_returns_nothing(sim, tls) -> None:
             }
         }
     }
+    # raises if the run did not finish cleanly
     result = run_tap(tap_config(sim, "pbx1", ca_file=tls.ca_file), state=state)
     assert result.records(STREAM) == [] and not sim.requests
+    assert bookmark(result.last_state, "pbx1") == "2099-01-01T00:00:00Z"
 
 
 # -- the simulator's own protocol ----------------------------------------------------------------
