@@ -161,7 +161,7 @@ def test_ret_601_names_both_of_its_causes(sim: Simulator) -> None:
     """601 is read both as "this IP is not whitelisted" and as "this appid/accesskey may not
     use the API": the line must send the user to both, not only to the whitelist."""
     sim.faults.add("vendor_error", code=601)
-    message = str(run_tap(config(sim)).error)
+    message = str(run_tap(config(sim), expect_error=VendorError).error)
     assert "whitelist this host's IP" in message
     assert "appid/accesskey" in message and "authorize" in message
 

@@ -200,7 +200,7 @@ def test_metric_counts_the_attempts_of_a_request_given_up(
 ) -> None:
     sim.faults.add("http_500", vendor=vendor, times=-1)
     with caplog.at_level(logging.INFO, logger="singer_sdk.metrics"):
-        run = run_tap(CONFIGS[vendor](sim, max_retries=2))
+        run = run_tap(CONFIGS[vendor](sim, max_retries=2), expect_error=RetriableAPIError)
     assert isinstance(run.error, RetriableAPIError)
     assert metric_total(caplog) == len(sim.requests) >= 3
 

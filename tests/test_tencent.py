@@ -482,7 +482,8 @@ def test_slow_answers_time_out_and_are_retried(sim: Simulator) -> None:
 
 def test_a_gateway_page_that_persists_stops_with_one_line_and_keeps_the_bookmark(sim: Simulator) -> None:
     sim.faults.add("malformed", vendor="tencent", after=1, times=-1)  # a 2xx HTML page: retried
-    run = run_tap(config(sim, "hq"))  # one account: the fault must not hit another one's thread
+    # one account: the fault must not hit another one's thread
+    run = run_tap(config(sim, "hq"), expect_error=IncompleteAnswerError)
     assert isinstance(run.error, IncompleteAnswerError)
     assert "not JSON" in str(run.error) and "\n" not in str(run.error)
     first = cdr_requests(sim)[0]["params"]

@@ -127,7 +127,7 @@ def test_a_cut_that_persists_stops_with_one_line_naming_account_and_endpoint(
     sim: Simulator, case: Case
 ) -> None:
     sim.faults.add("cut", vendor=case.vendor, service=case.service, times=-1)
-    run = run_tap(config(sim, case, max_retries=2))
+    run = run_tap(config(sim, case, max_retries=2), expect_error=IncompleteAnswerError)
     message = str(run.error)
     assert isinstance(run.error, IncompleteAnswerError), message
     assert "\n" not in message and f"'{case.account}'" in message
@@ -142,7 +142,7 @@ def test_complete_json_that_is_not_the_envelope_stays_fatal_without_retry(
     sim: Simulator, case: Case
 ) -> None:
     sim.faults.add("malformed", vendor=case.vendor, service=case.service, times=-1, body=NOT_THE_ENVELOPE)
-    run = run_tap(config(sim, case))
+    run = run_tap(config(sim, case), expect_error=MalformedResponseError)
     assert isinstance(run.error, MalformedResponseError), run.error
     assert "\n" not in str(run.error) and f"'{case.account}'" in str(run.error)
     assert len(sent(sim, case)) == 1
