@@ -236,6 +236,11 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any]):
                 self.row_workers.close()
                 self.row_workers = None
 
+    def get_batch_config(self, config: t.Mapping[str, t.Any]) -> BatchConfig | None:
+        """The SDK's; none in a dry run (`--test`), which sends its records as RECORDs: the
+        SDK would stop it before writing any batch file, after a STATE covering them."""
+        return None if self.ABORT_AT_RECORD_COUNT is not None else super().get_batch_config(config)
+
     def _sync_batches(self, batch_config: BatchConfig, context: Context | None = None) -> None:
         """The SDK's: a STATE after each BATCH message; then one for the windows read after
         the last batch's records (or read empty)."""

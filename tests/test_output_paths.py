@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import subprocess
 import typing as t
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ import itnio_helpers
 import pytest
 import tencent_helpers
 import yeastar_helpers
-from harness import TapRun, run_cli
+from harness import TapRun, run_cli, tap_executable, write_json
 
 from tap_callcdr.simulator import (
     Simulator,
@@ -131,8 +132,32 @@ def test_sync_delivers_every_call_and_states_after_their_records(sim: Simulator)
     assert_states_follow_what_they_cover(run)
 
 
-def test_test_mode_emits_one_record_of_every_stream(sim: Simulator) -> None:
-    run = run_cli(every_vendor(sim), extra=["--test"])
+def batch_config(root: Path) -> dict[str, t.Any]:
+    return {
+        "encoding": {"format": "jsonl"},
+        "storage": {"root": root.as_uri()},
+        "batch_size": 100,  # several batches a stream, windows ending inside them
+    }
+
+
+def test_discover_lists_every_stream(sim: Simulator, tmp_path: Path) -> None:
+    config = write_json(tmp_path / "config.json", every_vendor(sim))
+    done = subprocess.run(
+        [tap_executable(), "--config", config, "--discover"], capture_output=True, check=False
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    catalog = json.loads(done.stdout)
+    assert sorted(entry["tap_stream_id"] for entry in catalog["streams"]) == sorted(STREAMS)
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["records", "batch_config"])
+def test_test_mode_emits_one_record_of_every_stream(sim: Simulator, tmp_path: Path, batch: bool) -> None:
+    """With batch_config too: the SDK's dry run would stop before writing any batch file,
+    after a STATE covering records it never sent."""
+    config = every_vendor(sim)
+    if batch:
+        config["batch_config"] = batch_config(tmp_path)
+    run = run_cli(config, extra=["--test"])
     assert run.returncode == 0, run.stderr
     for stream in STREAMS:
         assert len(run.records(stream)) == 1, f"--test emitted no record of {stream}"
@@ -150,11 +175,7 @@ def test_batch_mode_delivers_every_call_and_states_after_their_batches(
     sim: Simulator, tmp_path: Path
 ) -> None:
     config = every_vendor(sim)
-    config["batch_config"] = {
-        "encoding": {"format": "jsonl"},
-        "storage": {"root": tmp_path.as_uri()},
-        "batch_size": 100,  # several batches a stream, windows ending inside them
-    }
+    config["batch_config"] = batch_config(tmp_path)
     run = run_cli(config)
     assert run.returncode == 0, run.stderr
     assert not run.records(), "batch mode sends BATCH messages, not RECORDs"
