@@ -170,6 +170,16 @@ class TapCallCDR(Tap):
             ).run_discovery()
         ctx.exit()
 
+    @classmethod
+    def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
+        """`--test` and `--test=schema` exit from this callback, never reaching `invoke`:
+        a bad config is the same one line, and what they wrote must reach the target here."""
+        try:
+            with user_errors():
+                super().cb_test(ctx, param, value)
+        finally:
+            BufferedMsgspecWriter.flush_all()
+
 
 USER_ERRORS = (ConfigValidationError, CallCDRError, FatalAPIError, RetriableAPIError, OSError)
 

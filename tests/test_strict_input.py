@@ -68,12 +68,15 @@ def vendor_config(vendor: str, url: str, **account: t.Any) -> dict[str, t.Any]:
 
 
 VENDORS = ("generic", "tencent", "itnio", "yeastar")
+# every command path that reads the config: sync, and the ones that exit in their callbacks
+MODES = [(), ("--discover",), ("--test",), ("--test=schema",)]
+MODE_IDS = ["sync", "discover", "test", "test-schema"]
 
 # -- item 4: unknown settings -------------------------------------------------------------
 
 
 @pytest.mark.parametrize("vendor", VENDORS)
-@pytest.mark.parametrize("mode", [(), ("--discover",)], ids=["sync", "discover"])
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
 def test_a_misspelt_account_setting_is_refused_naming_the_nearest_one(
     vendor: str, mode: tuple[str, ...]
 ) -> None:
@@ -85,7 +88,7 @@ def test_a_misspelt_account_setting_is_refused_naming_the_nearest_one(
     assert not run.messages
 
 
-@pytest.mark.parametrize("mode", [(), ("--discover",)], ids=["sync", "discover"])
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
 def test_a_misspelt_top_level_setting_is_refused_before_any_request(
     sim: Simulator, mode: tuple[str, ...]
 ) -> None:
