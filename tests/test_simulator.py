@@ -352,6 +352,50 @@ def test_malformed_fault_is_200_non_json(sim):
         response.json()
 
 
+@pytest.mark.parametrize("at", [0.01, 0.5, 0.99])
+def test_cut_fault_is_framed_truncation_on_a_sane_connection(sim, at):
+    """A proxy's cut: a proper prefix of the answer, its Content-Length matching what is sent,
+    and the keep-alive connection still good for the next request."""
+    form = {"service": "App.Sip_Cdr.GetBill", "token": "hq-static-token", **ALL}
+    with requests.Session() as session:
+        whole = session.post(f"{sim.url}/generic/", data=form, timeout=5).content
+        sim.faults.add("cut", at=at)
+        cut = session.post(f"{sim.url}/generic/", data=form, timeout=5)
+        assert cut.status_code == 200 and int(cut.headers["Content-Length"]) == len(cut.content)
+        assert 0 < len(cut.content) < len(whole) and whole.startswith(cut.content)
+        with pytest.raises(requests.exceptions.JSONDecodeError):
+            cut.json()
+        assert session.post(f"{sim.url}/generic/", data=form, timeout=5).content == whole
+    assert [r["fault"] for r in sim.requests] == [None, "cut", None]
+
+
+def test_cut_never_ends_a_csv_at_a_row_boundary():
+    from tap_callcdr.simulator.server import cut_inside
+
+    csv = b"a,b\r\n1,2\r\n3,4\r\n"
+    for at in (0.0, 0.3, 0.5, 0.6, 0.99, 1.0):
+        part = cut_inside(csv, at)
+        assert part and csv.startswith(part) and part != csv and not part.endswith((b"\n", b"\r"))
+
+
+def test_empty_fault_is_2xx_without_a_body(sim):
+    sim.faults.add("empty")
+    response = post(sim, service="App.Sip_Cdr.GetBill", token="hq-static-token", **ALL)
+    assert response.status_code == 200 and response.content == b""
+    assert response.headers["Content-Length"] == "0"
+
+
+def test_service_targets_one_request_type(sim):
+    sim.faults.add_spec("http_502:service=App.Sip_Auth.Login,times=-1")
+    assert post(sim, service="App.Sip_Cdr.GetBill", token="hq-static-token", **ALL).ok
+    acct = sim.generic.account("hq")
+    response = post(sim, service="App.Sip_Auth.Login", appid=acct.appid, accesskey=acct.accesskey)
+    assert response.status_code == 502  # a login, though applies_to is "data" by default
+    sim.faults.clear()
+    sim.faults.add("empty", service="App.Sip_Cdr.GetBill")
+    assert login(sim) and post(sim, service="App.Sip_Cdr.GetBill", token="x").content == b""
+
+
 def test_expire_tokens_fault(sim):
     token = login(sim)
     sim.faults.add("expire_tokens")
@@ -483,6 +527,9 @@ def test_parse_spec_and_bad_faults():
         "retry_after": 1.5,
     }
     assert parse_spec("vendor_error:code=1001,vendor=generic")["vendor"] == "generic"
+    assert parse_spec("cut:service=cdr/get_random,at=0.25,vendor=yeastar") == {
+        "kind": "cut", "service": "cdr/get_random", "at": 0.25, "vendor": "yeastar",
+    }  # fmt: skip
     with Simulator([], anchor=ANCHOR) as s:
         for bad in (
             {"kind": "nope"},
@@ -557,6 +604,12 @@ def test_control_faults_and_request_log(sim):
     assert len(requests.get(f"{base}/faults", timeout=5).json()) == 1
     assert requests.delete(f"{base}/faults", timeout=5).json() == {"ok": True}
     assert requests.post(f"{base}/faults", json={"kind": "bogus"}, timeout=5).status_code == 400
+    for kind in ("cut", "empty"):
+        made = requests.post(
+            f"{base}/faults", json={"kind": kind, "service": "cdr/download", "at": 0.3}, timeout=5
+        ).json()
+        assert (made["kind"], made["service"], made["params"]) == (kind, "cdr/download", {"at": 0.3})
+    assert requests.delete(f"{base}/faults", timeout=5).json() == {"ok": True}
     token = login(sim)
     bill(sim, token, **ALL)
     log = requests.get(f"{base}/requests", timeout=5).json()
@@ -619,14 +672,17 @@ def test_cli_flags_build_the_simulator(tmp_path: Path):
         shlex.split(
             "--accounts x,y --calls 7 --doc-version v1 --seed 3 --anchor 2025-10-16T18:00:00+08:00"
             " --fault http_500:times=2,after=1 --fault vendor_error:code=1001"
+            " --fault cut:service=cdr/download,vendor=yeastar,at=0.7 --fault empty:applies_to=any"
         )
     )
     sim = build_simulator(args)
     assert sim.generic.accounts() == ["x", "y"] and sim.anchor == ANCHOR
     assert len(sim.generic.truth("y")) == 7 and "displaynumber" in sim.generic.truth("y")[0]
-    assert [(f["kind"], f["times"], f["after"]) for f in sim.faults.active()] == [
-        ("http_500", 2, 1),
-        ("vendor_error", 1, 0),
+    assert [(f["kind"], f["times"], f["after"], f["service"]) for f in sim.faults.active()] == [
+        ("http_500", 2, 1, ""),
+        ("vendor_error", 1, 0, ""),
+        ("cut", 1, 0, "cdr/download"),
+        ("empty", 1, 0, ""),
     ]
     config = tmp_path / "sim.json"
     config.write_text(

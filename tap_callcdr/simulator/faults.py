@@ -2,6 +2,9 @@
 
 A fault targets one vendor (or ``"*"``) and a request kind: vendor *data* requests by default, so
 a tap's login is not what trips the fault unless ``applies_to="login"`` or ``"any"`` is asked for.
+``service`` targets one request type instead, by the name the request log gives it (a vendor's
+``describe()``: e.g. ``cdr/get_random`` or ``cdr/download`` at Yeastar, ``recordSipQuery`` at ITNIO,
+``App.Sip_Auth.Login`` at the generic vendor); it then replaces ``applies_to``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ KINDS = frozenset(
         "http_502",
         "http_429",
         "slow",
-        "truncate",
+        "truncate",  # half the body sent under the full Content-Length: the client sees the cut
+        "cut",  # framed truncation: the body cut inside its value, Content-Length matching the cut
+        "empty",  # the vendor's status and headers with an empty body (Content-Length: 0)
         "malformed",
         "expire_tokens",
         "vendor_error",
@@ -34,6 +39,8 @@ MIX_KINDS = (
     "http_429",
     "slow",
     "truncate",
+    "cut",
+    "empty",
     "malformed",
     "expire_tokens",
     "vendor_error",  # one of the vendor's documented "try again" codes
@@ -56,10 +63,14 @@ class Fault:
     params: dict[str, Any] = field(default_factory=dict)
     seen: int = 0
     fired: int = 0
+    service: str = ""  # when set: only requests of this service, whatever applies_to says
 
-    def matches(self, vendor: str, kind: str) -> bool:
-        vendor_ok = self.vendor in ("*", vendor)
-        return vendor_ok and self.applies_to in ("any", kind)
+    def matches(self, vendor: str, kind: str, service: str = "") -> bool:
+        if self.vendor not in ("*", vendor):
+            return False
+        if self.service:
+            return self.service == service
+        return self.applies_to in ("any", kind)
 
     @property
     def exhausted(self) -> bool:
@@ -84,6 +95,7 @@ class FaultPlan:
         times: int = 1,
         after: int = 0,
         applies_to: str = "data",
+        service: str = "",
         **params: Any,
     ) -> Fault:
         if kind not in KINDS:
@@ -92,7 +104,7 @@ class FaultPlan:
             raise ValueError(f"applies_to must be one of {sorted(APPLIES_TO)}")
         if kind == "vendor_error" and "code" not in params:
             raise ValueError("vendor_error needs a code, e.g. code=1001")
-        fault = Fault(kind, vendor, int(times), int(after), applies_to, params)
+        fault = Fault(kind, vendor, int(times), int(after), applies_to, params, service=str(service))
         with self._lock:
             self._faults.append(fault)
         return fault
@@ -109,12 +121,12 @@ class FaultPlan:
         with self._lock:
             return [f.to_dict() for f in self._faults]
 
-    def take(self, vendor: str, kind: str) -> Fault | None:
+    def take(self, vendor: str, kind: str, service: str = "") -> Fault | None:
         """Count this request against every matching fault; return the one to apply, if any."""
         chosen = None
         with self._lock:
             for fault in self._faults:
-                if fault.exhausted or not fault.matches(vendor, kind):
+                if fault.exhausted or not fault.matches(vendor, kind, service):
                     continue
                 fault.seen += 1
                 if chosen is None and fault.seen > fault.after:

@@ -160,7 +160,7 @@ class Simulator:
         if vendor is None:
             return json_response({"error": f"no vendor at {request.path}"}, 404), False
         info = vendor.describe(request)
-        fault = self.faults.take(vendor.name, info.kind) or self.faults.draw(
+        fault = self.faults.take(vendor.name, info.kind, info.service) or self.faults.draw(
             vendor.name, info.kind, vendor.transient_codes
         )
         entry = {
@@ -198,7 +198,12 @@ class Simulator:
         if kind == "late_calls":
             self._add_late_calls(vendor, int(params.get("n", 5)), float(params.get("minutes", 60)))
         request.fault = kind
-        return vendor.handle(request), kind == "truncate"
+        response = vendor.handle(request)
+        if kind == "empty":
+            response.body = b""
+        if kind == "cut":
+            response.body = cut_inside(response.body, float(params.get("at", 0.5)))
+        return response, kind == "truncate"
 
     @staticmethod
     def _add_late_calls(vendor: Vendor, n: int, minutes: float) -> None:
@@ -206,6 +211,16 @@ class Simulator:
         now = datetime.now(UTC)
         for account in vendor.accounts():
             vendor.add_calls(account, n, now - timedelta(minutes=minutes), now - timedelta(minutes=1))
+
+
+def cut_inside(body: bytes, at: float) -> bytes:
+    """The body cut at fraction `at` of its length, inside its value: at least one byte kept and
+    one lost, and not just after a line end (a CSV file cut at a row boundary is a complete,
+    shorter file that no client can tell from the whole one)."""
+    end = min(max(int(len(body) * at), 1), len(body) - 1)
+    while end > 1 and body[end - 1] in b"\r\n":
+        end -= 1
+    return body[: max(end, 0)]
 
 
 class _Server(ThreadingHTTPServer):
