@@ -47,6 +47,11 @@ class TransientVendorError(RetriableAPIError):
     """The vendor said "try again later" in its own envelope."""
 
 
+class IncompleteAnswerError(TransientVendorError):
+    """A 2xx answer that is no complete value: empty, cut short in transit with its length
+    framed right (so the HTTP client saw nothing wrong), or a gateway's page in its place."""
+
+
 class TokenRejectedError(RetriableAPIError):
     """The vendor rejected the session token: log in again and retry the request."""
 

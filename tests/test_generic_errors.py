@@ -18,7 +18,7 @@ from harness import run_cli, run_tap
 from singer_sdk.exceptions import RetriableAPIError
 
 from tap_callcdr.client import WINDOW_KEY
-from tap_callcdr.errors import MalformedResponseError, VendorError
+from tap_callcdr.errors import IncompleteAnswerError, MalformedResponseError, VendorError
 from tap_callcdr.generic.stream import GenericCDRStream
 from tap_callcdr.simulator import Simulator, demo_accounts
 from tap_callcdr.tap import TapCallCDR
@@ -185,11 +185,12 @@ def test_slow_answers_time_out_and_are_retried(sim: Simulator) -> None:
     assert_all_landed(sim, run_tap(cfg))
 
 
-def test_malformed_answer_stops_with_one_line(sim: Simulator) -> None:
-    sim.faults.add("malformed", after=1)
+def test_a_gateway_page_is_retried_and_one_that_persists_stops_with_one_line(sim: Simulator) -> None:
+    sim.faults.add("malformed", after=1, times=-1)  # a 2xx HTML page: a transport fault
     run = run_tap(config(sim))
-    assert isinstance(run.error, MalformedResponseError)
+    assert isinstance(run.error, IncompleteAnswerError)
     assert "not JSON" in str(run.error) and "\n" not in str(run.error)
+    assert len([r for r in sim.requests if r["fault"] == "malformed"]) == 4  # max_retries 3
 
 
 def test_retry_after_is_honoured() -> None:

@@ -33,7 +33,13 @@ from itnio_helpers import (
 from singer_sdk.exceptions import RetriableAPIError
 
 from tap_callcdr.client import WINDOW_KEY
-from tap_callcdr.errors import ConfigError, MalformedResponseError, PaginationError, VendorError
+from tap_callcdr.errors import (
+    ConfigError,
+    IncompleteAnswerError,
+    MalformedResponseError,
+    PaginationError,
+    VendorError,
+)
 from tap_callcdr.itnio import auth
 from tap_callcdr.itnio.records import text_before
 from tap_callcdr.simulator import Simulator, itnio_demo_accounts
@@ -439,10 +445,10 @@ def test_transient_faults_are_retried_and_lose_nothing(one: Simulator, kind: str
     assert len([q for q in queries(one) if q["fault"] == kind]) == 2
 
 
-def test_malformed_answer_stops_with_one_line(one: Simulator) -> None:
-    one.faults.add("malformed", vendor="itnio")
+def test_a_gateway_page_that_persists_stops_with_one_line(one: Simulator) -> None:
+    one.faults.add("malformed", vendor="itnio", times=-1)  # a 2xx HTML page: retried first
     run = run_tap(tap_config(one))
-    assert isinstance(run.error, MalformedResponseError)
+    assert isinstance(run.error, IncompleteAnswerError)
     assert "not JSON" in str(run.error) and "\n" not in str(run.error)
 
 

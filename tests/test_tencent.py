@@ -35,9 +35,9 @@ from tencent_helpers import (
 
 from tap_callcdr.errors import (
     ConfigError,
+    IncompleteAnswerError,
     MalformedResponseError,
     PaginationError,
-    TransientVendorError,
     VendorError,
 )
 from tap_callcdr.simulator import Simulator, TencentAccount, tencent_demo_accounts
@@ -474,11 +474,11 @@ def test_slow_answers_time_out_and_are_retried(sim: Simulator) -> None:
     assert_complete(sim, run.records(STREAM))
 
 
-def test_malformed_answer_stops_with_one_line_and_keeps_the_bookmark(sim: Simulator) -> None:
-    sim.faults.add("malformed", vendor="tencent", after=1)
+def test_a_gateway_page_that_persists_stops_with_one_line_and_keeps_the_bookmark(sim: Simulator) -> None:
+    sim.faults.add("malformed", vendor="tencent", after=1, times=-1)  # a 2xx HTML page: retried
     run = run_tap(config(sim, "hq"))  # one account: the fault must not hit another one's thread
-    assert isinstance(run.error, MalformedResponseError)
-    assert "neither JSON nor zlib" in str(run.error) and "\n" not in str(run.error)
+    assert isinstance(run.error, IncompleteAnswerError)
+    assert "not JSON" in str(run.error) and "\n" not in str(run.error)
     first = cdr_requests(sim)[0]["params"]
     assert bookmarks(run.last_state)["hq"] == utc(first["endTimeStamp"])
 
@@ -491,10 +491,14 @@ def test_answer_decoding() -> None:
     packed = zlib.compress(json.dumps(answer).encode())
     assert envelope.decode(packed, describe) == answer
     assert envelope.decode(json.dumps(answer).encode(), describe) == answer
-    with pytest.raises(TransientVendorError, match="ends early"):
+    with pytest.raises(IncompleteAnswerError, match="ends early"):
         envelope.decode(packed[: len(packed) // 2], describe)
-    with pytest.raises(MalformedResponseError, match="neither JSON nor zlib"):
+    with pytest.raises(IncompleteAnswerError, match="not JSON"):
         envelope.decode(b"<html>502</html>", describe)
+    with pytest.raises(IncompleteAnswerError, match="cut short inside its JSON"):
+        envelope.decode(json.dumps(answer).encode()[:-1], describe)
+    with pytest.raises(IncompleteAnswerError, match="no complete JSON"):
+        envelope.decode(zlib.compress(b'{"cdr": ['), describe)
     with pytest.raises(MalformedResponseError, match="offset"):
         envelope.calls({"errorCode": "0", "cdr": []}, describe)
 

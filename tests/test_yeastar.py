@@ -34,7 +34,7 @@ from yeastar_helpers import (
     tap_config,
 )
 
-from tap_callcdr.errors import ConfigError, MalformedResponseError, VendorError
+from tap_callcdr.errors import ConfigError, IncompleteAnswerError, MalformedResponseError, VendorError
 from tap_callcdr.redact import scrub
 from tap_callcdr.simulator import Simulator, yeastar_demo_accounts
 from tap_callcdr.simulator.yeastar import SimulatorTLS, simulator_tls
@@ -288,10 +288,10 @@ def test_downloads_cut_every_time_never_advance_the_bookmark(sim, tls) -> None:
     assert result.records(STREAM) == [] and bookmark(result.last_state, "pbx1") is None
 
 
-def test_html_instead_of_json_is_one_clear_line(sim, tls) -> None:
-    sim.faults.add("malformed", vendor="yeastar")
+def test_html_instead_of_json_is_retried_then_one_clear_line(sim, tls) -> None:
+    sim.faults.add("malformed", vendor="yeastar", times=-1)  # a 2xx HTML page: retried first
     result = run(sim, tls, "pbx1")
-    assert isinstance(result.error, MalformedResponseError)
+    assert isinstance(result.error, IncompleteAnswerError)
     assert "answer is not JSON" in str(result.error) and "pbx1" in str(result.error)
 
 

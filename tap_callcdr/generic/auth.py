@@ -7,7 +7,6 @@ import typing as t
 from collections.abc import Callable
 from urllib.parse import parse_qsl
 
-import backoff
 import requests
 from singer_sdk import metrics
 
@@ -19,6 +18,7 @@ from tap_callcdr.redact import network_reason
 LOGIN_SERVICE = "App.Sip_Auth.Login"
 RENEW_MARGIN = 600  # seconds before expiry to log in again rather than risk a 600 mid-window
 DEFAULT_TTL = 12 * 3600
+Login = Callable[[], tuple[str, float]]  # a token and its lifetime in seconds
 
 
 class GetBillTokenAuthenticator(RenewOnceAuthenticator):
@@ -35,11 +35,12 @@ class GetBillTokenAuthenticator(RenewOnceAuthenticator):
         session: requests.Session,
         describe: Callable[[str], str],
         timeout: float,
-        max_tries: int,
+        retry: Callable[[Login], Login],
         request_counter: Callable[[], metrics.Counter] | None = None,
     ) -> None:
-        """`request_counter`: the stream's `get_http_request_counter`, so that logins count in
-        its METRIC http_request_count like every other request."""
+        """`retry`: wraps the login in the stream's retry policy, so that it waits and logs as
+        every other request does. `request_counter`: the stream's `get_http_request_counter`,
+        so that logins count in its METRIC http_request_count like every other request."""
         super().__init__()
         self.url = account["api_url"]
         self.appid = account.get("appid")
@@ -48,7 +49,7 @@ class GetBillTokenAuthenticator(RenewOnceAuthenticator):
         self.session = session
         self.describe = describe
         self.timeout = timeout
-        self.max_tries = max_tries
+        self.retry = retry
         self.request_counter = request_counter
         self.name = account.get("name")
         self._token: str | None = None
@@ -85,13 +86,7 @@ class GetBillTokenAuthenticator(RenewOnceAuthenticator):
         self._token = None
 
     def _login(self) -> None:
-        login = backoff.on_exception(
-            backoff.expo,
-            TransientVendorError,
-            max_tries=self.max_tries,
-            logger=None,
-        )(self._login_once)
-        token, ttl = login()
+        token, ttl = self.retry(self._login_once)()
         self._token = token
         # Renew ahead of expiry so a token never dies in the middle of a window.
         self._expires_at = time.monotonic() + ttl - min(RENEW_MARGIN, ttl / 10)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import typing as t
 from collections.abc import Callable
+from urllib.parse import parse_qsl
 
 import requests
 
+from tap_callcdr import answers
 from tap_callcdr.errors import (
     MalformedResponseError,
     TokenRejectedError,
@@ -41,15 +43,21 @@ def payload(response: requests.Response, describe: Callable[[str], str]) -> dict
         try:
             cached = response_json(response)
         except ValueError:
-            raise MalformedResponseError(
-                describe(f"answer is not JSON (HTTP {response.status_code}): {response.text[:120]}")
-            ) from None
+            status, where = response.status_code, service(response)
+            raise answers.not_a_value(response.content, status, where, describe) from None
         if not isinstance(cached, dict) or "ret" not in cached:
             raise MalformedResponseError(
                 describe(f"answer has no 'ret' envelope: {str(cached)[:120]}")
             )
         response.__dict__["_callcdr_payload"] = cached
     return cached
+
+
+def service(response: requests.Response) -> str:
+    """The service asked for (the form field; the path is the same for every service)."""
+    body = response.request.body if response.request is not None else None
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
+    return dict(parse_qsl(text)).get("service") or answers.endpoint(response)
 
 
 def check(body: dict[str, t.Any], describe: Callable[[str], str]) -> dict[str, t.Any]:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import functools
 import typing as t
+from collections.abc import Callable
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
+import backoff
 import requests
 
 from tap_callcdr.client import WINDOW_KEY, CDRStream, as_text, local_to_utc, to_integer
-from tap_callcdr.errors import MalformedResponseError, TokenRejectedError
+from tap_callcdr.errors import MalformedResponseError, TokenRejectedError, TransientVendorError
 from tap_callcdr.fields import FieldConverters, Text
 from tap_callcdr.generic import envelope
 from tap_callcdr.generic.auth import GetBillTokenAuthenticator
@@ -22,6 +24,7 @@ if t.TYPE_CHECKING:
 
 PAGE_SIZE = 1000  # the vendor's maximum
 SERVICE = "App.Sip_Cdr.GetBill"
+R = t.TypeVar("R")
 # syncflag 3 = all records: 1 (the default) returns only never-queried records and
 # marks them queried on the server, which would hide them from every other reader.
 # callmethod 0 = all: the default 3 silently returns only API-placed calls.
@@ -49,7 +52,7 @@ class GenericCDRStream(CDRStream):
                 session=self.requests_session,
                 describe=self.describe,
                 timeout=self.timeout,
-                max_tries=self.backoff_max_tries(),
+                retry=self._login_retried,
                 request_counter=self.get_http_request_counter,
             )
         return self._authenticators[name]
@@ -57,6 +60,15 @@ class GenericCDRStream(CDRStream):
     @cached_property
     def _authenticators(self) -> dict[str, GetBillTokenAuthenticator]:
         return {}
+
+    def _login_retried(self, login: Callable[[], R]) -> Callable[[], R]:
+        """A login under the stream's retry policy (waits, limit, a WARNING per retry); only
+        transient faults: a refused login is not asked again. No backoff logger: the final
+        error is the one line the run reports."""
+        return backoff.on_exception(
+            self.backoff_wait_generator, TransientVendorError, max_tries=self.backoff_max_tries,
+            on_backoff=self.backoff_handler, jitter=self.backoff_jitter, logger=None,
+        )(login)  # fmt: skip
 
     def get_new_paginator(self) -> GetBillPaginator:
         return GetBillPaginator(PAGE_SIZE, self.describe)

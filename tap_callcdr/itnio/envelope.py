@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import requests
 
+from tap_callcdr import answers
 from tap_callcdr.errors import MalformedResponseError, TransientVendorError, VendorError
 from tap_callcdr.itnio.auth import TimestampExpiredError
 from tap_callcdr.jsonbody import response_json
@@ -32,9 +33,8 @@ def payload(response: requests.Response, describe: Callable[[str], str]) -> dict
         try:
             cached = response_json(response, exact_decimals=True)  # money keeps its digits
         except ValueError:
-            raise MalformedResponseError(
-                describe(f"answer is not JSON (HTTP {response.status_code}): {response.text[:120]}")
-            ) from None
+            where = answers.endpoint(response)
+            raise answers.not_a_value(response.content, response.status_code, where, describe) from None
         if not isinstance(cached, dict) or "status" not in cached:
             raise MalformedResponseError(describe(f"answer has no 'status': {str(cached)[:120]}"))
         response.__dict__["_callcdr_payload"] = cached

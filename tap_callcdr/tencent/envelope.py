@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import requests
 
+from tap_callcdr import answers
 from tap_callcdr.errors import MalformedResponseError, TransientVendorError, VendorError
 
 Describe = Callable[[str], str]
@@ -38,37 +39,34 @@ def payload(response: requests.Response, describe: Describe) -> dict[str, t.Any]
     """The decoded answer, decoded once per response and cached on it."""
     cached = response.__dict__.get("_callcdr_payload")
     if cached is None:
-        cached = decode(response.content, describe)
+        cached = decode(response.content, describe, response.status_code, answers.endpoint(response))
         if not isinstance(cached, dict) or "errorCode" not in cached:
             raise MalformedResponseError(describe(f"answer has no errorCode: {str(cached)[:120]}"))
         response.__dict__["_callcdr_payload"] = cached
     return cached
 
 
-def decode(content: bytes, describe: Describe) -> t.Any:
-    """JSON first: errors may come uncompressed, and a server may ignore `compress`."""
+def decode(content: bytes, describe: Describe, status: int = 200, where: str = "getCdr") -> t.Any:
+    """JSON first: errors may come uncompressed, and a server may ignore `compress`. What is
+    neither (cut JSON, a page) or a zlib stream cut short is a transport fault (answers.py)."""
     try:
         return json.loads(content)
     except ValueError:
         pass
-    text = inflate(content, describe)
-    try:
-        return json.loads(text)
-    except ValueError:
-        raise MalformedResponseError(describe(f"zlib answer holds no JSON: {text[:120]!r}")) from None
-
-
-def inflate(content: bytes, describe: Describe) -> bytes:
     inflater = zlib.decompressobj(ZLIB_OR_GZIP)
     try:
         text = inflater.decompress(content)
     except zlib.error:
-        raise MalformedResponseError(
-            describe(f"answer is neither JSON nor zlib data: {content[:120]!r}")
-        ) from None
-    if not inflater.eof:  # the stream was cut in transit: asking again can help
-        raise TransientVendorError(describe(f"zlib answer ends early ({len(content)} bytes)"))
-    return text
+        raise answers.not_a_value(content, status, where, describe) from None
+    if not inflater.eof and not content:
+        raise answers.not_a_value(content, status, where, describe)
+    if not inflater.eof:  # cut in transit: quote what it inflates to
+        raise answers.not_a_value(text, status, where, describe, "zlib answer ends early; inflated so far")
+    try:
+        return json.loads(text)
+    except ValueError:
+        what = "zlib answer holds no complete JSON value"
+        raise answers.not_a_value(text, status, where, describe, what) from None
 
 
 def check(body: dict[str, t.Any], describe: Describe) -> None:

@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from tap_callcdr.errors import MalformedResponseError, TransientVendorError
+from tap_callcdr.answers import excerpt
+from tap_callcdr.errors import IncompleteAnswerError, MalformedResponseError
 from tap_callcdr.yeastar.rows import CsvRow, Layout, header_names
 
 SPOOL_BYTES = 1 << 20
@@ -35,6 +36,11 @@ def looks_like_json(first: bytes) -> bool:
     return first.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{")
 
 
+def looks_like_a_page(first: bytes) -> bool:
+    """An HTML/XML page (a proxy's or gateway's) where the CSV file should be."""
+    return first.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
+
+
 def read_json(first: bytes, chunks: Iterator[bytes]) -> bytes:
     body = bytearray(first)
     for chunk in chunks:
@@ -48,23 +54,36 @@ def spool(
     first: bytes, chunks: Iterable[bytes], describe: Describe, directory: Path | None = None
 ) -> t.IO[bytes]:
     """Copy the whole body to a spool; the caller closes it. With a `directory`, the spool is
-    a named file there (for a row worker to read by name), removed when closed."""
+    a named file there (for a row worker to read by name), removed when closed.
+
+    A file whose last row has no line end was cut in transit (the PBX ends every row with
+    one), even when a proxy framed the cut body with a matching Content-Length: retried."""
     if not first:
-        raise TransientVendorError(describe("the PBX sent an empty CDR file"))
+        raise IncompleteAnswerError(describe("the PBX sent an empty CDR file"))
     file = (  # returned open
         tempfile.NamedTemporaryFile(dir=directory, suffix=".csv")  # noqa: SIM115
         if directory is not None
         else tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
     )
     try:
+        last = first
         file.write(first)
         for chunk in chunks:
             file.write(chunk)
+            last = chunk or last
+        if not last.endswith(b"\n"):
+            raise IncompleteAnswerError(describe(cut_row(last)))
         file.seek(0)
     except BaseException:
         file.close()
         raise
     return t.cast(t.IO[bytes], file)
+
+
+def cut_row(last: bytes) -> str:
+    """What a file cut inside a row says: the start of the row it ends in."""
+    row = last[last.rfind(b"\n") + 1 :]
+    return f"the CDR file ends inside a row (no line end after it): {excerpt(row)}"
 
 
 class CdrTable:

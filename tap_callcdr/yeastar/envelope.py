@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import requests
 
+from tap_callcdr import answers
 from tap_callcdr.errors import (
     MalformedResponseError,
     TokenRejectedError,
@@ -58,19 +59,17 @@ def payload(response: requests.Response, describe: Describe) -> dict[str, t.Any]
     """The parsed JSON body, parsed once per response and cached on it."""
     cached = response.__dict__.get("_callcdr_payload")
     if cached is None:
-        cached = parse(response.content, describe, response.status_code)
+        cached = parse(response.content, describe, response.status_code, answers.endpoint(response))
         response.__dict__["_callcdr_payload"] = cached
     return cached
 
 
-def parse(body: bytes, describe: Describe, status: int = 200) -> dict[str, t.Any]:
+def parse(body: bytes, describe: Describe, status: int, where: str) -> dict[str, t.Any]:
+    """The JSON answer of `where` (the endpoint's path)."""
     try:
         parsed = json.loads(body)
     except ValueError:
-        text = body[:120].decode("utf-8", "replace")
-        raise MalformedResponseError(
-            describe(f"answer is not JSON (HTTP {status}): {text}")
-        ) from None
+        raise answers.not_a_value(body, status, where, describe) from None
     if not isinstance(parsed, dict) or "status" not in parsed:
         raise MalformedResponseError(describe(f"answer has no 'status': {str(parsed)[:120]}"))
     return parsed

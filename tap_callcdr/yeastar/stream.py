@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import functools
 import itertools
 import os
 import typing as t
@@ -20,6 +21,7 @@ from requests import PreparedRequest, Response
 from singer_sdk import metrics
 from urllib3.exceptions import InsecureRequestWarning
 
+from tap_callcdr import answers
 from tap_callcdr.client import CDRStream
 from tap_callcdr.emitting import EncodedBatch
 from tap_callcdr.errors import MalformedResponseError, TokenRejectedError, VendorError
@@ -249,12 +251,16 @@ class YeastarCDRStream(CDRStream):
             self.validate_http(response)
             chunks = response.iter_content(csvfile.CHUNK_BYTES)
             first = csvfile.first_bytes(chunks)
+            where, status = answers.endpoint(response), response.status_code
             if csvfile.looks_like_json(first):  # errors come as JSON instead of the file
-                body = envelope.parse(csvfile.read_json(first, chunks), self.describe)
+                body = envelope.parse(csvfile.read_json(first, chunks), self.describe, status, where)
                 envelope.check(body, self.describe)
                 raise MalformedResponseError(self.describe("download answered JSON, not CSV"))
+            if not first or csvfile.looks_like_a_page(first):  # a proxy's answer, not the PBX's
+                raise answers.not_a_value(first, status, where, self.describe)
             workers = self.row_workers  # their directory: no copy of the file to hand it over
-            return csvfile.spool(first, chunks, self.describe, workers.directory if workers else None)
+            named = functools.partial(_at, where, self.describe)
+            return csvfile.spool(first, chunks, named, workers.directory if workers else None)
 
     def _check_header(self, header: list[str]) -> None:
         missing = [name for name in CSV_COLUMNS if name not in header]
@@ -296,6 +302,10 @@ class YeastarCDRStream(CDRStream):
 
     def record_label(self, row: t.Mapping[str, t.Any]) -> str:
         return f"callid {row.get('callid')!r}"
+
+
+def _at(where: str, describe: Callable[[str], str], cause: str) -> str:
+    return describe(f"{where}: {cause}")
 
 
 def splittable(encoding: str) -> bool:
