@@ -41,6 +41,7 @@ from tap_callcdr.vendor import DEFAULT_ZONE
 from tap_callcdr.windows import UTC, Window, WindowPlan, iso_utc, parse_instant
 
 if t.TYPE_CHECKING:
+    from singer_sdk.helpers._batch import BatchConfig
     from singer_sdk.helpers.types import Context
 
 WINDOW_KEY = "_window"  # request-context key carrying the window being read
@@ -235,6 +236,17 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any]):
                 self.row_workers.close()
                 self.row_workers = None
 
+    def get_batch_config(self, config: t.Mapping[str, t.Any]) -> BatchConfig | None:
+        """The SDK's; none in a dry run (`--test`), which sends its records as RECORDs: the
+        SDK would stop it before writing any batch file, after a STATE covering them."""
+        return None if self.ABORT_AT_RECORD_COUNT is not None else super().get_batch_config(config)
+
+    def _sync_batches(self, batch_config: BatchConfig, context: Context | None = None) -> None:
+        """The SDK's: a STATE after each BATCH message; then one for the windows read after
+        the last batch's records (or read empty)."""
+        super()._sync_batches(batch_config, context=context)
+        self._write_state_message()
+
     # -- row workers: conversion on several cores (offload.py) ---------------------------------
 
     row_workers: RowWorkers | None = None  # for this sync, when row_worker_count said so
@@ -330,7 +342,10 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any]):
         if old is None or new > old:
             state["replication_key"] = self.replication_key
             state["replication_key_value"] = new
-        self.finalize_state_progress_markers(state)  # emits STATE after the records
+        if self.get_batch_config(self.config):  # batch mode: the SDK emits the STATE after the
+            self._finalize_state(state)  # BATCH message holding the window's records (_sync_batches)
+        else:
+            self.finalize_state_progress_markers(state)  # emits STATE after the records
 
     def _increment_stream_state(self, latest_record: t.Any, *, context: t.Any = None) -> None:
         """Bookmarks come from completed windows, never from records: see windows.py."""

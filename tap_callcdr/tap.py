@@ -6,6 +6,7 @@ import sys
 import typing as t
 import zoneinfo
 
+import click
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
@@ -109,6 +110,15 @@ class TapCallCDR(Tap):
         except OSError as exc:  # connection failures after all retries
             fail(f"gave up: {type(exc).__name__}: {exc}")
         finally:  # whatever happened, what was written reaches the target
+            BufferedMsgspecWriter.flush_all()
+
+    @classmethod
+    def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
+        """`--test` and `--test=schema` exit from this callback, never reaching `invoke`:
+        what they wrote must reach the target here."""
+        try:
+            super().cb_test(ctx, param, value)
+        finally:
             BufferedMsgspecWriter.flush_all()
 
 
