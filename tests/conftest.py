@@ -45,6 +45,14 @@ except ImportError:  # pragma: no cover
 settings.register_profile("callcdr", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("callcdr")
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    # here, not in pyproject.toml: a change there rebuilds every venv (scripts/_venv.sh)
+    config.addinivalue_line(
+        "markers", "chaos: all vendors under random faults and kill -9 (scripts/chaos: heavy run)"
+    )
+
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 READY_RE = re.compile(r"callcdr-simulator listening on (https?://\S+)")

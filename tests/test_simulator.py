@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import selectors
@@ -24,6 +25,7 @@ import requests
 
 from tap_callcdr.simulator import GenericAccount, Simulator, demo_accounts, itnio_demo_accounts, parse_spec
 from tap_callcdr.simulator.cli import build_parser, build_simulator
+from tap_callcdr.simulator.faults import MIX_KINDS
 from tap_callcdr.simulator.itnio import GROUP, SIP
 
 ANCHOR = datetime(2025, 10, 16, 10, 0, tzinfo=UTC)  # 18:00 in Asia/Shanghai
@@ -464,6 +466,75 @@ def test_unlimited_fault_and_other_vendor_untouched(sim):
     assert bill(sim, "hq-static-token", **ALL)["ret"] == 200
 
 
+def _mixed_faults(sim: Simulator, n: int) -> list[str | None]:
+    for _ in range(n):
+        with contextlib.suppress(requests.RequestException):  # a truncate fault
+            post(sim, service="App.Sip_Cdr.GetBill", token="hq-static-token", **ALL)
+    return [r["fault"] for r in sim.requests[-n:]]
+
+
+def test_fault_mix_fires_at_its_rate_every_kind_replayable_from_its_seed(sim):
+    sim.faults.set_mix(0.5, seed=11, params={"slow": {"seconds": 0.01}})
+    first = _mixed_faults(sim, 200)
+    fired = [kind for kind in first if kind]
+    assert 60 <= len(fired) <= 140  # 100 expected; far outside means the rate is not applied
+    assert set(fired) == set(MIX_KINDS)
+    mix = sim.faults.mix()
+    assert mix is not None and mix["seen"] == 200 and sum(mix["fired"].values()) == len(fired)
+    sim.faults.set_mix(0.5, seed=11, params={"slow": {"seconds": 0.01}})
+    assert _mixed_faults(sim, 200) == first
+    sim.faults.clear_mix()
+    assert _mixed_faults(sim, 20) == [None] * 20 and sim.faults.mix() is None
+
+
+def test_fault_mix_vendor_errors_are_the_vendors_transient_codes(sim):
+    sim.faults.set_mix(1, seed=3, kinds=["vendor_error"])
+    answers = [bill(sim, "hq-static-token", **ALL) for _ in range(30)]
+    codes = {a["ret"] if a["ret"] != 200 else a["data"]["errors"]["code"] for a in answers}
+    assert codes == set(sim.generic.transient_codes) == {500, 1001}
+
+
+def test_fault_mix_reaches_logins_unless_told_and_yields_to_planned_faults(sim):
+    acct = sim.generic.account("hq")
+    sim.faults.set_mix(1, seed=1, kinds=["http_502"])
+    response = post(sim, service="App.Sip_Auth.Login", appid=acct.appid, accesskey=acct.accesskey)
+    assert response.status_code == 502
+    sim.faults.set_mix(1, seed=1, kinds=["http_502"], applies_to="data")
+    assert post(sim, service="App.Sip_Auth.Login", appid=acct.appid, accesskey=acct.accesskey).ok
+    sim.faults.add("http_500")
+    assert _mixed_faults(sim, 2) == ["http_500", "http_502"]
+
+
+def test_fault_mix_rejects_bad_options(sim):
+    for options, message in [
+        ({"rate": 1.5}, "within 0..1"),
+        ({"rate": 0.2, "kinds": ["nope"]}, "nope"),
+        ({"rate": 0.2, "applies_to": "pages"}, "applies_to"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            sim.faults.set_mix(**options)
+
+
+def test_fault_mix_over_control_api_and_cli(tmp_path: Path):
+    with Simulator(demo_accounts(calls=5), anchor=ANCHOR) as running:
+        control = f"{running.url}/_control/fault-mix"
+        assert requests.get(control, timeout=5).json() is None
+        body = {"rate": 0.2, "seed": 5, "kinds": ["http_500", "truncate"]}
+        assert requests.post(control, json=body, timeout=5).json()["seed"] == 5
+        assert requests.get(control, timeout=5).json()["kinds"] == ["http_500", "truncate"]
+        assert requests.post(control, json={"rate": 2}, timeout=5).status_code == 400
+        assert requests.delete(control, timeout=5).json() == {"ok": True}
+        assert running.faults.mix() is None
+    args = build_parser().parse_args(["--fault-rate", "0.2", "--fault-seed", "9"])
+    mix = build_simulator(args).faults.mix()
+    assert mix is not None and (mix["rate"], mix["seed"], mix["kinds"]) == (0.2, 9, list(MIX_KINDS))
+    config = tmp_path / "sim.json"
+    config.write_text(json.dumps({"fault_mix": {"rate": 0.4, "params": {"slow": {"seconds": 3}}}}))
+    mix = build_simulator(build_parser().parse_args(["--config", str(config)])).faults.mix()
+    assert mix is not None and mix["rate"] == 0.4 and mix["params"] == {"slow": {"seconds": 3}}
+    assert isinstance(mix["seed"], int)  # drawn, and printed so the run can be replayed
+
+
 def test_parse_spec_and_bad_faults():
     assert parse_spec("http_429:times=2,after=1,retry_after=1.5") == {
         "kind": "http_429",
@@ -730,7 +801,7 @@ def test_control_adds_itnio_calls_to_the_endpoint_asked_for() -> None:
 def test_cli_config_help_names_every_vendor_key() -> None:
     [config] = [a for a in build_parser()._actions if "--config" in a.option_strings]
     assert config.help is not None
-    for key in ("generic", "tencent", "itnio", "yeastar", "anchor", "faults"):
+    for key in ("generic", "tencent", "itnio", "yeastar", "anchor", "faults", "fault_mix"):
         assert f'"{key}"' in config.help
 
 

@@ -64,8 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="JSON: a list of generic accounts, or an object with any of "
         '"generic", "tencent", "itnio", "yeastar" (each a list of that vendor\'s accounts, '
-        'instead of its demo accounts), "anchor" and "faults"',
+        'instead of its demo accounts), "anchor", "faults" and "fault_mix" (an object: rate, '
+        "seed, kinds, vendor, applies_to, params)",
     )
+    add(
+        "--fault-rate",
+        type=float,
+        help="fault mix: on each vendor request (logins too), with this probability (0..1), "
+        "one fault of every retryable kind, drawn evenly (see also \"fault_mix\" in --config)",
+    )
+    add("--fault-seed", type=int, help="the fault mix's RNG seed (default: random, printed)")
     add("--print-truth", action="store_true", help="print ground truth as JSON lines and exit")
     return parser
 
@@ -108,7 +116,20 @@ def build_simulator(args: argparse.Namespace) -> Simulator:
         sim.faults.add(**fault)
     for spec in args.fault:
         sim.faults.add_spec(spec)
+    _set_fault_mix(sim, args, config.get("fault_mix"))
     return sim
+
+
+def _set_fault_mix(sim: Simulator, args: argparse.Namespace, options: dict[str, Any] | None) -> None:
+    """The command line's rate and seed win over the config's."""
+    mix = dict(options or {})
+    if args.fault_rate is not None:
+        mix["rate"] = args.fault_rate
+    if args.fault_seed is not None:
+        mix["seed"] = args.fault_seed
+    if mix.get("rate"):
+        chosen = sim.faults.set_mix(**mix)  # so a failing run can be replayed
+        print(f"  fault mix: rate {chosen.rate}, seed {chosen.seed}", file=sys.stderr)
 
 
 def _itnio_accounts(args: argparse.Namespace, config: dict[str, Any]) -> list[ItnioAccount]:

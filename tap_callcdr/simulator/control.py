@@ -111,6 +111,22 @@ def _clear_faults(sim: Simulator, request: HttpRequest) -> Any:
     return {"ok": True}
 
 
+def _fault_mix(sim: Simulator, request: HttpRequest) -> Any:
+    return sim.faults.mix()
+
+
+def _set_fault_mix(sim: Simulator, request: HttpRequest) -> Any:
+    body = request.json()
+    if not isinstance(body, dict) or "rate" not in body:
+        raise ControlError(400, 'expected a JSON object with at least "rate"')
+    return sim.faults.set_mix(**body).to_dict()
+
+
+def _clear_fault_mix(sim: Simulator, request: HttpRequest) -> Any:
+    sim.faults.clear_mix()
+    return {"ok": True}
+
+
 def _only(accounts: list[str]) -> str:
     if len(accounts) != 1:
         raise ControlError(400, f"say which account: one of {accounts}")
@@ -132,4 +148,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/_control/faults"): _faults,
     ("POST", "/_control/faults"): _add_fault,
     ("DELETE", "/_control/faults"): _clear_faults,
+    ("GET", "/_control/fault-mix"): _fault_mix,
+    ("POST", "/_control/fault-mix"): _set_fault_mix,
+    ("DELETE", "/_control/fault-mix"): _clear_fault_mix,
 }

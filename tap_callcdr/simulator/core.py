@@ -101,6 +101,8 @@ class Vendor(ABC):
 
     name: ClassVar[str]
     secret_params: ClassVar[frozenset[str]] = frozenset()
+    # The vendor's documented "try again later" error codes: the fault mix's vendor_error
+    transient_codes: ClassVar[tuple[int, ...]] = ()
 
     @abstractmethod
     def describe(self, request: HttpRequest) -> RequestInfo:

@@ -9,6 +9,7 @@ a tap's login is not what trips the fault unless ``applies_to="login"`` or ``"an
 
 from __future__ import annotations
 
+import random
 import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -30,6 +31,24 @@ KINDS = frozenset(
     }
 )
 APPLIES_TO = frozenset({"data", "login", "any"})
+# The fault mix draws from the faults a tap must ride out by retrying: not the data behaviours
+# (repeat_page, late_calls), which a test sets up on purpose.
+MIX_KINDS = (
+    "http_500",
+    "http_502",
+    "http_429",
+    "slow",
+    "truncate",
+    "cut",
+    "empty",
+    "malformed",
+    "expire_tokens",
+    "vendor_error",  # one of the vendor's documented "try again" codes
+)
+MIX_PARAMS: dict[str, dict[str, Any]] = {  # defaults: quick to ride out
+    "http_429": {"retry_after": 1},
+    "slow": {"seconds": 2},
+}
 
 
 @dataclass
@@ -67,6 +86,7 @@ class FaultPlan:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
+        self._mix: FaultMix | None = None
 
     def add(
         self,
@@ -114,6 +134,72 @@ class FaultPlan:
                     chosen = fault
             self._faults = [f for f in self._faults if not f.exhausted]
         return chosen
+
+    # ---- the probabilistic mix ----------------------------------------------------------------
+
+    def set_mix(self, rate: float, seed: int | None = None, **options: Any) -> FaultMix:
+        """Turn on the mix (replacing any): see :class:`FaultMix`; a missing seed is drawn."""
+        mix = FaultMix(float(rate), random.randrange(2**31) if seed is None else int(seed), **options)
+        with self._lock:
+            self._mix = mix
+        return mix
+
+    def clear_mix(self) -> None:
+        with self._lock:
+            self._mix = None
+
+    def mix(self) -> dict[str, Any] | None:
+        with self._lock:
+            return None if self._mix is None else self._mix.to_dict()
+
+    def draw(self, vendor: str, kind: str, transient_codes: tuple[int, ...]) -> Fault | None:
+        """The mix's fault for this request, if it fires (call when `take` gave none)."""
+        with self._lock:
+            return None if self._mix is None else self._mix.draw(vendor, kind, transient_codes)
+
+
+@dataclass
+class FaultMix:
+    """On each matching request, with probability ``rate``, one fault drawn evenly from
+    ``kinds``. One seeded RNG draws them all, so a failure can be replayed from its seed (the
+    draws are in request order, which a tap's threads can vary)."""
+
+    rate: float
+    seed: int
+    kinds: list[str] = field(default_factory=lambda: list(MIX_KINDS))
+    vendor: str = "*"
+    applies_to: str = "any"
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)  # per kind, over MIX_PARAMS
+    seen: int = 0
+    fired: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.rate <= 1:
+            raise ValueError(f"fault rate must be within 0..1, not {self.rate}")
+        unknown = set(self.kinds) - KINDS
+        if unknown or not self.kinds:
+            raise ValueError(f"fault mix kinds {sorted(unknown)} unknown; choose from {sorted(KINDS)}")
+        if self.applies_to not in APPLIES_TO:
+            raise ValueError(f"applies_to must be one of {sorted(APPLIES_TO)}")
+        self._rng = random.Random(self.seed)
+
+    def draw(self, vendor: str, kind: str, transient_codes: tuple[int, ...]) -> Fault | None:
+        if not Fault("mix", self.vendor, applies_to=self.applies_to).matches(vendor, kind):
+            return None
+        self.seen += 1
+        if self._rng.random() >= self.rate:
+            return None
+        chosen = self._rng.choice(self.kinds)
+        params = {**MIX_PARAMS.get(chosen, {}), **self.params.get(chosen, {})}
+        if chosen == "vendor_error":
+            if not transient_codes:  # this vendor documents no "try again" code
+                return None
+            params.setdefault("code", self._rng.choice(transient_codes))
+        self.fired[chosen] = self.fired.get(chosen, 0) + 1
+        return Fault(chosen, vendor, times=1, applies_to=kind, params=params, seen=1, fired=1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def parse_spec(spec: str) -> dict[str, Any]:

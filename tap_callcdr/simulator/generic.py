@@ -321,6 +321,7 @@ class _AccountState:
 class GenericVendor(Vendor):
     name = "generic"
     secret_params = frozenset({"accesskey", "token"})
+    transient_codes = (500, 1001)  # ret 500 server error; status failure, code 1001 busy
 
     def __init__(self, accounts: list[GenericAccount], anchor: datetime) -> None:
         self._lock = threading.RLock()

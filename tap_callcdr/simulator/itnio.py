@@ -355,6 +355,7 @@ class _VoiceIds:
 class ItnioVendor(Vendor):
     name = "itnio"
     secret_params = frozenset({"sign"})
+    transient_codes = (-18,)  # 系统异常
 
     def __init__(
         self,

@@ -152,7 +152,9 @@ class Simulator:
         if vendor is None:
             return json_response({"error": f"no vendor at {request.path}"}, 404), False
         info = vendor.describe(request)
-        fault = self.faults.take(vendor.name, info.kind, info.service)
+        fault = self.faults.take(vendor.name, info.kind, info.service) or self.faults.draw(
+            vendor.name, info.kind, vendor.transient_codes
+        )
         entry = {
             "vendor": vendor.name,
             "method": request.method,

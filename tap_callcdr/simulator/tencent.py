@@ -168,6 +168,7 @@ class _AccountState:
 class TencentVendor(Vendor):
     name = "tencent"
     secret_params = frozenset({"id", "appid"})
+    transient_codes = (-203, -501)  # 网络异常, 服务器异常
 
     def __init__(self, accounts: list[TencentAccount], anchor: datetime) -> None:
         self._lock = threading.RLock()

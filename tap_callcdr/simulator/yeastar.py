@@ -277,6 +277,7 @@ class _Pbx:
 class YeastarVendor(Vendor):
     name = "yeastar"
     secret_params = frozenset({"password", "token", "random"})
+    transient_codes = (10025, 20010, 30001, 30003)  # busy, API service failed, out of memory, down
 
     def __init__(self, accounts: list[YeastarAccount], anchor: datetime) -> None:
         self._lock = threading.RLock()
