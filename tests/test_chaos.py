@@ -41,6 +41,7 @@ from test_e2e_meltano import (
     as_utc,
     assert_landed_exactly,
     by_key,
+    column_types,
     fetch_rows,
     new_schema,
     truth,
@@ -345,7 +346,7 @@ def test_chaos_every_vendor_faults_kills_and_late_calls_land_exactly(chaos: Chao
     rows = landed(chaos, schema)
     for stream in VENDOR_OF:
         expected = truth(dict.fromkeys(ACCOUNTS, chaos.sim), stream)
-        assert_landed_exactly(stream, rows[stream], expected)
+        assert_landed_exactly(stream, rows[stream], expected, column_types(_dsn(chaos), schema, stream))
 
     # Every column, not only the ones checked against the truth: a fault-free run from scratch
     chaos.set_fault_rate(0, SEED)
