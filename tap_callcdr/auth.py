@@ -1,5 +1,7 @@
 """What every vendor's authenticator shares: a rejected credential is renewed and the
-request retried once; a second rejection in a row means renewing cannot help."""
+request retried at once; a rejection right after a renewal is retried with backoff
+(RenewalRejectedError), so a burst of expiries heals and a credential that never works
+stops after `max_retries`."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ class RenewOnceAuthenticator(APIAuthenticatorBase):
         self._rejections_in_a_row = 0
 
     def rejected_again(self) -> bool:
-        """Count a rejection; True when the renewed credential was rejected too."""
+        """Count a rejection; True when the renewed credential was rejected too (the caller
+        then raises RenewalRejectedError, after renewing all the same)."""
         self._rejections_in_a_row += 1
         return self._rejections_in_a_row > 1

@@ -56,6 +56,12 @@ class IncompleteAnswerError(TransientVendorError):
     framed right (so the HTTP client saw nothing wrong), or a gateway's page in its place."""
 
 
+class RenewalRejectedError(TransientVendorError):
+    """The credential was rejected again right after it was renewed. A vendor that expires
+    tokens in a burst does this too, so it is retried with backoff (a new login each time),
+    not at once, and the account stops only after `max_retries`."""
+
+
 class TokenRejectedError(RetriableAPIError):
     """The vendor rejected the session token: log in again and retry the request."""
 

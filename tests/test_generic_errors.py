@@ -19,7 +19,12 @@ from harness import assert_retried, run_cli, run_tap
 from singer_sdk.exceptions import RetriableAPIError
 
 from tap_callcdr.client import WINDOW_KEY
-from tap_callcdr.errors import IncompleteAnswerError, MalformedResponseError, VendorError
+from tap_callcdr.errors import (
+    IncompleteAnswerError,
+    MalformedResponseError,
+    RenewalRejectedError,
+    VendorError,
+)
 from tap_callcdr.generic.stream import GenericCDRStream
 from tap_callcdr.simulator import Simulator, demo_accounts
 from tap_callcdr.tap import TapCallCDR
@@ -65,12 +70,23 @@ def test_token_rejected_once_is_renewed_and_the_request_retried(sim: Simulator, 
     assert len(logins(sim)) == 2
 
 
-def test_token_rejected_right_after_a_new_login_stops(sim: Simulator) -> None:
+def test_token_rejected_right_after_a_new_login_is_retried_after_a_wait(
+    sim: Simulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A burst of expiries (the new token refused too) heals: a backoff wait, a third login."""
     sim.faults.add("vendor_error", code=600, times=2)
-    run = run_tap(config(sim), expect_error=VendorError)
-    assert isinstance(run.error, VendorError)
-    assert "token rejected again after a new login" in str(run.error)
-    assert len(logins(sim)) == 2
+    with caplog.at_level(logging.WARNING):
+        assert_all_landed(sim, run_tap(config(sim)))
+    assert len(logins(sim)) == 3
+    [retry] = [r.getMessage() for r in caplog.records if "token rejected again" in r.getMessage()]
+    assert retry.startswith("Retrying in ")
+
+
+def test_a_token_never_accepted_stops_after_max_retries_with_one_line(sim: Simulator) -> None:
+    sim.faults.add("vendor_error", code=600, times=-1)
+    run = run_tap(config(sim), expect_error=RenewalRejectedError)  # max_retries 3
+    assert "token rejected again after a new login" in str(run.error) and "\n" not in str(run.error)
+    assert len(logins(sim)) == 3 + 1  # a new login for every try
 
 
 def test_short_lived_tokens_are_renewed_before_they_expire() -> None:

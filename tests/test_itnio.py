@@ -39,6 +39,7 @@ from tap_callcdr.errors import (
     IncompleteAnswerError,
     MalformedResponseError,
     PaginationError,
+    RenewalRejectedError,
     VendorError,
 )
 from tap_callcdr.itnio import auth
@@ -370,13 +371,19 @@ def test_timestamp_expired_once_is_resigned_and_retried(
     assert "re-signing and retrying once" in caplog.text
 
 
-def test_timestamp_expired_twice_in_a_row_stops(one: Simulator) -> None:
+def test_timestamp_expired_twice_in_a_row_is_retried_after_a_wait(one: Simulator) -> None:
     one.faults.add("vendor_error", vendor="itnio", code=-16, times=2)
-    run = run_tap(tap_config(one, **WIDE), expect_error=VendorError)
-    assert isinstance(run.error, VendorError)
+    run = run_tap(tap_config(one, **WIDE))
+    assert_complete(one, run)
+    assert len(queries(one)) == 3 + 2
+
+
+def test_timestamp_expired_on_every_try_stops_after_max_retries(one: Simulator) -> None:
+    one.faults.add("vendor_error", vendor="itnio", code=-16, times=-1)
+    run = run_tap(tap_config(one, **WIDE), expect_error=RenewalRejectedError)  # max_retries 3
     assert "again after re-signing" in str(run.error)
     assert str(run.error).startswith("itnio_group_cdr account 'intl': vendor says the request")
-    assert len(queries(one)) == 2
+    assert len(queries(one)) == 3 + 1
 
 
 def test_a_skewed_clock_is_corrected_from_the_vendors_date_header(

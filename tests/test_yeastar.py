@@ -38,6 +38,7 @@ from tap_callcdr.errors import (
     ConfigError,
     IncompleteAnswerError,
     MalformedResponseError,
+    RenewalRejectedError,
     TransientVendorError,
     VendorError,
 )
@@ -189,12 +190,18 @@ def test_token_expiry_mid_run_logs_in_again_once(sim, tls) -> None:
     assert len(requests_to(sim, LOGIN)) == 2
 
 
-def test_token_rejected_right_after_a_fresh_login_stops(sim, tls) -> None:
+def test_token_rejected_right_after_a_fresh_login_is_retried_after_a_wait(sim, tls) -> None:
+    sim.faults.add("vendor_error", vendor="yeastar", code=20004, times=2)
+    result = run(sim, tls, "pbx1")
+    assert_complete(sim, result.records(STREAM), "pbx1")
+    assert len(requests_to(sim, LOGIN)) == 3
+
+
+def test_a_token_never_accepted_stops_after_max_retries(sim, tls) -> None:
     sim.faults.add("vendor_error", vendor="yeastar", code=20004, times=-1)
-    result = run(sim, tls, "pbx1", expect_error=VendorError)
-    assert isinstance(result.error, VendorError)
-    assert "rejected again after a new login" in str(result.error)
-    assert len(requests_to(sim, LOGIN)) == 2
+    result = run(sim, tls, "pbx1", expect_error=RenewalRejectedError)  # max_retries 3
+    assert "rejected again after a new login" in str(result.error) and "pbx1" in str(result.error)
+    assert len(requests_to(sim, LOGIN)) == 3 + 1  # a new login for every try
 
 
 def test_idle_token_gets_a_heartbeat_and_a_dead_one_a_new_login(sim, tls, monkeypatch) -> None:

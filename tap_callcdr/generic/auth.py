@@ -11,7 +11,14 @@ import requests
 from singer_sdk import metrics
 
 from tap_callcdr.auth import RenewOnceAuthenticator
-from tap_callcdr.errors import URL_STATUSES, TokenRejectedError, TransientVendorError, VendorError, url_hint
+from tap_callcdr.errors import (
+    URL_STATUSES,
+    RenewalRejectedError,
+    TokenRejectedError,
+    TransientVendorError,
+    VendorError,
+    url_hint,
+)
 from tap_callcdr.generic import envelope
 from tap_callcdr.redact import network_cause
 
@@ -76,9 +83,9 @@ class GetBillTokenAuthenticator(RenewOnceAuthenticator):
         return self._token
 
     def rejected(self, error: TokenRejectedError) -> None:
-        """Drop the token so the retry logs in again, once; stop if that cannot help."""
-        if self.rejected_again():
-            raise VendorError(self.describe(f"token rejected again after a new login: {error}"))
+        """Drop the token so the retry logs in again: at once the first time, after a backoff
+        wait when the new token was rejected too (auth.py)."""
+        again = self.rejected_again()
         if self.static_token:
             if not (self.appid and self.accesskey):
                 raise VendorError(
@@ -90,6 +97,8 @@ class GetBillTokenAuthenticator(RenewOnceAuthenticator):
             self.static_token = None  # fall back to logging in
             return
         self._token = None
+        if again:
+            raise RenewalRejectedError(self.describe(f"token rejected again after a new login: {error}"))
 
     def _login(self) -> None:
         token, ttl = self.retrying(self._login_once)()

@@ -15,7 +15,7 @@ from email.utils import parsedate_to_datetime
 import requests
 
 from tap_callcdr.auth import RenewOnceAuthenticator
-from tap_callcdr.errors import TokenRejectedError, VendorError
+from tap_callcdr.errors import RenewalRejectedError, TokenRejectedError
 
 SKEW_WORTH_CORRECTING = 2.0  # seconds; the HTTP Date header only has whole seconds
 
@@ -57,15 +57,16 @@ class ItnioSignAuthenticator(RenewOnceAuthenticator):
         return request
 
     def timestamp_expired(self, response: requests.Response, error: TimestampExpiredError) -> None:
-        """Allow one re-signed retry, on the vendor's clock when its answer shows it."""
+        """Re-sign on the vendor's clock when its answer shows it: retried at once the first
+        time, after a backoff wait when the re-signed request was refused too (auth.py)."""
         skew = clock_skew(response)
+        if skew is not None and abs(skew) >= SKEW_WORTH_CORRECTING:
+            self.clock_offset = skew
         if self.rejected_again():  # `error` already names stream and account
-            raise VendorError(
+            raise RenewalRejectedError(
                 f"{error} again after re-signing; {describe_skew(skew)}: "
                 "check this host's clock (NTP)"
             )
-        if skew is not None and abs(skew) >= SKEW_WORTH_CORRECTING:
-            self.clock_offset = skew
         self.logger.warning("%s; %s; re-signing and retrying once", error, describe_skew(skew))
 
 

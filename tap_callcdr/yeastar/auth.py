@@ -15,7 +15,7 @@ from collections.abc import Callable
 import requests
 
 from tap_callcdr.auth import RenewOnceAuthenticator
-from tap_callcdr.errors import MalformedResponseError, TokenRejectedError, VendorError
+from tap_callcdr.errors import MalformedResponseError, RenewalRejectedError, TokenRejectedError, VendorError
 from tap_callcdr.yeastar import envelope
 from tap_callcdr.yeastar.transport import api_base, with_query
 
@@ -61,10 +61,11 @@ class YeastarTokenAuthenticator(RenewOnceAuthenticator):
         return self._token
 
     def rejected(self, error: TokenRejectedError) -> None:
-        """Drop the token so the retry logs in again, once."""
-        if self.rejected_again():
-            raise VendorError(self.describe(f"token rejected again after a new login: {error}"))
+        """Drop the token so the retry logs in again: at once the first time, after a backoff
+        wait when the new token was rejected too (auth.py)."""
         self._token = None
+        if self.rejected_again():
+            raise RenewalRejectedError(self.describe(f"token rejected again after a new login: {error}"))
 
     def _login(self) -> str:
         body: dict[str, str] = {
