@@ -449,8 +449,26 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any]):
             max_tries=self.backoff_max_tries,
             on_backoff=self.backoff_handler,
             jitter=self.backoff_jitter,
+            giveup=retries_spent,
             logger=None,
         )(self._transport_errors_named(func))
+
+    def retried_alone(self, step: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
+        """`step` under its own retries, inside a retried step of several requests: what it
+        gives up with is not retried again by the enclosing step (`retries_spent`), so one
+        request's faults cost its own budget, and a failing request costs max_retries, not
+        its square."""
+        retried = self.request_decorator(step)
+
+        @functools.wraps(step)
+        def run(*args: t.Any, **kwargs: t.Any) -> t.Any:
+            try:
+                return retried(*args, **kwargs)
+            except RETRIED as exc:
+                exc.retries_spent = True  # type: ignore[union-attr]
+                raise
+
+        return run
 
     def _transport_errors_named(self, func: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
         """Network failures stay retriable, but say which account failed, and no URL secret."""
@@ -549,6 +567,11 @@ def _retry_after(exc: BaseException | None) -> float | None:
         return max(float(header), 0.0) if header else None
     except ValueError:
         return None
+
+
+def retries_spent(exc: BaseException) -> bool:
+    """A failure whose own retries are over (`retried_alone`): not retried again."""
+    return getattr(exc, "retries_spent", False)
 
 
 def account_zone(account: Mapping[str, t.Any]) -> ZoneInfo:

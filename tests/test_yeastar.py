@@ -190,6 +190,17 @@ def test_token_expiry_mid_run_logs_in_again_once(sim, tls) -> None:
     assert len(requests_to(sim, LOGIN)) == 2
 
 
+def test_random_faults_do_not_spend_the_windows_retries(sim, tls) -> None:
+    """get_random has its own retries: 3 faults there and 3 on the download fit max_retries 3
+    (a window retried as a whole would give up after 4 tries of the pair)."""
+    sim.faults.add("http_500", vendor="yeastar", service=RANDOM, times=3)
+    sim.faults.add("http_500", vendor="yeastar", service=DOWNLOAD, times=3)
+    result = run(sim, tls, "pbx1")  # max_retries 3
+    assert_complete(sim, result.records(STREAM), "pbx1")
+    faulted = [r["service"] for r in sim.requests if r["fault"] == "http_500"]
+    assert faulted.count(RANDOM) == 3 and faulted.count(DOWNLOAD) == 3
+
+
 def test_token_rejected_right_after_a_fresh_login_is_retried_after_a_wait(sim, tls) -> None:
     sim.faults.add("vendor_error", vendor="yeastar", code=20004, times=2)
     result = run(sim, tls, "pbx1")

@@ -22,7 +22,7 @@ from singer_sdk import metrics
 from urllib3.exceptions import InsecureRequestWarning
 
 from tap_callcdr import answers
-from tap_callcdr.client import CDRStream
+from tap_callcdr.client import CDRStream, retries_spent
 from tap_callcdr.emitting import EncodedBatch
 from tap_callcdr.errors import MalformedResponseError, TokenRejectedError, VendorError
 from tap_callcdr.session import Session
@@ -219,13 +219,15 @@ class YeastarCDRStream(CDRStream):
         return t.cast("Callable[P, R]", self.request_decorator(t.cast("RequestFunc", step)))
 
     def _read_window(self, query: dict[str, str]) -> t.IO[bytes] | None:
-        """One attempt: a fresh random each time, since a random is single use."""
+        """One attempt: a fresh random each time, since a random is single use. The random is
+        asked under its own retries: only a failed download costs the window a try."""
         try:
-            file = self._download(query, self._get_random(query))
+            file = self._download(query, self.retried_alone(self._get_random)(query))
         except envelope.NoCallsInRange:
             file = None
         except TokenRejectedError as error:
-            self.authenticator.rejected(error)
+            if not retries_spent(error):  # else _get_random said so already
+                self.authenticator.rejected(error)
             raise
         self.authenticator.accepted()
         return file
@@ -233,7 +235,11 @@ class YeastarCDRStream(CDRStream):
     def _get_random(self, query: dict[str, str]) -> str:
         url = api_base(self.accounts[self.current_account]) + "cdr/get_random"
         response = self._send(self.build_prepared_request(method="POST", url=url, json=query))
-        self.validate_response(response)
+        try:
+            self.validate_response(response)
+        except TokenRejectedError as error:  # log in again for its retry
+            self.authenticator.rejected(error)
+            raise
         random = envelope.payload(response, self.describe).get("random")
         if not random:
             raise MalformedResponseError(self.describe("get_random answer carries no random"))
