@@ -55,7 +55,8 @@ class TapCallCDR(Tap):
         th.Property("max_retries", th.IntegerType, default=5,
                     description="Retries of a transient failure before giving up"),
         th.Property("retry_wait_seconds", th.NumberType, default=2.0,
-                    description="First retry wait; doubles each retry"),
+                    description="First retry step; doubles each retry up to retry_max_wait_seconds, "
+                    "each wait jittered between half the step and the step"),
         th.Property("retry_max_wait_seconds", th.NumberType, default=60.0,
                     description="The longest wait before a retry, Retry-After included"),
         th.Property("trust_record_types", th.BooleanType, default=False,

@@ -89,6 +89,15 @@ def test_a_token_never_accepted_stops_after_max_retries_with_one_line(sim: Simul
     assert len(logins(sim)) == 3 + 1  # a new login for every try
 
 
+def test_a_new_login_that_keeps_failing_costs_max_retries_not_its_square(sim: Simulator) -> None:
+    """A token refused mid-run needs a new login inside the request's retries; that login's
+    own retries are all it gets (not retried again by the request): 1 + 3 + 1 logins."""
+    sim.faults.add("vendor_error", code=600, after=1)
+    sim.faults.add("http_500", applies_to="login", after=1, times=-1)
+    run_tap(config(sim), expect_error=RetriableAPIError)  # max_retries 3
+    assert len(logins(sim)) == 1 + 3 + 1
+
+
 def test_short_lived_tokens_are_renewed_before_they_expire() -> None:
     accounts = demo_accounts(["hq"], calls=50, days=3, token_ttl=1)
     with Simulator(accounts, anchor=ANCHOR) as sim:

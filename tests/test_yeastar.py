@@ -215,6 +215,15 @@ def test_a_token_never_accepted_stops_after_max_retries(sim, tls) -> None:
     assert len(requests_to(sim, LOGIN)) == 3 + 1  # a new login for every try
 
 
+def test_logins_whose_answer_is_lost_stop_before_the_lock(sim, tls) -> None:
+    """5 failed logins lock the PBX's API; a lost answer may have been one: a 5th is not
+    sent, whatever max_retries allows."""
+    sim.faults.add("cut", vendor="yeastar", service=LOGIN, times=-1)
+    result = run(sim, tls, "pbx1", max_retries=10, expect_error=VendorError)
+    assert "4 logins in a row got no answer" in str(result.error) and "pbx1" in str(result.error)
+    assert len(requests_to(sim, LOGIN)) == 4
+
+
 def test_idle_token_gets_a_heartbeat_and_a_dead_one_a_new_login(sim, tls, monkeypatch) -> None:
     monkeypatch.setattr(YeastarTokenAuthenticator, "keepalive_after", -1.0)  # always "idle"
     sim.faults.add("expire_tokens", vendor="yeastar", applies_to="login", after=2)

@@ -48,8 +48,9 @@ class GetBillTokenAuthenticator(RenewOnceAuthenticator):
         request_counter: Callable[[], metrics.Counter] | None = None,
     ) -> None:
         """`url`: where the stream posts GetBill (every service goes to one URL); `retrying`:
-        the stream's retry policy (`request_decorator`), so a login is retried, waited and
-        logged like any request; `request_counter`: the stream's `get_http_request_counter`,
+        the stream's retry policy (`retried_alone`), so a login is retried, waited and
+        logged like any request, and what it gives up with is not retried again by the
+        request that needed a new token; `request_counter`: the stream's `get_http_request_counter`,
         so that logins count in its METRIC http_request_count like every other request;
         `api_url_setting`: the account's api_url in full (e.g. `generic_accounts[0].api_url`),
         for messages."""

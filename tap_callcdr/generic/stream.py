@@ -51,7 +51,7 @@ class GenericCDRStream(CDRStream):
                 describe=self.describe,
                 api_url_setting=self.account_setting("api_url", name),
                 timeout=self.timeout,
-                retrying=self.request_decorator,
+                retrying=self.retried_alone,  # a login inside a retried request: not squared
                 request_counter=self.get_http_request_counter,
             )
         return self._authenticators[name]

@@ -13,6 +13,7 @@ import typing as t
 from collections.abc import Callable
 
 import requests
+from singer_sdk.exceptions import RetriableAPIError
 
 from tap_callcdr.auth import RenewOnceAuthenticator
 from tap_callcdr.errors import MalformedResponseError, RenewalRejectedError, TokenRejectedError, VendorError
@@ -20,6 +21,12 @@ from tap_callcdr.yeastar import envelope
 from tap_callcdr.yeastar.transport import api_base, with_query
 
 Send = Callable[[requests.PreparedRequest], requests.Response]
+
+
+# The PBX locks its API for 10 minutes after 5 failed logins; a login whose answer was lost
+# (cut, a proxy's page, a timeout) may have been one, so a 5th such login in a row is not sent.
+UNANSWERED_LOGINS = 4
+LOST = (RetriableAPIError, requests.RequestException, ConnectionResetError)
 
 
 class YeastarTokenAuthenticator(RenewOnceAuthenticator):
@@ -46,6 +53,7 @@ class YeastarTokenAuthenticator(RenewOnceAuthenticator):
         self.describe = describe
         self._token: str | None = None
         self._last_used = 0.0
+        self._unanswered = 0  # logins in a row whose answer was lost
 
     def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         request.url = with_query(str(request.url), {"token": self.token()})
@@ -68,6 +76,22 @@ class YeastarTokenAuthenticator(RenewOnceAuthenticator):
             raise RenewalRejectedError(self.describe(f"token rejected again after a new login: {error}"))
 
     def _login(self) -> str:
+        """A new token; a lost answer is retried by the caller, but never up to the lock."""
+        try:
+            token = self._login_once()
+        except LOST:
+            self._unanswered += 1
+            if self._unanswered >= UNANSWERED_LOGINS:
+                raise VendorError(self.describe(
+                    f"login: {self._unanswered} logins in a row got no answer from the PBX; not "
+                    "sending a 5th (5 failed logins lock its API for 10 minutes): check the "
+                    "network to the PBX and this account's 'username'/'password', then run again"
+                )) from None  # fmt: skip
+            raise
+        self._unanswered = 0
+        return token
+
+    def _login_once(self) -> str:
         body: dict[str, str] = {
             "username": self.username,
             "password": hashlib.md5(self.password.encode()).hexdigest(),  # the API's scheme
