@@ -14,16 +14,19 @@ from urllib3.exceptions import NewConnectionError
 
 from tap_callcdr.errors import one_line, url_hint
 
-SECRET_PARAM = re.compile(
-    r"(?<![A-Za-z0-9_])((?:id|token|random|password|accesskey|api_secret|sign)=)[^&\s'\")]*",
+SECRET_NAMES = "token|random|password|accesskey|api_secret|sign"  # what a credential is called
+SECRET_PARAM = re.compile(  # in a query string (Tencent's account `id` too)
+    rf"(?<![A-Za-z0-9_])((?:id|{SECRET_NAMES})=)[^&\s'\")]*",
     re.IGNORECASE,
 )
+SECRET_VALUE = re.compile(rf'("(?:{SECRET_NAMES})"\s*:\s*")[^"]*', re.IGNORECASE)  # in JSON text
 URL_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry")  # the ones that quote URLs
 
 
 def scrub(text: str) -> str:
-    """The text with every secret-bearing query value masked."""
-    return SECRET_PARAM.sub(r"\1***", text)
+    """The text with every secret-bearing query value and JSON string value masked (a JSON
+    value even cut short: an answer quoted in an error may end inside it)."""
+    return SECRET_VALUE.sub(r"\1***", SECRET_PARAM.sub(r"\1***", text))
 
 
 def network_reason(exc: BaseException) -> str:
