@@ -26,7 +26,7 @@ from tap_callcdr.errors import (
     one_line,
     raise_collected,
 )
-from tap_callcdr.settings import check_known
+from tap_callcdr.settings import check_known, check_types
 from tap_callcdr.statecheck import check_bookmarks, read_state_file, shape_problem
 from tap_callcdr.vendor import VendorSpec
 from tap_callcdr.windows import parse_instant
@@ -82,6 +82,7 @@ class TapCallCDR(Tap):
             schema = self.config_jsonschema
             self.append_builtin_config(schema)  # as the SDK's check does
             check_known(self._config, schema)
+            check_types(self._config, schema)
         return super()._validate_config(raise_errors=raise_errors)
 
     def load_state(self, state: dict[str, t.Any]) -> None:

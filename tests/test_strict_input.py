@@ -137,6 +137,35 @@ def run_stdout(args: list[str]) -> str:
     return done.stdout
 
 
+SECRET = "hq-accesskey-S3cr3t"
+ARRAY = "must be an array"
+
+
+@pytest.mark.parametrize(
+    ("change", "path", "problem"),
+    [
+        # an accounts list without its brackets (an easy slip in TAP_CALLCDR_GENERIC_ACCOUNTS)
+        (lambda c: {**c, "generic_accounts": c["generic_accounts"][0]}, "generic_accounts", ARRAY),
+        (lambda c: {**c, "generic_accounts": json.dumps(c["generic_accounts"])}, "generic_accounts", ARRAY),
+        (lambda c: {**c, "generic_accounts": [{**c["generic_accounts"][0], "accesskey": [SECRET]}]},
+         "generic_accounts[0].accesskey", "must be a string"),
+        (lambda c: {k: v for k, v in c.items() if k != "start_date"}, "start_date", "is required"),
+    ],
+    ids=["object-for-list", "text-for-list", "list-for-text", "missing"],
+)
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+def test_a_value_of_the_wrong_type_is_named_by_its_path_never_quoted(
+    change: t.Callable[[dict[str, t.Any]], dict[str, t.Any]], path: str, problem: str, mode: tuple[str, ...]
+) -> None:
+    """JSON Schema's own message quotes the whole wrong value: here, a credential."""
+    config = vendor_config("generic", "http://127.0.0.1:9/", accesskey=SECRET)
+    run = run_cli(change(config), extra=mode)
+    assert run.returncode == 1
+    line = error_line(run)
+    assert f"'{path}'" in line and problem in line
+    assert SECRET not in run.stderr and "S3cr3t" not in run.stderr
+
+
 def test_about_documents_that_unknown_settings_are_refused() -> None:
     settings = json.loads(run_stdout(["--about", "--format=json"]))["settings"]
     assert settings.get("additionalProperties") is False
