@@ -77,10 +77,15 @@ def url_hint(setting: str, what: str = "no such API at this URL") -> str:
 def raise_collected(failures: t.Sequence[Exception], kind: type[Exception], counted: str) -> None:
     """Raise what a loop that went on past failures collected: the one failure as it is, or
     one `kind` error saying how many (`counted`, e.g. "2 of 3 accounts") and each message."""
-    if len(failures) == 1:
-        raise failures[0]
     if failures:
-        raise kind(f"{counted} failed: " + "; ".join(str(error) for error in failures))
+        raise collected(failures, kind, counted)
+
+
+def collected(failures: t.Sequence[Exception], kind: type[Exception], counted: str) -> Exception:
+    """The one error `raise_collected` raises for `failures` (at least one)."""
+    if len(failures) == 1:
+        return failures[0]
+    return kind(f"{counted} failed: " + "; ".join(str(error) for error in failures))
 
 
 def one_line(text: str, limit: int = 300) -> str:

@@ -15,14 +15,17 @@ from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
 from singer_sdk.helpers._util import load_json
+from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_callcdr import generic, itnio, tencent, yeastar
 from tap_callcdr.client import account_zone
 from tap_callcdr.errors import (
+    AccountsFailedError,
     CallCDRError,
     ConfigError,
     StateError,
     StreamsFailedError,
+    collected,
     one_line,
     raise_collected,
 )
@@ -174,13 +177,40 @@ class TapCallCDR(Tap):
 
     @classmethod
     def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
-        """`--test` and `--test=schema` exit from this callback, never reaching `invoke`:
-        a bad config is the same one line, and what they wrote must reach the target here."""
+        """The SDK's `--test` and `--test=schema` (as of 0.54), which exit from this callback,
+        never reaching `invoke`: a bad config is the same one line, every stream is tested
+        even when one fails (`dry_run`), and what they wrote reaches the target here."""
+        if value == CliTestOptionValue.Disabled.value:
+            return
+        config = ctx.params.get("config")
         try:
             with user_errors():
-                super().cb_test(ctx, param, value)
+                tap = cls(
+                    config=config.config if config else {},
+                    parse_env_config=config.parse_env if config else False,
+                    validate_config=True,
+                )
+                tap.write_schemas() if value == CliTestOptionValue.Schema.value else tap.dry_run()
         finally:
             BufferedMsgspecWriter.flush_all()
+        ctx.exit()
+
+    def dry_run(self) -> None:
+        """The SDK's connection test (one record a stream), but like `sync_all_streams`: a
+        failed stream does not keep the others from being tested, and an account that failed
+        before the stream's first record is reported (the test stops each stream there, so
+        the stream never got to say it), then the test fails naming every failure."""
+        self.failed_streams = {}
+        try:
+            self.run_connection_test()
+        finally:
+            failed, self.failed_streams = self.failed_streams, None
+        for stream in self.streams.values():
+            accounts = getattr(stream, "_failures", None)
+            if accounts and stream.name not in failed:
+                counted = f"{len(accounts)} accounts"
+                failed[stream.name] = collected(list(accounts.values()), AccountsFailedError, counted)
+        raise_collected(list(failed.values()), StreamsFailedError, f"{len(failed)} streams")
 
 
 USER_ERRORS = (ConfigValidationError, CallCDRError, FatalAPIError, RetriableAPIError, OSError)

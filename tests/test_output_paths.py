@@ -164,6 +164,21 @@ def test_test_mode_emits_one_record_of_every_stream(sim: Simulator, tmp_path: Pa
     assert_states_follow_what_they_cover(run)
 
 
+def test_test_mode_reports_every_failed_account_and_tests_every_stream(sim: Simulator) -> None:
+    """One generic account unreachable (the other one gives the stream its test record) and
+    ITNIO's key wrong: the test fails naming both, and the other streams are still tested."""
+    config = {**every_vendor(sim), "max_retries": 0}
+    config["generic_accounts"][0]["api_url"] = "http://127.0.0.1:9/generic"
+    for account in config["itnio_accounts"]:
+        account["api_secret"] = "wrong"
+    run = run_cli(config, extra=["--test"])
+    assert run.returncode == 1
+    [line] = [line for line in run.stderr.splitlines() if "| ERROR" in line and "failed" in line]
+    assert "generic_cdr account 'hq'" in line and "itnio_sip_cdr account" in line, line
+    for stream in ("generic_cdr", "tencent_cdr", "yeastar_cdr"):
+        assert len(run.records(stream)) == 1, f"--test emitted no record of {stream}"
+
+
 def test_test_schema_prints_the_schema_of_every_stream(sim: Simulator) -> None:
     run = run_cli(every_vendor(sim), extra=["--test=schema"])
     assert run.returncode == 0, run.stderr
