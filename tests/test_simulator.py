@@ -364,8 +364,9 @@ def test_malformed_fault_is_200_non_json(sim):
 
 
 def timeless(body: bytes) -> bytes:
-    """The answer without its clock: `rsptime` is the second it was sent (a cut may end in it)."""
-    return re.sub(rb'("rsptime": )\d+', rb"\g<1>0", body)
+    """The answer without its clock: `reqtime` and `rsptime` are the seconds it was asked and
+    sent (a cut may end in either, and the second may turn between two requests)."""
+    return re.sub(rb'("r(?:eq|sp)time": )\d+', rb"\g<1>0", body)
 
 
 @pytest.mark.parametrize("at", [0.01, 0.5, 0.99])
