@@ -30,7 +30,7 @@ that child's own (os.wait4). Columns:
 
 Windows are the tap's default 24 h, except Yeastar (one window: one CSV download of all rows,
 as issue 3 asks). Tencent runs with the tap's default too: the tap sizes its requests from the
-call density it sees (tap_callcdr/tencent/sizing.py), window_hours only bounds each request;
+call density it sees (tap_callcdr/vendors/tencent/sizing.py), window_hours only bounds each request;
 the table shows how many answers were cut. Tencent's floor keeps fixed windows: the largest
 whose expected busiest-hour load stays well under the cap.
 """
@@ -284,7 +284,10 @@ class Sim:
 def tencent_default_window_hours() -> int:
     """Asked of a child: importing the tap here would make this script as big as the tap, and
     a child's peak RSS counts this script's size at the fork."""
-    code = "from tap_callcdr.tencent.stream import TencentCDRStream as S; print(S.default_window_hours)"
+    code = (
+        "from tap_callcdr.vendors.tencent.stream import TencentCDRStream as S;"
+        " print(S.default_window_hours)"
+    )
     return int(subprocess.run([sys.executable, "-c", code], capture_output=True, check=True).stdout)
 
 

@@ -17,9 +17,7 @@ from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, Retriabl
 from singer_sdk.helpers._util import load_json
 from singer_sdk.tap_base import CliTestOptionValue
 
-from tap_callcdr import generic, itnio, tencent, yeastar
-from tap_callcdr.client import account_zone
-from tap_callcdr.errors import (
+from tap_callcdr.core.errors import (
     AccountsFailedError,
     CallCDRError,
     ConfigError,
@@ -29,11 +27,13 @@ from tap_callcdr.errors import (
     one_line,
     raise_collected,
 )
-from tap_callcdr.settings import check_known, check_types
-from tap_callcdr.statecheck import check_bookmarks, read_state_file, shape_problem
-from tap_callcdr.vendor import VendorSpec
-from tap_callcdr.windows import parse_instant
-from tap_callcdr.writer import BufferedMsgspecWriter
+from tap_callcdr.core.settings import check_known, check_types
+from tap_callcdr.core.statecheck import check_bookmarks, read_state_file, shape_problem
+from tap_callcdr.core.stream import account_zone
+from tap_callcdr.core.vendor import VendorSpec
+from tap_callcdr.core.windows import parse_instant
+from tap_callcdr.fastpath.writer import BufferedMsgspecWriter
+from tap_callcdr.vendors import generic, itnio, tencent, yeastar
 
 # Every vendor package exposes a VendorSpec; `<key>_accounts` in config turns it on.
 VENDORS: tuple[VendorSpec, ...] = (generic.VENDOR, tencent.VENDOR, itnio.VENDOR, yeastar.VENDOR)

@@ -13,11 +13,11 @@ from singer_sdk import typing as th
 from singer_sdk.helpers._typing import conform_record_data_types
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
-from tap_callcdr.conformance import ConformanceCheck
-from tap_callcdr.generic.schema import SCHEMA as GENERIC
-from tap_callcdr.itnio.schema import SIP_SCHEMA as ITNIO
-from tap_callcdr.tencent.schema import SCHEMA as TENCENT
-from tap_callcdr.yeastar.schema import SCHEMA as YEASTAR
+from tap_callcdr.fastpath.conformance import ConformanceCheck
+from tap_callcdr.vendors.generic.schema import SCHEMA as GENERIC
+from tap_callcdr.vendors.itnio.schema import SIP_SCHEMA as ITNIO
+from tap_callcdr.vendors.tencent.schema import SCHEMA as TENCENT
+from tap_callcdr.vendors.yeastar.schema import SCHEMA as YEASTAR
 
 WITH_BOOLEAN = th.PropertiesList(
     th.Property("flag", th.BooleanType), th.Property("n", th.IntegerType), th.Property("s", th.StringType)

@@ -26,8 +26,9 @@ from harness import run_cli
 from singer_sdk.singerlib.messages import RecordMessage
 from singer_sdk.streams.core import Stream
 
-from tap_callcdr import writer as writer_module
-from tap_callcdr.emitting import LeanRecordPath
+from tap_callcdr.fastpath import writer as writer_module
+from tap_callcdr.fastpath.emitting import LeanRecordPath
+from tap_callcdr.fastpath.writer import BufferedMsgspecWriter
 from tap_callcdr.simulator import (
     Simulator,
     demo_accounts,
@@ -37,7 +38,6 @@ from tap_callcdr.simulator import (
 )
 from tap_callcdr.simulator.yeastar import simulator_tls
 from tap_callcdr.tap import TapCallCDR
-from tap_callcdr.writer import BufferedMsgspecWriter
 
 SAFE = {"trust_record_types": False, "parallel_accounts": 1}
 FAST = {"trust_record_types": True, "parallel_accounts": 4}

@@ -17,7 +17,7 @@ from generic_helpers import (
 )
 from harness import assert_matches_truth, run_tap
 
-from tap_callcdr.errors import VendorError
+from tap_callcdr.core.errors import VendorError
 from tap_callcdr.simulator import GenericAccount, Simulator, demo_accounts
 
 ANCHOR = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)

@@ -18,16 +18,16 @@ from generic_helpers import STREAM, bill_requests, expected, keys, logins, tap_c
 from harness import assert_retried, run_cli, run_tap
 from singer_sdk.exceptions import RetriableAPIError
 
-from tap_callcdr.client import WINDOW_KEY
-from tap_callcdr.errors import (
+from tap_callcdr.core.errors import (
     IncompleteAnswerError,
     MalformedResponseError,
     RenewalRejectedError,
     VendorError,
 )
-from tap_callcdr.generic.stream import GenericCDRStream
+from tap_callcdr.core.stream import WINDOW_KEY
 from tap_callcdr.simulator import Simulator, demo_accounts
 from tap_callcdr.tap import TapCallCDR
+from tap_callcdr.vendors.generic.stream import GenericCDRStream
 
 ANCHOR = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
 

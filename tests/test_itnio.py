@@ -33,8 +33,7 @@ from itnio_helpers import (
 )
 from singer_sdk.exceptions import RetriableAPIError
 
-from tap_callcdr.client import WINDOW_KEY
-from tap_callcdr.errors import (
+from tap_callcdr.core.errors import (
     ConfigError,
     IncompleteAnswerError,
     MalformedResponseError,
@@ -42,12 +41,13 @@ from tap_callcdr.errors import (
     RenewalRejectedError,
     VendorError,
 )
-from tap_callcdr.itnio import auth
-from tap_callcdr.itnio.records import text_before
+from tap_callcdr.core.stream import WINDOW_KEY
 from tap_callcdr.simulator import Simulator, itnio_demo_accounts
 from tap_callcdr.simulator.cli import build_parser, build_simulator
 from tap_callcdr.simulator.itnio import GROUP, SIP, Query, horizon_start, sign
 from tap_callcdr.tap import TapCallCDR
+from tap_callcdr.vendors.itnio import auth
+from tap_callcdr.vendors.itnio.records import text_before
 
 ANCHOR = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))

@@ -7,7 +7,7 @@ import decimal
 import pytest
 import requests
 
-from tap_callcdr.jsonbody import response_json
+from tap_callcdr.fastpath.jsonbody import response_json
 
 
 def response(body: bytes, content_type: str = "application/json") -> requests.Response:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tap_callcdr.prefetch import ReadAhead
+from tap_callcdr.fastpath.readahead import ReadAhead
 
 
 def numbers(prefix: str, n: int, fail_at: int | None = None) -> Iterator[str]:

@@ -19,10 +19,10 @@ import tencent_helpers
 from harness import run_cli, run_tap
 from singer_sdk.exceptions import RetriableAPIError
 
-from tap_callcdr.errors import ConfigError, TokenRejectedError
-from tap_callcdr.generic.stream import GenericCDRStream
+from tap_callcdr.core.errors import ConfigError, TokenRejectedError
 from tap_callcdr.simulator import Simulator, demo_accounts, itnio_demo_accounts, tencent_demo_accounts
 from tap_callcdr.tap import TapCallCDR, check_config
+from tap_callcdr.vendors.generic.stream import GenericCDRStream
 
 ANCHOR = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
 RETRY_LINE = re.compile(r"Retrying in ([0-9.]+) s \(retry (\d+) of (\d+)\): ")

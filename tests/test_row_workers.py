@@ -18,15 +18,16 @@ from harness import run_cli
 from test_fast_path import in_process_lines, normalized
 from yeastar_helpers import start, tap_config
 
-from tap_callcdr import client, offload
-from tap_callcdr.errors import ConfigError
-from tap_callcdr.offload import RowWorkers
+from tap_callcdr.core import stream as client
+from tap_callcdr.core.errors import ConfigError
+from tap_callcdr.fastpath import rowworkers as offload
+from tap_callcdr.fastpath.rowworkers import RowWorkers
 from tap_callcdr.simulator import Simulator, itnio_demo_accounts, yeastar_demo_accounts
 from tap_callcdr.simulator.yeastar import simulator_tls
 from tap_callcdr.tap import TapCallCDR
-from tap_callcdr.yeastar import stream as yeastar_stream
-from tap_callcdr.yeastar import worker
-from tap_callcdr.yeastar.columns import CSV_COLUMNS
+from tap_callcdr.vendors.yeastar import stream as yeastar_stream
+from tap_callcdr.vendors.yeastar import worker
+from tap_callcdr.vendors.yeastar.columns import CSV_COLUMNS
 
 NAMES = ["hq", "branch", "east", "west"]
 SAFE = {"parallel_accounts": 1, "row_workers": 0}  # no workers
@@ -86,7 +87,7 @@ def test_a_dead_worker_costs_nothing_but_time(sims, spied, monkeypatch, caplog) 
 
 
 def test_the_console_script_uses_workers_and_emits_the_same(sims) -> None:
-    """The real thing: `python -m tap_callcdr.yeastar.worker` processes, from the CLI."""
+    """The real thing: `python -m tap_callcdr.vendors.yeastar.worker` processes, from the CLI."""
     sim, ca_file = sims
     config = tap_config(sim, ca_file=ca_file, days=4)
     parallel = run_cli({**config, **PARALLEL}, raw=True, env={"LOGLEVEL": "DEBUG"})
@@ -170,7 +171,7 @@ def test_itnio_pages_converted_by_workers_are_the_taps_own(monkeypatch: pytest.M
     try:
         config = itnio_helpers.tap_config(sim, days=4, row_workers=2)
         by_workers = in_process_lines(config)
-        assert runs and set(runs) == {"tap_callcdr.itnio.worker:convert_page"}
+        assert runs and set(runs) == {"tap_callcdr.vendors.itnio.worker:convert_page"}
         assert in_process_lines({**config, "row_workers": 0}) == by_workers
     finally:
         sim.stop()
@@ -181,8 +182,8 @@ def test_a_worker_that_hangs_is_given_up(monkeypatch: pytest.MonkeyPatch, caplog
     monkeypatch.setattr(offload, "ANSWER_SECONDS", 0.5)
     workers = RowWorkers(1)
     try:
-        assert workers.run({"task": "tap_callcdr.yeastar.worker:convert_file"}) is None
-        assert workers.run({"task": "tap_callcdr.yeastar.worker:convert_file"}) is None  # none left
+        assert workers.run({"task": "tap_callcdr.vendors.yeastar.worker:convert_file"}) is None
+        assert workers.run({"task": "tap_callcdr.vendors.yeastar.worker:convert_file"}) is None  # none left
     finally:
         workers.close()
     assert caplog.text.count("gave no answer in 0 s") == 1

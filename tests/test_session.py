@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tap_callcdr import session as session_module
-from tap_callcdr.session import Session
+from tap_callcdr.fastpath import session as session_module
+from tap_callcdr.fastpath.session import Session
 from tap_callcdr.simulator import Simulator, demo_accounts
 
 

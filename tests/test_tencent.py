@@ -33,19 +33,19 @@ from tencent_helpers import (
     utc,
 )
 
-from tap_callcdr.errors import (
+from tap_callcdr.core.errors import (
     ConfigError,
     IncompleteAnswerError,
     MalformedResponseError,
     PaginationError,
     VendorError,
 )
+from tap_callcdr.core.windows import iso_utc
 from tap_callcdr.simulator import Simulator, TencentAccount, tencent_demo_accounts
 from tap_callcdr.simulator.cli import build_parser, build_simulator
 from tap_callcdr.simulator.tencent import TIME_FIELDS
 from tap_callcdr.tap import TapCallCDR
-from tap_callcdr.tencent import envelope
-from tap_callcdr.windows import iso_utc
+from tap_callcdr.vendors.tencent import envelope
 
 ANCHOR = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
 WIDE = {"startTimeStamp": "0", "endTimeStamp": "9999999999"}

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tap_callcdr.times import epoch_to_utc, instant_to_utc, local_to_utc
-from tap_callcdr.windows import iso_utc
+from tap_callcdr.core.times import epoch_to_utc, instant_to_utc, local_to_utc
+from tap_callcdr.core.windows import iso_utc
 
 # DST at 01:00/02:00/03:00, a 30-minute DST (Lord Howe), southern hemisphere, none at all.
 ZONES = [

@@ -17,8 +17,8 @@ import tencent_helpers
 import yeastar_helpers
 from harness import TapRun, assert_matches_truth, run_tap
 
-from tap_callcdr import answers
-from tap_callcdr.errors import IncompleteAnswerError, MalformedResponseError
+from tap_callcdr.core import answers
+from tap_callcdr.core.errors import IncompleteAnswerError, MalformedResponseError
 from tap_callcdr.simulator import (
     Simulator,
     demo_accounts,
@@ -26,7 +26,7 @@ from tap_callcdr.simulator import (
     tencent_demo_accounts,
     yeastar_demo_accounts,
 )
-from tap_callcdr.yeastar import csvfile
+from tap_callcdr.vendors.yeastar import csvfile
 
 TRANSPORT_FAULTS = ("cut", "empty", "malformed")  # malformed: a 2xx gateway HTML page
 NOT_THE_ENVELOPE = '{"hello": "world"}'  # complete JSON, no vendor's envelope

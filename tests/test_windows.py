@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
-from tap_callcdr.windows import UTC, Window, WindowPlan, iso_utc, parse_instant
+from tap_callcdr.core.windows import UTC, Window, WindowPlan, iso_utc, parse_instant
 
 H = dt.timedelta(hours=1)
 NOW = dt.datetime(2026, 11, 20, 12, 0, 30, 123456, tzinfo=UTC)

@@ -25,8 +25,8 @@ import pytest
 from harness import tap_executable, write_json
 from singer_sdk.singerlib.messages import SchemaMessage, StateMessage
 
+from tap_callcdr.fastpath.writer import BufferedMsgspecWriter
 from tap_callcdr.simulator import Simulator, demo_accounts
-from tap_callcdr.writer import BufferedMsgspecWriter
 
 ATOMIC = 4096  # POSIX PIPE_BUF on Linux: a pipe write of at most this many bytes is atomic
 

@@ -34,7 +34,7 @@ from yeastar_helpers import (
     tap_config,
 )
 
-from tap_callcdr.errors import (
+from tap_callcdr.core.errors import (
     ConfigError,
     IncompleteAnswerError,
     MalformedResponseError,
@@ -42,16 +42,16 @@ from tap_callcdr.errors import (
     TransientVendorError,
     VendorError,
 )
-from tap_callcdr.redact import scrub
+from tap_callcdr.core.redact import scrub
+from tap_callcdr.core.windows import Window, iso_utc
 from tap_callcdr.simulator import Simulator, yeastar_demo_accounts
 from tap_callcdr.simulator.yeastar import SimulatorTLS, simulator_tls
 from tap_callcdr.tap import TapCallCDR
-from tap_callcdr.windows import Window, iso_utc
-from tap_callcdr.yeastar import csvfile
-from tap_callcdr.yeastar.auth import YeastarTokenAuthenticator
-from tap_callcdr.yeastar.rows import _json_text, row_id
-from tap_callcdr.yeastar.schema import CSV_COLUMNS
-from tap_callcdr.yeastar.transport import api_base, with_query
+from tap_callcdr.vendors.yeastar import csvfile
+from tap_callcdr.vendors.yeastar.auth import YeastarTokenAuthenticator
+from tap_callcdr.vendors.yeastar.rows import _json_text, row_id
+from tap_callcdr.vendors.yeastar.schema import CSV_COLUMNS
+from tap_callcdr.vendors.yeastar.transport import api_base, with_query
 
 DOWNLOAD, RANDOM, LOGIN = "cdr/download", "cdr/get_random", "login"
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -1,0 +1,118 @@
+"""The state a run starts from, checked before the first request.
+
+What the tap cannot use at all (a file that is not JSON or not Singer's shape, a bookmark
+that is not a date-time) stops the run in one line naming the file, or the stream and the
+account and how to reset that bookmark. What it can only ignore (a bookmark outside the
+account partitions, a partition of another context or of an account no longer configured,
+a stream this run does not read) is kept as it is and warned about, saying what the run
+does instead: read those accounts from start_date.
+"""
+
+from __future__ import annotations
+
+import logging
+import typing as t
+from collections.abc import Mapping
+
+from singer_sdk.helpers._util import load_json
+
+from tap_callcdr.core.errors import StateError
+from tap_callcdr.core.stream import CDRStream
+from tap_callcdr.core.windows import parse_instant
+
+RESET = (
+    "remove that partition from the state, or set it to an ISO 8601 date-time (with Meltano, "
+    "`meltano state clear <state id>` reads every account of the job again from start_date)"
+)
+
+
+def read_state_file(file: t.IO[str] | None) -> dict[str, t.Any] | None:
+    """The `--state` file's state; one line naming the file if it cannot be one."""
+    if file is None:
+        return None
+    name = getattr(file, "name", "--state")
+    try:
+        state = load_json(file.read())
+    except ValueError as exc:  # not JSON, or not text
+        raise StateError(f"state file '{name}' is not JSON: {exc}") from None
+    problem = shape_problem(state)
+    if problem:
+        raise StateError(f"state file '{name}': {problem}")
+    return state
+
+
+def shape_problem(state: t.Any) -> str | None:
+    """What keeps `state` from being a Singer state (the SDK would stop on it), if anything."""
+    if not isinstance(state, dict):
+        return f"is not a JSON object but {type(state).__name__}"
+    bookmarks = state.get("bookmarks", {})
+    if not isinstance(bookmarks, dict):
+        return "'bookmarks' is not an object of streams"
+    for stream, stream_state in bookmarks.items():
+        if not isinstance(stream_state, dict):
+            return f"the state of stream '{stream}' is not an object"
+        partitions = stream_state.get("partitions", [])
+        if not isinstance(partitions, list) or not all(isinstance(p, dict) for p in partitions):
+            return f"'partitions' of stream '{stream}' is not a list of objects"
+    return None
+
+
+def check_bookmarks(
+    bookmarks: Mapping[str, dict[str, t.Any]], streams: Mapping[str, t.Any], logger: logging.Logger
+) -> None:
+    """Each stream's bookmarks: a bad one stops the run, an ignored one is warned about."""
+    for name, stream_state in bookmarks.items():
+        stream = streams.get(name)
+        if not isinstance(stream, CDRStream):
+            logger.warning(
+                "state: stream '%s' is not read by this run (no such stream, or no accounts of "
+                "its vendor configured); its bookmarks are kept as they are",
+                name,
+            )
+            continue
+        ignored, bookmarked = check_stream(stream, stream_state)
+        if ignored:
+            logger.warning("%s", ignored_message(stream, ignored, bookmarked))
+
+
+def check_stream(stream: CDRStream, stream_state: dict[str, t.Any]) -> tuple[list[str], set[str]]:
+    """What of the stream's state this run ignores, and the accounts it has a bookmark for."""
+    ignored, bookmarked = [], set()
+    if stream_state.get("replication_key_value") is not None:
+        ignored.append("a bookmark outside any account partition")
+    for partition in stream_state.get("partitions", []):
+        context, value = partition.get("context"), partition.get("replication_key_value")
+        account = context.get("account") if isinstance(context, dict) else None
+        if not isinstance(context, dict) or set(context) != {"account"}:
+            ignored.append(f"a partition of context {context!r} (this stream's is {{'account': …}})")
+        elif account not in stream.accounts:
+            ignored.append(f"the bookmark of account {account!r}, which is not configured")
+        elif value is None:
+            continue  # a partition without a bookmark yet: read from start_date, as on a first run
+        elif partition.get("replication_key") != stream.replication_key:
+            key = partition.get("replication_key")
+            ignored.append(f"account {account!r}'s bookmark on {key!r}, not {stream.replication_key!r}")
+        else:
+            check_value(stream.name, account, value)
+            bookmarked.add(account)
+    return ignored, bookmarked
+
+
+def check_value(stream: str, account: str, value: t.Any) -> None:
+    try:
+        parse_instant(value)
+    except (TypeError, ValueError, AttributeError):
+        raise StateError(
+            f"state of stream '{stream}', account '{account}': bookmark {value!r} is not a "
+            f"date-time; {RESET}"
+        ) from None
+
+
+def ignored_message(stream: CDRStream, ignored: list[str], bookmarked: set[str]) -> str:
+    fresh = [repr(name) for name in stream.accounts if name not in bookmarked]
+    if fresh:
+        accounts = f"account{'s' if len(fresh) > 1 else ''} {', '.join(fresh)}"
+        then = f"This run reads {accounts} from start_date ({stream.config['start_date']})"
+    else:
+        then = "Every configured account has a bookmark of its own"
+    return f"state of stream '{stream.name}': ignored {'; '.join(ignored)}. {then}."

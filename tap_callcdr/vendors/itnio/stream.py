@@ -1,0 +1,257 @@
+"""The ITNIO streams: `voice/recordSipQuery` and `voice/recordGroupQuery`, per API key."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import typing as t
+from collections.abc import Iterator
+from functools import cached_property
+from zoneinfo import ZoneInfo
+
+import requests
+
+from tap_callcdr.core.fields import CONVERSION_ERRORS, FieldConverters
+from tap_callcdr.core.stream import WINDOW_KEY, CDRStream
+from tap_callcdr.core.windows import Window, iso_utc
+from tap_callcdr.fastpath.emitting import EncodedBatch
+from tap_callcdr.fastpath.jsonbody import UTF8
+from tap_callcdr.vendors.itnio import envelope
+from tap_callcdr.vendors.itnio.auth import ItnioSignAuthenticator, TimestampExpiredError
+from tap_callcdr.vendors.itnio.pages import PagesAhead
+from tap_callcdr.vendors.itnio.paging import ItnioPaginator
+from tap_callcdr.vendors.itnio.records import build_record, converters, in_window
+from tap_callcdr.vendors.itnio.schema import (
+    GROUP_DECIMAL_FIELDS,
+    GROUP_SCHEMA,
+    GROUP_STRING_FIELDS,
+    SIP_DECIMAL_FIELDS,
+    SIP_SCHEMA,
+    SIP_STRING_FIELDS,
+)
+
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+    from singer_sdk.pagination import BaseAPIPaginator
+
+PAGE_SIZE = 100  # the vendor's maximum
+PAGES_IN_FLIGHT = 4  # a window's pages asked at once (pages.py); an account's pages_in_flight
+MAX_RANGE = dt.timedelta(days=31)  # endTime - strTime; the vendor answers -25 beyond it
+# "Two months" back from the vendor's now is 59 days at the shortest (March 1 -> January 1);
+# a day less leaves room for the vendor counting in its own zone or by whole dates.
+HORIZON = dt.timedelta(days=58)
+
+
+class ItnioRecordStream(CDRStream):
+    """Records of one ITNIO endpoint, read window by window and page by page."""
+
+    vendor = "itnio"
+    default_api_url = "https://api.itniotech.com/voice/"  # white-label resellers set api_url
+    primary_keys = ("account", "voiceId")
+    replication_key = "callTime"
+    http_method = "POST"
+    payload_as_json = True
+    max_window = MAX_RANGE
+    vendor_horizon = HORIZON
+    string_fields: t.ClassVar[tuple[str, ...]]
+    decimal_fields: t.ClassVar[tuple[str, ...]]
+
+    # -- requests ------------------------------------------------------------------------
+
+    @property
+    def authenticator(self) -> ItnioSignAuthenticator:
+        name = self.current_account
+        if name not in self._authenticators:
+            account = self.accounts[name]
+            self._authenticators[name] = ItnioSignAuthenticator(
+                api_key=str(account["api_key"]),
+                api_secret=str(account["api_secret"]),
+                logger=self.logger,
+            )
+        return self._authenticators[name]
+
+    @cached_property
+    def _authenticators(self) -> dict[str, ItnioSignAuthenticator]:
+        return {}
+
+    def get_new_paginator(self) -> ItnioPaginator:
+        return ItnioPaginator(self.describe)
+
+    def request_records(self, context: Context | None) -> t.Iterable[dict]:
+        for _, records in self._answers(context):
+            yield from records
+
+    def _answers(self, context: Context | None) -> Iterator[tuple[requests.Response, list[dict]]]:
+        """The SDK's paging loop (RESTStream.request_records, 0.54) over answers asked ahead
+        (pages.py): the same requests, counted and checked in the same order; each answer
+        with its records."""
+        paginator = self.get_new_paginator()
+        send = self.request_decorator(self._request)
+        account = self.current_account
+
+        def fetch(page: int) -> requests.Response:
+            self.current_account = account  # a helper thread reads as this account
+            number = t.cast("BaseAPIPaginator[t.Any]", _Page(page))
+            request = self._prepare_request(context=context, page=number)
+            return t.cast("requests.Response", send(request, context))
+
+        answers = self._pages_ahead(account).responses(fetch, self._pages_of)
+        with self.get_http_request_counter() as counter, contextlib.closing(answers):
+            counter.with_context(context)
+            for response in answers:
+                counter.increment()
+                self.update_sync_costs(response.request, response, context)
+                records = list(self.parse_response(response))
+                if not records and not paginator.continue_if_empty(response):
+                    # the last page, empty (continue_if_empty raises if it is not)
+                    self.logger.info("Pagination stopped: page %s is empty", paginator.current_value)
+                    break
+                yield response, records
+                paginator.advance(response)
+                if paginator.finished:
+                    break
+
+    def _pages_of(self, response: requests.Response) -> int:
+        return int(envelope.payload(response, self.describe)["data"]["pages"])
+
+    def _pages_ahead(self, account: str) -> PagesAhead:
+        if account not in self._pages:
+            in_flight = int(self.accounts[account].get("pages_in_flight") or PAGES_IN_FLIGHT)
+            self._pages[account] = PagesAhead(in_flight, account)
+        return self._pages[account]
+
+    @cached_property
+    def _pages(self) -> dict[str, PagesAhead]:
+        return {}
+
+    def _sync_records(
+        self, context: Context | None = None, *, write_messages: bool = True
+    ) -> t.Generator[dict, t.Any, t.Any]:
+        try:
+            yield from super()._sync_records(context, write_messages=write_messages)
+        finally:
+            for pages in self._pages.values():
+                pages.close()
+            self._pages.clear()
+
+    def filters(self, account: t.Mapping[str, t.Any]) -> dict[str, str]:
+        """Extra `params` of this endpoint besides the time range."""
+        return {}
+
+    def prepare_request_payload(
+        self, context: Context | None, next_page_token: int | None
+    ) -> dict[str, t.Any]:
+        window = context[WINDOW_KEY] if context else None
+        assert window is not None
+        zone = self.zone(context)
+        # endTime is the window's end itself, not its last second: the doc does not say
+        # whether endTime is inclusive, and this loses nothing either way (see below).
+        params = {
+            "strTime": window.start.astimezone(zone).isoformat(timespec="seconds"),
+            "endTime": window.end.astimezone(zone).isoformat(timespec="seconds"),
+            **self.filters(self.account(context)),
+        }
+        return {"current": next_page_token or 1, "size": PAGE_SIZE, "params": params}
+
+    def records_in_window(self, context: Context | None, window: Window) -> Iterator[dict]:
+        """The window's records; one at exactly its end belongs to the next window.
+
+        The doc does not say whether endTime is inclusive: sent as the window's end and
+        filtered here, a boundary record is emitted once either way (as for Tencent).
+        """
+        utc = self.converters(self.zone(context))["callTime"]  # as post_process converts it
+        end = iso_utc(window.end)  # the same text form: string order is time order
+        # endTime as sent: a callTime of its shape and offset is in time order as text too
+        sent = window.end.astimezone(self.zone(context)).isoformat(timespec="seconds")
+        for response, rows in self._answers({**(context or {}), WINDOW_KEY: window}):
+            converted = self._converted_by_worker(response, context, sent, end)
+            if converted is not None:
+                yield t.cast("dict", converted)  # passed on as it is (_read_account)
+                continue
+            for row in rows:
+                try:
+                    if in_window(row, utc, sent, end):
+                        yield row
+                except CONVERSION_ERRORS:
+                    self.convert_field(row, "callTime", utc)  # raises, naming the field
+                    raise
+
+    # -- row workers: pages converted in another process (tap_callcdr/fastpath/worker.py) ---------------
+
+    def row_worker_count(self, accounts: int) -> int:
+        """One per account read at once, up to the cores: each page then converts in a worker
+        while the account's next pages arrive, the tap only writing lines."""
+        return min(self.row_worker_limit(), int(self.config.get("parallel_accounts", 4)), accounts)
+
+    def _converted_by_worker(
+        self, response: requests.Response, context: Context | None, sent: str, end: str
+    ) -> EncodedBatch | None:
+        """The answer's records made by a row worker; None: convert them here (no workers,
+        an answer not in UTF-8, or one the worker declined)."""
+        workers = self.row_workers
+        encoding = response.encoding.lower() if response.encoding else None
+        if workers is None or encoding not in UTF8:
+            return None
+        job = self.worker_job("tap_callcdr.vendors.itnio.worker:convert_page", context)
+        job.update(strings=self.string_fields, decimals=self.decimal_fields, sent=sent, end=end)
+        done = workers.run(job, response.content)
+        return None if done is None else EncodedBatch(None, *done)
+
+    # -- answers ---------------------------------------------------------------------------
+
+    def validate_response(self, response: requests.Response) -> None:
+        super().validate_response(response)  # HTTP-level policy
+        try:
+            envelope.check(response, self.describe)
+        except TimestampExpiredError as error:
+            self.authenticator.timestamp_expired(response, error)
+            raise
+        self.authenticator.accepted()
+
+    def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
+        yield from envelope.payload(response, self.describe)["data"]["records"]
+
+    def converters(self, zone: ZoneInfo) -> FieldConverters:
+        """Each field's converter, for an account in `zone` (records.py)."""
+        return converters(zone, self.string_fields, self.decimal_fields)
+
+    def post_process(self, row: dict, context: Context | None = None) -> dict:
+        """Vendor record -> typed row (records.py): UTC times, integers, exact decimals, `account`."""
+        return self.built(build_record, row, context, self.converters(self.zone(context)))
+
+
+class ItnioSipRecordStream(ItnioRecordStream):
+    """Calls of the account's SIP phones (话机记录)."""
+
+    name = "itnio_sip_cdr"
+    path = "recordSipQuery"
+    schema = SIP_SCHEMA
+    string_fields = SIP_STRING_FIELDS
+    decimal_fields = SIP_DECIMAL_FIELDS
+
+    def filters(self, account: t.Mapping[str, t.Any]) -> dict[str, str]:
+        # Exact-match filters; "" means all (as in the vendor's own examples).
+        return {
+            "sipGroupName": account.get("sip_group_name") or "",
+            "phoneName": account.get("phone_name") or "",
+        }
+
+
+class ItnioGroupRecordStream(ItnioRecordStream):
+    """Group-call and verification-code call records (群呼/验证码记录)."""
+
+    name = "itnio_group_cdr"
+    path = "recordGroupQuery"
+    schema = GROUP_SCHEMA
+    string_fields = GROUP_STRING_FIELDS
+    decimal_fields = GROUP_DECIMAL_FIELDS
+
+
+# -- field conversions ---------------------------------------------------------------------
+
+
+class _Page:
+    """What `_prepare_request` reads of a paginator: the page to ask for."""
+
+    def __init__(self, number: int) -> None:
+        self.current_value = number

@@ -1,0 +1,223 @@
+"""The `tencent_cdr` stream: `201511v3/getCdr`, one appId (account) at a time.
+
+The API has no paging: an answer that does not hold every call of the range says so
+with a non-zero `offset`. A run is therefore one window read as consecutive requests
+whose spans `SpanSizer` (sizing.py) sizes from the call density seen so far, each at most
+`window_hours` long. A cut answer's records are never emitted: its span is asked again,
+shorter. Every whole answer's calls are emitted, then the bookmark moves to its end, so
+every call lands once and the bookmark never passes a cut.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+import typing as t
+from functools import cached_property
+from zoneinfo import ZoneInfo
+
+import requests
+from singer_sdk.pagination import SinglePagePaginator
+
+from tap_callcdr.core.errors import MalformedResponseError, PaginationError
+from tap_callcdr.core.fields import FieldConverters, Text
+from tap_callcdr.core.stream import WINDOW_KEY, CDRStream, as_text, local_to_utc, to_integer
+from tap_callcdr.core.times import epoch_to_utc
+from tap_callcdr.core.windows import Window, WindowPlan, iso_utc
+from tap_callcdr.vendors.tencent import envelope
+from tap_callcdr.vendors.tencent.auth import TencentAppAuthenticator
+from tap_callcdr.vendors.tencent.schema import (
+    DEFAULT_CALL_TYPE,
+    INTEGER_FIELDS,
+    SCHEMA,
+    STRING_FIELDS,
+    TIME_FIELDS,
+)
+from tap_callcdr.vendors.tencent.sizing import SpanSizer
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from singer_sdk.helpers.types import Context
+
+ONE_SECOND = dt.timedelta(seconds=1)
+
+
+class WindowCut(Exception):
+    """Tencent answered only part of the range (`offset` not "0")."""
+
+    def __init__(self, offset: int, served: int) -> None:
+        super().__init__(f"offset {offset} after {served} calls")
+        self.offset, self.served = offset, served
+
+
+class TencentCDRStream(CDRStream):
+    """Call records of Tencent's callback service."""
+
+    vendor = "tencent"
+    name = "tencent_cdr"
+    path = "/201511v3/getCdr"
+    primary_keys = ("account", "callId")
+    replication_key = "startSrcCallTime"
+    http_method = "POST"
+    payload_as_json = True
+    schema = SCHEMA
+
+    @property
+    def authenticator(self) -> TencentAppAuthenticator:
+        account = self.accounts[self.current_account]
+        return TencentAppAuthenticator(url_id=account["id"], app_id=account["app_id"])
+
+    def get_new_paginator(self) -> SinglePagePaginator:
+        return SinglePagePaginator()
+
+    def prepare_request_payload(self, context: Context | None, next_page_token: t.Any) -> dict[str, str]:
+        """Every value a string, as the API demands; credentials come from the authenticator."""
+        window = context[WINDOW_KEY] if context else None
+        assert window is not None
+        account = self.account(context)
+        return {
+            "src": account.get("src") or "",  # empty: every caller
+            "startTimeStamp": str(int(window.start.timestamp())),
+            # The window end itself: right whether Tencent's end is inclusive or exclusive,
+            # since calls starting at that second are dropped here (see records_in_window).
+            "endTimeStamp": str(int(window.end.timestamp())),
+            "compress": "1" if account.get("compress", True) else "0",
+        }
+
+    # -- requests sized to the cap -----------------------------------------------------------
+
+    @cached_property
+    def window_plan(self) -> WindowPlan:
+        """The whole run is one window: requests are sized inside it (`records_in_window`), so
+        no fixed window boundary cuts a request short; `window_hours` bounds each request."""
+        plan = super().window_plan
+        return dataclasses.replace(plan, size=self.max_window)
+
+    # Requests are sized to the cap anyway: a long bound lets a quiet week take one request.
+    default_window_hours = 168
+
+    @property
+    def longest_request(self) -> int:
+        """The most one request may span, in seconds: `window_hours`."""
+        return self.window_hours * 3600
+
+    def records_in_window(  # type: ignore[override]  # Window markers: see CDRStream._read_account
+        self, context: Context | None, window: Window
+    ) -> Iterator[dict[str, t.Any] | Window]:
+        """The window's calls, request by request; after each whole answer but the last, a
+        Window ending where it ended (read completely up to there: the bookmark may move)."""
+        sizer = SpanSizer(longest=self.longest_request)
+        start, end = _epoch(window.start), _epoch(window.end)
+        while start < end:
+            stop = sizer.propose(start, end)
+            piece = Window(_instant_of(start), _instant_of(stop))
+            try:
+                rows = list(super().records_in_window(context, piece))
+            except WindowCut as cut:
+                self.note_cut(piece, cut)
+                sizer.cut(start, stop, cut.served)
+                continue
+            limit = iso_utc(piece.end)  # a call at the piece's end belongs to the next one
+            kept, starts = [], []
+            for row in rows:
+                when = self.start_of(row, context)
+                if when < limit:
+                    kept.append(row)
+                    starts.append(_epoch(dt.datetime.fromisoformat(when)))
+            sizer.whole(start, stop, starts)
+            yield from kept
+            if stop < end:
+                yield Window(window.start, piece.end)
+            start = stop
+
+    def note_cut(self, window: Window, cut: WindowCut) -> None:
+        """Log the cut (its span is asked again, shorter); a 1-second span cannot shrink."""
+        if window.end - window.start <= ONE_SECOND:
+            raise PaginationError(
+                self.describe(
+                    f"Tencent cut its answer for {window} ({cut}) and a window this short cannot be "
+                    "split: these calls cannot be read whole; ask Tencent how to fetch them"
+                )
+            )
+        self.logger.info(
+            "%s account '%s': Tencent cut its answer for %s (%s); asking for a shorter span",
+            self.name,
+            self.current_account,
+            window,
+            cut,
+        )
+
+    # -- HTTP --------------------------------------------------------------------------------
+
+    def validate_response(self, response: requests.Response) -> None:
+        super().validate_response(response)  # HTTP-level policy
+        body = envelope.payload(response, self.describe)
+        envelope.check(body, self.describe)
+        envelope.calls(body, self.describe)  # shape checked here, so a bad one is not retried
+
+    def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
+        rows, offset = envelope.calls(envelope.payload(response, self.describe), self.describe)
+        if offset:
+            raise WindowCut(offset, len(rows))  # before any record: the cut answer is dropped
+        yield from rows
+
+    def record_label(self, row: t.Mapping[str, t.Any]) -> str:
+        return f"call {row.get('callId')!r}"
+
+    # -- records -----------------------------------------------------------------------------
+
+    def start_of(self, row: dict, context: Context | None) -> str:
+        zone = self.zone(context)
+        start = self.convert_field(row, "startSrcCallTime", lambda value: _instant(value, zone))
+        if start is None:
+            raise MalformedResponseError(self.describe(f"call {row.get('callId')!r} has no startSrcCallTime"))
+        return start
+
+    def post_process(self, row: dict, context: Context | None = None) -> dict:
+        """Vendor record -> typed row: UTC times ("0" = never happened), integer codes."""
+        if not row.get("callId"):
+            raise MalformedResponseError(self.describe(f"record without callId: {row}"))
+        record: dict[str, t.Any] = {
+            "account": self.account(context)["name"],
+            "callId": str(row["callId"]),
+        }
+        record.update(self.convert_fields(row, converters(self.zone(context))))
+        if record["callType"] is None:
+            record["callType"] = DEFAULT_CALL_TYPE
+        return record
+
+
+def _epoch(moment: dt.datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _instant_of(epoch: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC)
+
+
+def _instant(value: t.Any, zone: ZoneInfo) -> str | None:
+    """Epoch seconds as the doc's example has them ("0": that moment never happened), or
+    local 'yyyy-MM-dd HH:mm:ss' in the account's zone, as the doc's table says."""
+    text = "" if value is None else str(value).strip()
+    if text in ("", "0") or text.startswith("0000"):
+        return None
+    if text.isascii() and text.isdigit():
+        return epoch_to_utc(int(text))
+    dt.datetime.strptime(text, "%Y-%m-%d %H:%M:%S")  # that shape, or ValueError
+    return local_to_utc(text, zone)
+
+
+@functools.cache
+def converters(zone: ZoneInfo) -> FieldConverters:
+    """Each column's converter, for an account in `zone` (one pass per record)."""
+
+    def instant(value: t.Any) -> str | None:
+        return _instant(value, zone)
+
+    return FieldConverters({
+        **dict.fromkeys(TIME_FIELDS, instant),
+        **dict.fromkeys(INTEGER_FIELDS, to_integer),
+        **dict.fromkeys(STRING_FIELDS, Text(as_text)),
+    })

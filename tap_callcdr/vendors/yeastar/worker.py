@@ -1,0 +1,93 @@
+"""A row worker: turns a CDR file, or a part of one, into record lines in its own process,
+so files are converted on several cores (the tap's own process is one core: the GIL).
+
+    task "tap_callcdr.vendors.yeastar.worker:convert_file" of tap_callcdr/fastpath/worker.py (offload.py)
+
+Reads one job per line on stdin (JSON: the CSV file and the byte range to read, the record
+lines file to write, the file's encoding, the account's name and zone, the conformance
+check) and answers each with one line on stdout: {"records": n}, or {"fallback": why}. It
+converts only what the tap's own path would emit unchanged (rows.build_record, then the same
+conformance check); anything else (a header with missing or extra columns, a value that does
+not convert, bad bytes or CSV, a record across a cut) is a fallback: the tap then reads that
+file itself, warnings and errors as always. Imports no SDK, so it starts in well under 0.1 s.
+"""
+
+from __future__ import annotations
+
+import csv
+import typing as t
+from zoneinfo import ZoneInfo
+
+from tap_callcdr.fastpath.rowworkers import Fallback, line_encoder
+from tap_callcdr.vendors.yeastar.columns import CSV_COLUMNS
+from tap_callcdr.vendors.yeastar.rows import CsvRow, Layout, build_record, converters, header_names
+
+
+def convert_file(job: dict[str, t.Any]) -> int:
+    """The lines of job["input"] from byte job["start"] to job["stop"] (None: the end), each as
+    a record's JSON on a line of job["out"]; the count.
+
+    A part that starts past the header reads the header from the file's start. A part that
+    ends at `stop` must end there on a record's end as the csv module reads the whole file:
+    a record running past it (a quoted field with a line break) makes the tap read the file.
+    """
+    convert = converters(ZoneInfo(job["zone"]))
+    encode = line_encoder(job)
+    account, start, stop, count = job["account"], job["start"], job["stop"], 0
+    with open(job["input"], "rb") as raw, open(job["out"], "wb") as out:
+        lines = _Lines(raw, job["encoding"])
+        reader = csv.reader(lines)
+        header = header_names(next(reader, []))
+        layout = Layout(header, CSV_COLUMNS)
+        if not layout.canonical:
+            raise Fallback("columns other than the documented ones")
+        if start:
+            lines.seek(start)
+        batch: list[bytes] = []
+        for fields in reader:
+            if fields:
+                if len(fields) != len(header):
+                    raise Fallback("a line with another field count")
+                batch.append(encode(build_record(CsvRow(fields, layout), account, convert)))
+                if len(batch) == 1000:
+                    count += _write(out, batch)
+            if stop is not None and lines.position >= stop:
+                if lines.position > stop:
+                    raise Fallback("a record runs across the split")
+                break
+        count += _write(out, batch)
+    return count
+
+
+class _Lines:
+    """A file's lines decoded one by one, knowing the byte offset after the last one read.
+
+    Only for encodings where a newline byte is never part of another character (utf-8, gbk,
+    gb18030, big5, ...): then splitting the bytes at newlines and decoding each part is what
+    decoding the whole and splitting it gives (CdrTable reads with newline="", no translation).
+    """
+
+    def __init__(self, raw: t.BinaryIO, encoding: str) -> None:
+        self.raw, self.encoding, self.position = raw, encoding, 0
+
+    def seek(self, offset: int) -> None:
+        self.raw.seek(offset)
+        self.position = offset
+
+    def __iter__(self) -> t.Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        line = self.raw.readline()
+        if not line:
+            raise StopIteration
+        self.position += len(line)
+        return line.decode(self.encoding)
+
+
+def _write(out: t.IO[bytes], lines: list[bytes]) -> int:
+    if lines:
+        out.write(b"\n".join(lines) + b"\n")
+    written = len(lines)
+    lines.clear()
+    return written
