@@ -1,7 +1,10 @@
 # shellcheck shell=bash
 # Sourced by scripts/test and scripts/demo (not run directly): makes sure .venv exists with
-# this project installed in editable mode with its dev extras, then puts .venv/bin on PATH.
-# Reinstalls only when pyproject.toml changes, so reruns are fast and quiet.
+# this project installed in editable mode with its dev extras, and beside it the vendor
+# simulator (simulator/: its own distribution, which a production install of the tap does not
+# carry; installed second, as an older tap-callcdr in .venv owned its console script), then
+# puts .venv/bin on PATH. Reinstalls only when a pyproject.toml changes, so reruns
+# are fast and quiet.
 #   PYTHON=python3.12 scripts/test   # choose the interpreter used to create .venv
 #   CALLCDR_VENV=/path               # use another venv directory
 
@@ -30,13 +33,14 @@ ensure_venv() {
     "$py" -m venv "$VENV" || return 1
   fi
   stamp="$VENV/.callcdr-installed"
-  want="$(cat "$ROOT/pyproject.toml" "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1)"
+  want="$(cat "$ROOT/pyproject.toml" "$ROOT/simulator/pyproject.toml" "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1)"
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    echo "==> installing tap-callcdr[dev] into $VENV (first run takes a few minutes)"
+    echo "==> installing tap-callcdr[dev] and callcdr-simulator into $VENV (first run takes a few minutes)"
     rm -f "$stamp"
     local log="$VENV/pip-install.log"
     if ! { "$VENV/bin/python" -m pip install --upgrade pip \
-           && "$VENV/bin/python" -m pip install -e "$ROOT[dev]"; } >"$log" 2>&1; then
+           && "$VENV/bin/python" -m pip install -e "$ROOT[dev]" \
+           && "$VENV/bin/python" -m pip install -e "$ROOT/simulator[https]"; } >"$log" 2>&1; then
       tail -n 40 "$log" >&2
       echo "error: pip install failed; full log: $log" >&2
       return 1

@@ -26,12 +26,13 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from callcdr_simulator import vendor_class
 from hypothesis import HealthCheck, settings
 
 try:  # tests/ on sys.path (rootdir conftest, no tests/__init__.py) or tests as a package
@@ -159,21 +160,9 @@ class SimulatorProcess:
             f"stdout: {''.join(self.stdout_lines)[-2000:]}\nstderr:\n{stderr}"
         )
 
-    @property
-    def generic_url(self) -> str:
-        return f"{self.base_url}/generic/"
-
-    @property
-    def tencent_url(self) -> str:
-        return f"{self.base_url}/tencent"
-
-    @property
-    def itnio_url(self) -> str:
-        return f"{self.base_url}/itnio/voice/"
-
-    def yeastar_url(self, account: str) -> str:
-        """One simulated PBX (the tap adds /api/<version>/ itself)."""
-        return f"{self.base_url}/yeastar/{account}"
+    def api_url(self, vendor: str, account: str) -> str:
+        """The ``api_url`` a tap account of this vendor sets to reach this account here."""
+        return vendor_class(vendor).api_url(self.base_url, account)
 
     def _request(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
@@ -237,19 +226,17 @@ def launch_simulator(
     calls: int = 200,
     days: int = 2,
     seed: int = 1,
-    accounts: str = "hq,branch",
+    demo: Mapping[str, str] | None = None,
     anchor: datetime | None = None,
-    tencent_accounts: str = "",
-    itnio_accounts: str = "",
-    yeastar_accounts: str = "",
     https: bool = False,
     config: dict[str, Any] | None = None,
 ) -> SimulatorProcess:
     """Start ``callcdr-simulator`` on a free port and wait for its ready line.
 
-    The ``*_accounts`` are comma-separated demo account names (``accounts``: generic ones);
-    ``config`` is the JSON of ``--config`` (accounts given in full: ``{"generic": [...],
-    "tencent": [...], "itnio": [...], "yeastar": [...]}``), which overrides those names.
+    ``demo``: comma-separated demo account names by vendor (``{"tencent": "hq,branch"}``;
+    a vendor not named has the CLI's default: generic hq and branch, the others none);
+    ``config`` is the JSON of ``--config`` (accounts given in full by vendor: ``{"generic":
+    [...], "itnio": [...]}``), which overrides those names.
     ``https`` serves everything over TLS with a throwaway CA written into ``log_dir``
     (``.ca_file`` of the handle). The caller stops it (``.stop()``).
     """
@@ -265,17 +252,11 @@ def launch_simulator(
         str(days),
         "--seed",
         str(seed),
-        "--accounts",
-        accounts,
-        "--tencent-accounts",
-        tencent_accounts,
-        "--itnio-accounts",
-        itnio_accounts,
-        "--yeastar-accounts",
-        yeastar_accounts,
         "--anchor",
         anchor.isoformat(),
     ]
+    for vendor, names in (demo or {}).items():
+        argv += [f"--{vendor_class(vendor).name}-accounts", names]
     if config is not None:
         config_file = log_dir / f"simulator-{tag}.json"
         config_file.write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
@@ -296,8 +277,7 @@ def simulator_launcher() -> Callable[..., SimulatorProcess]:
 
 @pytest.fixture
 def start_simulator(tmp_path: Path) -> Iterator[Callable[..., SimulatorProcess]]:
-    """Factory: ``start_simulator(calls=200, days=2, seed=1, accounts="hq,branch",
-    anchor=datetime, tencent_accounts="", itnio_accounts="", yeastar_accounts="",
+    """Factory: ``start_simulator(calls=200, days=2, seed=1, demo=None, anchor=datetime,
     https=False, config=None)`` (see ``launch_simulator``) starts a fresh simulator; every
     one started is stopped at teardown."""
     started: list[SimulatorProcess] = []

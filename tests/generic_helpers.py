@@ -6,7 +6,7 @@ import datetime as dt
 import typing as t
 from zoneinfo import ZoneInfo
 
-from tap_callcdr.simulator import Simulator
+from callcdr_simulator import Simulator
 
 STREAM = "generic_cdr"
 FAST_RETRIES = {"retry_wait_seconds": 0.01, "max_retries": 3, "request_timeout_seconds": 5}

@@ -6,10 +6,9 @@ import datetime as dt
 import decimal
 import typing as t
 
+from callcdr_simulator import Simulator
+from callcdr_simulator.itnio import GROUP, SIP
 from harness import TapRun, run_tap
-
-from tap_callcdr.simulator import Simulator
-from tap_callcdr.simulator.itnio import GROUP, SIP
 
 SIP_STREAM = "itnio_sip_cdr"
 GROUP_STREAM = "itnio_group_cdr"

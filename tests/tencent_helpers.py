@@ -8,9 +8,8 @@ import typing as t
 import zlib
 
 import requests
-
-from tap_callcdr.simulator import Simulator
-from tap_callcdr.simulator.tencent import TIME_FIELDS
+from callcdr_simulator import Simulator
+from callcdr_simulator.tencent import TIME_FIELDS
 
 STREAM = "tencent_cdr"
 FAST_RETRIES = {"retry_wait_seconds": 0.01, "max_retries": 3, "request_timeout_seconds": 5}

@@ -14,10 +14,12 @@ from pathlib import Path
 import itnio_helpers
 import pytest
 import tencent_helpers
+from callcdr_simulator import Simulator
+from callcdr_simulator.generic import demo_accounts
+from callcdr_simulator.itnio import itnio_demo_accounts
+from callcdr_simulator.tencent import tencent_demo_accounts
 from generic_helpers import STREAM, bill_requests, expected, keys, tap_config
 from harness import parse_messages, run_cli, tap_executable, write_json
-
-from tap_callcdr.simulator import Simulator, demo_accounts, itnio_demo_accounts, tencent_demo_accounts
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 ANCHOR = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
@@ -149,10 +151,12 @@ def run_until_killed(config: dict[str, t.Any], after_records: int) -> list[str]:
 @pytest.fixture
 def two_vendors() -> Iterator[Simulator]:
     simulator = Simulator(
-        demo_accounts(["hq"], calls=50, days=3),
+        [
+            *demo_accounts(["hq"], calls=50, days=3),
+            *tencent_demo_accounts(["callback"], calls=60, days=3),
+            *itnio_demo_accounts(["intl"], calls=40, group_calls=0, days=3),
+        ],
         anchor=ANCHOR,
-        tencent_accounts=tencent_demo_accounts(["callback"], calls=60, days=3),
-        itnio_accounts=itnio_demo_accounts(["intl"], calls=40, group_calls=0, days=3),
     ).start()
     yield simulator
     simulator.stop()

@@ -339,22 +339,22 @@ class Landing:
 def tap_accounts(http: SimulatorProcess, https: SimulatorProcess) -> dict[str, str]:
     """TAP_CALLCDR_*_ACCOUNTS for the simulated accounts, as a user would set them."""
     generic = [
-        {"name": a["name"], "api_url": http.generic_url, "appid": a["appid"],
+        {"name": a["name"], "api_url": http.api_url("generic", a["name"]), "appid": a["appid"],
          "accesskey": a["accesskey"], "timezone": a["timezone"]}
         for a in SIM_GENERIC
     ]  # fmt: skip
     tencent = [
-        {"name": a["name"], "api_url": http.tencent_url, "id": a["id"], "app_id": a["app_id"],
-         **({"timezone": a["timezone"]} if "timezone" in a else {})}
+        {"name": a["name"], "api_url": http.api_url("tencent", a["name"]), "id": a["id"],
+         "app_id": a["app_id"], **({"timezone": a["timezone"]} if "timezone" in a else {})}
         for a in SIM_TENCENT
     ]  # fmt: skip
     itnio = [
-        {"name": a["name"], "api_url": http.itnio_url, "api_key": a["api_key"],
+        {"name": a["name"], "api_url": http.api_url("itnio", a["name"]), "api_key": a["api_key"],
          "api_secret": a["api_secret"]}
         for a in SIM_ITNIO
     ]  # fmt: skip
     yeastar = [
-        {"name": a["name"], "api_url": https.yeastar_url(a["name"]), "username": "api",
+        {"name": a["name"], "api_url": https.api_url("yeastar", a["name"]), "username": "api",
          "password": a["password"], "timezone": a["timezone"], "ca_bundle": str(https.ca_file)}
         for a in SIM_YEASTAR
     ]  # fmt: skip
@@ -552,12 +552,11 @@ def test_demo_accounts_only_in_demo_environment_with_simulator_credentials(
 ) -> None:
     """scripts/demo's accounts (environment `demo`) are the simulator's demo credentials, the
     Yeastar ones trust the CA file scripts/demo writes; dev carries no account at all."""
-    from tap_callcdr.simulator import (
-        demo_accounts,
-        itnio_demo_accounts,
-        tencent_demo_accounts,
-        yeastar_demo_accounts,
-    )
+    from callcdr_simulator.generic import demo_accounts
+    from callcdr_simulator.itnio import itnio_demo_accounts
+    from callcdr_simulator.tencent import tencent_demo_accounts
+    from callcdr_simulator.yeastar import yeastar_demo_accounts
+
     from tap_callcdr.tap import VENDORS
 
     dev = dumped_config(meltano_postgres, tmp_path, "dev")

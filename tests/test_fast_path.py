@@ -18,25 +18,17 @@ from decimal import Decimal
 from pathlib import Path
 
 import generic_helpers
-import itnio_helpers
 import pytest
-import tencent_helpers
 import yeastar_helpers
+from callcdr_simulator import Simulator, simulator_tls
 from harness import run_cli
 from singer_sdk.singerlib.messages import RecordMessage
 from singer_sdk.streams.core import Stream
+from vendors import TESTED, VENDOR_NAMES
 
 from tap_callcdr.fastpath import writer as writer_module
 from tap_callcdr.fastpath.emitting import LeanRecordPath
 from tap_callcdr.fastpath.writer import BufferedMsgspecWriter
-from tap_callcdr.simulator import (
-    Simulator,
-    demo_accounts,
-    itnio_demo_accounts,
-    tencent_demo_accounts,
-    yeastar_demo_accounts,
-)
-from tap_callcdr.simulator.yeastar import simulator_tls
 from tap_callcdr.tap import TapCallCDR
 
 SAFE = {"trust_record_types": False, "parallel_accounts": 1}
@@ -47,31 +39,27 @@ TIME_EXTRACTED = re.compile(rb',"time_extracted":"[^"]*"')
 
 @pytest.fixture(scope="module")
 def http_sim() -> Iterator[Simulator]:
-    sim = Simulator(
-        demo_accounts(NAMES, calls=150, days=3),
-        anchor=yeastar_helpers.ANCHOR,
-        tencent_accounts=tencent_demo_accounts(NAMES, calls=150, days=3),
-        itnio_accounts=itnio_demo_accounts(NAMES, calls=150, group_calls=50, days=3),
-    ).start()
+    """Every vendor of tests/vendors.py reached over plain HTTP."""
+    accounts = [a for v in TESTED if not v.https for a in v.demo_accounts(NAMES, calls=150, days=3)]
+    sim = Simulator(accounts, anchor=yeastar_helpers.ANCHOR).start()
     yield sim
     sim.stop()
 
 
 @pytest.fixture(scope="module")
 def https_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Simulator, Path]]:
+    """Every vendor reached over HTTPS (Yeastar), with the CA its accounts trust."""
     tls = simulator_tls(tmp_path_factory.mktemp("tls") / "ca.pem")
-    sim = yeastar_helpers.start(tls, yeastar_demo_accounts(NAMES, calls=150, days=3))
+    accounts = [a for v in TESTED if v.https for a in v.demo_accounts(NAMES, calls=150, days=3)]
+    sim = Simulator(accounts, anchor=yeastar_helpers.ANCHOR, ssl_context=tls.context).start()
     yield sim, tls.ca_file
     sim.stop()
 
 
 def configs(http_sim: Simulator, https_sim: tuple[Simulator, Path]) -> dict[str, dict[str, t.Any]]:
-    yeastar_sim, ca_file = https_sim
+    secure, ca_file = https_sim
     return {
-        "generic": generic_helpers.tap_config(http_sim, days=4),
-        "tencent": tencent_helpers.tap_config(http_sim, days=4),
-        "itnio": itnio_helpers.tap_config(http_sim, days=4),
-        "yeastar": yeastar_helpers.tap_config(yeastar_sim, ca_file=ca_file, days=4),
+        v.name: v.tap_config(secure if v.https else http_sim, days=4, ca_file=ca_file) for v in TESTED
     }
 
 
@@ -107,7 +95,7 @@ def records(lines: list[bytes]) -> list[dict[str, t.Any]]:
     return [json.loads(line)["record"] for line in lines if line.startswith(b'{"type":"RECORD"')]
 
 
-@pytest.mark.parametrize("vendor", ["generic", "tencent", "itnio", "yeastar"])
+@pytest.mark.parametrize("vendor", VENDOR_NAMES)
 def test_fast_path_output_is_byte_identical_to_the_safe_path(
     vendor: str, http_sim: Simulator, https_sim: tuple[Simulator, Path]
 ) -> None:
@@ -137,7 +125,7 @@ def in_process_lines(config: dict[str, t.Any]) -> list[bytes]:
     return normalized(out.getvalue().encode().splitlines())
 
 
-@pytest.mark.parametrize("vendor", ["generic", "tencent", "itnio", "yeastar"])
+@pytest.mark.parametrize("vendor", VENDOR_NAMES)
 def test_the_direct_writer_writes_what_the_sdk_writes(
     vendor: str, http_sim: Simulator, https_sim: tuple[Simulator, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -148,7 +136,7 @@ def test_the_direct_writer_writes_what_the_sdk_writes(
     assert in_process_lines(config) == direct
 
 
-@pytest.mark.parametrize("vendor", ["generic", "tencent", "itnio", "yeastar"])
+@pytest.mark.parametrize("vendor", VENDOR_NAMES)
 def test_the_batch_loop_writes_what_the_sdk_loop_writes(
     vendor: str, http_sim: Simulator, https_sim: tuple[Simulator, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:

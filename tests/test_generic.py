@@ -8,6 +8,8 @@ import typing as t
 from collections.abc import Iterator
 
 import pytest
+from callcdr_simulator import Simulator
+from callcdr_simulator.generic import GenericAccount, demo_accounts
 from generic_helpers import (
     STREAM,
     bill_requests,
@@ -18,7 +20,6 @@ from generic_helpers import (
 from harness import assert_matches_truth, run_tap
 
 from tap_callcdr.core.errors import VendorError
-from tap_callcdr.simulator import GenericAccount, Simulator, demo_accounts
 
 ANCHOR = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
 

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+from callcdr_simulator import Simulator
+from callcdr_simulator.generic import demo_accounts
 from generic_helpers import STREAM, bill_requests, expected, keys, logins, tap_config
 from harness import assert_retried, run_cli, run_tap
 from singer_sdk.exceptions import RetriableAPIError
@@ -25,7 +27,6 @@ from tap_callcdr.core.errors import (
     VendorError,
 )
 from tap_callcdr.core.stream import WINDOW_KEY
-from tap_callcdr.simulator import Simulator, demo_accounts
 from tap_callcdr.tap import TapCallCDR
 from tap_callcdr.vendors.generic.stream import GenericCDRStream
 

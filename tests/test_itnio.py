@@ -17,6 +17,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
+from callcdr_simulator import Simulator
+from callcdr_simulator.cli import build_parser, build_simulator
+from callcdr_simulator.itnio import GROUP, SIP, Query, horizon_start, itnio_demo_accounts, sign
 from harness import assert_matches_truth, run_cli, run_tap
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -42,9 +45,6 @@ from tap_callcdr.core.errors import (
     VendorError,
 )
 from tap_callcdr.core.stream import WINDOW_KEY
-from tap_callcdr.simulator import Simulator, itnio_demo_accounts
-from tap_callcdr.simulator.cli import build_parser, build_simulator
-from tap_callcdr.simulator.itnio import GROUP, SIP, Query, horizon_start, sign
 from tap_callcdr.tap import TapCallCDR
 from tap_callcdr.vendors.itnio import auth
 from tap_callcdr.vendors.itnio.records import text_before
@@ -56,7 +56,7 @@ SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 def start(**overrides: t.Any) -> Simulator:
     names = overrides.pop("names", ("intl", "latam"))
     accounts = itnio_demo_accounts(names, **overrides)
-    return Simulator([], anchor=ANCHOR, itnio_accounts=accounts).start()
+    return Simulator(accounts, anchor=ANCHOR).start()
 
 
 @pytest.fixture

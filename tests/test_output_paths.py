@@ -22,15 +22,12 @@ import itnio_helpers
 import pytest
 import tencent_helpers
 import yeastar_helpers
+from callcdr_simulator import Simulator
+from callcdr_simulator.generic import demo_accounts
+from callcdr_simulator.itnio import itnio_demo_accounts
+from callcdr_simulator.tencent import tencent_demo_accounts
+from callcdr_simulator.yeastar import yeastar_demo_accounts
 from harness import TapRun, run_cli, tap_executable, write_json
-
-from tap_callcdr.simulator import (
-    Simulator,
-    demo_accounts,
-    itnio_demo_accounts,
-    tencent_demo_accounts,
-    yeastar_demo_accounts,
-)
 
 ANCHOR = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
 STREAMS = ("generic_cdr", "itnio_group_cdr", "itnio_sip_cdr", "tencent_cdr", "yeastar_cdr")
@@ -39,11 +36,13 @@ STREAMS = ("generic_cdr", "itnio_group_cdr", "itnio_sip_cdr", "tencent_cdr", "ye
 @pytest.fixture(scope="module")
 def sim() -> Iterator[Simulator]:
     simulator = Simulator(
-        demo_accounts(["hq", "branch"], calls=150, days=3),
+        [
+            *demo_accounts(["hq", "branch"], calls=150, days=3),
+            *tencent_demo_accounts(["callback"], calls=150, days=3),
+            *itnio_demo_accounts(["intl"], calls=150, group_calls=60, days=3),
+            *yeastar_demo_accounts(["pbx1", "pbx2"], calls=150, extra_columns=["callername"]),
+        ],
         anchor=ANCHOR,
-        tencent_accounts=tencent_demo_accounts(["callback"], calls=150, days=3),
-        itnio_accounts=itnio_demo_accounts(["intl"], calls=150, group_calls=60, days=3),
-        yeastar_accounts=yeastar_demo_accounts(["pbx1", "pbx2"], calls=150, extra_columns=["callername"]),
     ).start()
     yield simulator
     simulator.stop()

@@ -16,11 +16,14 @@ import itnio_helpers
 import pytest
 import requests
 import tencent_helpers
+from callcdr_simulator import Simulator
+from callcdr_simulator.generic import demo_accounts
+from callcdr_simulator.itnio import itnio_demo_accounts
+from callcdr_simulator.tencent import tencent_demo_accounts
 from harness import run_cli, run_tap
 from singer_sdk.exceptions import RetriableAPIError
 
 from tap_callcdr.core.errors import ConfigError, TokenRejectedError
-from tap_callcdr.simulator import Simulator, demo_accounts, itnio_demo_accounts, tencent_demo_accounts
 from tap_callcdr.tap import TapCallCDR, check_config
 from tap_callcdr.vendors.generic.stream import GenericCDRStream
 
@@ -122,10 +125,12 @@ def test_a_ceiling_of_zero_is_one_line_naming_it_before_any_request() -> None:
 @pytest.fixture
 def sim() -> Iterator[Simulator]:
     simulator = Simulator(
-        demo_accounts(["hq"], calls=200, days=2),
+        [
+            *demo_accounts(["hq"], calls=200, days=2),
+            *tencent_demo_accounts(["cn"], calls=200, days=2),
+            *itnio_demo_accounts(["intl"], calls=150, group_calls=0, days=2),
+        ],
         anchor=ANCHOR,
-        tencent_accounts=tencent_demo_accounts(["cn"], calls=200, days=2),
-        itnio_accounts=itnio_demo_accounts(["intl"], calls=150, group_calls=0, days=2),
     ).start()
     yield simulator
     simulator.stop()

@@ -14,6 +14,9 @@ from pathlib import Path
 import itnio_helpers
 import pytest
 import yeastar_helpers
+from callcdr_simulator import Simulator, simulator_tls
+from callcdr_simulator.itnio import itnio_demo_accounts
+from callcdr_simulator.yeastar import yeastar_demo_accounts
 from harness import run_cli
 from test_fast_path import in_process_lines, normalized
 from yeastar_helpers import start, tap_config
@@ -22,8 +25,6 @@ from tap_callcdr.core import stream as client
 from tap_callcdr.core.errors import ConfigError
 from tap_callcdr.fastpath import rowworkers as offload
 from tap_callcdr.fastpath.rowworkers import RowWorkers
-from tap_callcdr.simulator import Simulator, itnio_demo_accounts, yeastar_demo_accounts
-from tap_callcdr.simulator.yeastar import simulator_tls
 from tap_callcdr.tap import TapCallCDR
 from tap_callcdr.vendors.yeastar import stream as yeastar_stream
 from tap_callcdr.vendors.yeastar import worker
@@ -163,7 +164,7 @@ def test_itnio_pages_converted_by_workers_are_the_taps_own(monkeypatch: pytest.M
     included (a page with a value that does not convert is left to the tap: the ITNIO error
     tests run with workers)."""
     accounts = itnio_demo_accounts(["intl", "latam"], calls=400, group_calls=150, days=3)
-    sim = Simulator([], anchor=yeastar_helpers.ANCHOR, itnio_accounts=accounts).start()
+    sim = Simulator(accounts, anchor=yeastar_helpers.ANCHOR).start()
     runs: list[str] = []
     run = RowWorkers.run
     spy = lambda self, job, payload=b"": runs.append(job["task"]) or run(self, job, payload)  # noqa: E731

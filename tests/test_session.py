@@ -6,10 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+from callcdr_simulator import Simulator
+from callcdr_simulator.generic import demo_accounts
 
 from tap_callcdr.fastpath import session as session_module
 from tap_callcdr.fastpath.session import Session
-from tap_callcdr.simulator import Simulator, demo_accounts
 
 
 @pytest.fixture(scope="module")

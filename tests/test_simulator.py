@@ -22,14 +22,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
+from callcdr_simulator import VENDORS, Simulator, parse_spec
+from callcdr_simulator.cli import build_parser, build_simulator
+from callcdr_simulator.faults import MIX_KINDS
+from callcdr_simulator.generic import GenericAccount, demo_accounts
+from callcdr_simulator.itnio import GROUP, SIP, itnio_demo_accounts
+from vendors import VENDOR_NAMES
 
-from tap_callcdr.simulator import GenericAccount, Simulator, demo_accounts, itnio_demo_accounts, parse_spec
-from tap_callcdr.simulator.cli import build_parser, build_simulator
-from tap_callcdr.simulator.faults import MIX_KINDS
-from tap_callcdr.simulator.itnio import GROUP, SIP
+from tap_callcdr.tap import VENDORS as TAP_VENDORS
 
 ANCHOR = datetime(2025, 10, 16, 10, 0, tzinfo=UTC)  # 18:00 in Asia/Shanghai
-SIMULATOR = [sys.executable, "-m", "tap_callcdr.simulator"]
+SIMULATOR = [sys.executable, "-m", "callcdr_simulator"]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 WIDE = {"starttime": "2025-09-01 00:00:00", "endtime": "2025-11-01 00:00:00"}
 ALL = {**WIDE, "syncflag": 3, "direction": 3, "callmethod": 0, "itemsperpage": 1000}
@@ -387,7 +390,7 @@ def test_cut_fault_is_framed_truncation_on_a_sane_connection(sim, at):
 
 
 def test_cut_never_ends_a_csv_at_a_row_boundary():
-    from tap_callcdr.simulator.server import cut_inside
+    from callcdr_simulator.server import cut_inside
 
     csv = b"a,b\r\n1,2\r\n3,4\r\n"
     for at in (0.0, 0.3, 0.5, 0.6, 0.99, 1.0):
@@ -775,7 +778,7 @@ def test_late_calls_fault_adds_calls_that_started_in_the_past() -> None:
 def test_control_adds_itnio_calls_to_the_endpoint_asked_for() -> None:
     itnio = itnio_demo_accounts(("intl",), calls=5, group_calls=2, days=2)
     recent = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)  # ITNIO keeps 2 months
-    with Simulator([], anchor=recent, itnio_accounts=itnio) as s:
+    with Simulator(itnio, anchor=recent) as s:
         base = f"{s.url}/_control/calls"
         when = {"start": recent.isoformat(), "end": (recent + timedelta(hours=1)).isoformat()}
 
@@ -799,6 +802,21 @@ def test_control_adds_itnio_calls_to_the_endpoint_asked_for() -> None:
         assert answer.status_code == 400 and "itnio" in answer.json()["error"]
 
 
+def test_one_vendor_table_drives_the_simulator_its_cli_and_the_tests() -> None:
+    """Every vendor of the tap is simulated, with its CLI flag and its row in tests/vendors.py;
+    an account of no simulated vendor is refused naming its type."""
+    names = {vendor.name for vendor in VENDORS}
+    assert names == {vendor.key for vendor in TAP_VENDORS}
+    assert set(VENDOR_NAMES) == names
+    flags = {flag for action in build_parser()._actions for flag in action.option_strings}
+    assert {f"--{name}-accounts" for name in names} <= flags
+    assert build_parser().parse_args(["--accounts", "x"]).generic_accounts == "x"
+    sim = Simulator([], anchor=ANCHOR)
+    assert set(sim.vendors) == names and sim.itnio is sim.vendors["itnio"]
+    with pytest.raises(TypeError, match=r"^object is no simulated vendor's account"):
+        Simulator([object()], anchor=ANCHOR)
+
+
 def test_cli_config_help_names_every_vendor_key() -> None:
     [config] = [a for a in build_parser()._actions if "--config" in a.option_strings]
     assert config.help is not None
@@ -815,7 +833,7 @@ def test_cli_https_writes_its_test_ca_to_a_fresh_dir_per_process(capsys: pytest.
         assert f"test CA (a client's ca_bundle): {args.ca_file}" in capsys.readouterr().err
         folders.append(args.ca_file.parent)
     assert folders[0] != folders[1] and Path(tempfile.gettempdir()) not in folders
-    code = "from tap_callcdr.simulator import cli; a = cli.build_parser().parse_args(['--https']); " \
+    code = "from callcdr_simulator import cli; a = cli.build_parser().parse_args(['--https']); " \
         "cli.build_simulator(a); print(a.ca_file)"  # fmt: skip
     printed = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert printed.stdout.strip() and not Path(printed.stdout.strip()).parent.exists(), "removed on exit"

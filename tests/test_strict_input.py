@@ -22,10 +22,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from callcdr_simulator import Simulator
+from callcdr_simulator.generic import demo_accounts
 from generic_helpers import STREAM, keys, tap_config
 from harness import TapRun, run_cli, tap_executable, write_json
 
-from tap_callcdr.simulator import Simulator, demo_accounts
 from tap_callcdr.tap import TapCallCDR
 
 ANCHOR = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)

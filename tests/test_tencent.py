@@ -16,6 +16,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from callcdr_simulator import Simulator
+from callcdr_simulator.cli import build_parser, build_simulator
+from callcdr_simulator.tencent import TIME_FIELDS, TencentAccount, tencent_demo_accounts
 from harness import assert_matches_truth, assert_retried, run_cli, run_tap
 from singer_sdk.exceptions import RetriableAPIError
 from tencent_helpers import (
@@ -41,9 +44,6 @@ from tap_callcdr.core.errors import (
     VendorError,
 )
 from tap_callcdr.core.windows import iso_utc
-from tap_callcdr.simulator import Simulator, TencentAccount, tencent_demo_accounts
-from tap_callcdr.simulator.cli import build_parser, build_simulator
-from tap_callcdr.simulator.tencent import TIME_FIELDS
 from tap_callcdr.tap import TapCallCDR
 from tap_callcdr.vendors.tencent import envelope
 
@@ -52,7 +52,7 @@ WIDE = {"startTimeStamp": "0", "endTimeStamp": "9999999999"}
 
 
 def start(accounts: list[TencentAccount]) -> Simulator:
-    return Simulator([], anchor=ANCHOR, tencent_accounts=accounts).start()
+    return Simulator(accounts, anchor=ANCHOR).start()
 
 
 @pytest.fixture
@@ -191,7 +191,7 @@ def test_sim_request_log_masks_id_and_app_id(sim: Simulator) -> None:
 def test_sim_truth_is_deterministic_and_new_calls_can_be_added() -> None:
     def truth(seed: int) -> list[dict[str, str]]:
         accounts = tencent_demo_accounts(["a"], calls=20, seed=seed)
-        return Simulator([], anchor=ANCHOR, tencent_accounts=accounts).tencent.truth("a")
+        return Simulator(accounts, anchor=ANCHOR).tencent.truth("a")
 
     assert truth(1) == truth(1) != truth(2)
     with start(tencent_demo_accounts(["a"], calls=20)) as sim:

@@ -14,12 +14,13 @@ from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
 import pytest
+from callcdr_simulator import Simulator
+from callcdr_simulator.tencent import tencent_demo_accounts
 from harness import TapRun, run_tap
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tencent_helpers import STREAM, bookmarks, cdr_requests, expected, keys, tap_config
 
-from tap_callcdr.simulator import Simulator, tencent_demo_accounts
 from tap_callcdr.vendors.tencent.sizing import DAY, SpanSizer
 
 HOUR = 3600
@@ -173,7 +174,7 @@ def busy() -> Iterator[Simulator]:
     """Six days of calls on the simulator's day curve (~90% in 08-21 Shanghai) and a burst of
     400 calls in 15 minutes one night; answers hold at most CAP calls."""
     simulator = Simulator(
-        [], anchor=ANCHOR, tencent_accounts=tencent_demo_accounts(["hq"], calls=3000, days=6, cap=CAP)
+        tencent_demo_accounts(["hq"], calls=3000, days=6, cap=CAP), anchor=ANCHOR
     ).start()
     night = (ANCHOR - dt.timedelta(days=2)).astimezone(SHANGHAI).replace(hour=2, minute=30)
     simulator.tencent.add_calls("hq", 400, night, night + dt.timedelta(minutes=15))

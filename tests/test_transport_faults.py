@@ -15,17 +15,15 @@ import itnio_helpers
 import pytest
 import tencent_helpers
 import yeastar_helpers
+from callcdr_simulator import Simulator
+from callcdr_simulator.generic import demo_accounts
+from callcdr_simulator.itnio import itnio_demo_accounts
+from callcdr_simulator.tencent import tencent_demo_accounts
+from callcdr_simulator.yeastar import yeastar_demo_accounts
 from harness import TapRun, assert_matches_truth, run_tap
 
 from tap_callcdr.core import answers
 from tap_callcdr.core.errors import IncompleteAnswerError, MalformedResponseError
-from tap_callcdr.simulator import (
-    Simulator,
-    demo_accounts,
-    itnio_demo_accounts,
-    tencent_demo_accounts,
-    yeastar_demo_accounts,
-)
 from tap_callcdr.vendors.yeastar import csvfile
 
 TRANSPORT_FAULTS = ("cut", "empty", "malformed")  # malformed: a 2xx gateway HTML page
@@ -63,10 +61,12 @@ CASES = [
 def sim() -> t.Iterator[Simulator]:
     """Every vendor, one small account each, over plain HTTP."""
     simulator = Simulator(
-        demo_accounts(["hq"], calls=150, days=3),
-        tencent_accounts=tencent_demo_accounts(["hq"], calls=150, days=3),
-        itnio_accounts=itnio_demo_accounts(["intl"], calls=60, group_calls=30, days=3),
-        yeastar_accounts=yeastar_demo_accounts(["pbx1"], calls=100),
+        [
+            *demo_accounts(["hq"], calls=150, days=3),
+            *tencent_demo_accounts(["hq"], calls=150, days=3),
+            *itnio_demo_accounts(["intl"], calls=60, group_calls=30, days=3),
+            *yeastar_demo_accounts(["pbx1"], calls=100),
+        ],
     ).start()
     yield simulator
     simulator.stop()

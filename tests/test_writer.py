@@ -22,11 +22,12 @@ from pathlib import Path
 
 import generic_helpers
 import pytest
+from callcdr_simulator import Simulator
+from callcdr_simulator.generic import demo_accounts
 from harness import tap_executable, write_json
 from singer_sdk.singerlib.messages import SchemaMessage, StateMessage
 
 from tap_callcdr.fastpath.writer import BufferedMsgspecWriter
-from tap_callcdr.simulator import Simulator, demo_accounts
 
 ATOMIC = 4096  # POSIX PIPE_BUF on Linux: a pipe write of at most this many bytes is atomic
 

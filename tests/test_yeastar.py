@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 import trustme
+from callcdr_simulator import Simulator, SimulatorTLS, simulator_tls
+from callcdr_simulator.yeastar import yeastar_demo_accounts
 from harness import ExpectedError, run_cli, run_tap
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -44,8 +46,6 @@ from tap_callcdr.core.errors import (
 )
 from tap_callcdr.core.redact import scrub
 from tap_callcdr.core.windows import Window, iso_utc
-from tap_callcdr.simulator import Simulator, yeastar_demo_accounts
-from tap_callcdr.simulator.yeastar import SimulatorTLS, simulator_tls
 from tap_callcdr.tap import TapCallCDR
 from tap_callcdr.vendors.yeastar import csvfile
 from tap_callcdr.vendors.yeastar.auth import YeastarTokenAuthenticator
@@ -394,7 +394,7 @@ def test_certificate_for_another_name_points_at_api_url(tls, tmp_path: Path) -> 
     ca.issue_cert("127.0.0.1").configure_cert(context)  # not "localhost"
     ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
     accounts = yeastar_demo_accounts(["pbx1"], calls=5)
-    with Simulator([], anchor=ANCHOR, yeastar_accounts=accounts, ssl_context=context) as sim:
+    with Simulator(accounts, anchor=ANCHOR, ssl_context=context) as sim:
         url = sim.url.replace("127.0.0.1", "localhost") + "/yeastar/pbx1"
         config = tap_config(sim, ca_file=tmp_path / "ca.pem", account={"api_url": url})
         result = run_tap(config, expect_error=VendorError)

@@ -7,17 +7,19 @@ import typing as t
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from tap_callcdr.simulator import Simulator, YeastarAccount
-from tap_callcdr.simulator.yeastar import CSV_COLUMNS, SimulatorTLS
+from callcdr_simulator import Simulator, SimulatorTLS
+from callcdr_simulator.yeastar import CSV_COLUMNS, YeastarAccount
 
 STREAM = "yeastar_cdr"
 FAST_RETRIES = {"retry_wait_seconds": 0.01, "max_retries": 3, "request_timeout_seconds": 5}
 INTEGERS = ("callduraction", "talkduraction")
 ANCHOR = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+HTTPS = True  # tests reach PBXs over HTTPS, as real ones are, TLS verified (ca_bundle): vendors.py
+STANDARD_DEMO = {"extra_columns": ["crm_customer"]}  # newer firmware: `extra` carries a value
 
 
 def start(tls: SimulatorTLS, accounts: list[YeastarAccount]) -> Simulator:
-    return Simulator([], anchor=ANCHOR, yeastar_accounts=accounts, ssl_context=tls.context).start()
+    return Simulator(accounts, anchor=ANCHOR, ssl_context=tls.context).start()
 
 
 def account_config(

@@ -8,19 +8,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .core import HttpRequest, HttpResponse, json_response
-from .itnio import GROUP, SIP
+from .core import HttpRequest, HttpResponse, Vendor, json_response
+from .vendors import VENDORS
 
 if TYPE_CHECKING:
     from .server import Simulator
 
 Route = Callable[["Simulator", HttpRequest], Any]
-ITNIO_ENDPOINTS = {  # what POST /_control/calls takes as ITNIO's "stream" or "endpoint"
-    "itnio_sip_cdr": SIP,
-    SIP: SIP,
-    "itnio_group_cdr": GROUP,
-    GROUP: GROUP,
-}
 
 
 class ControlError(Exception):
@@ -60,23 +54,26 @@ def _add_calls(sim: Simulator, request: HttpRequest) -> Any:
     end = _moment(body.get("end")) or datetime.now().astimezone()
     start = _moment(body.get("start")) or end
     n = int(body.get("n", 1))
-    endpoint = _itnio_endpoint(body)
+    endpoint = _endpoint(vendor, body)
     if endpoint is None:
         return vendor.add_calls(account, n, start, end)
-    if vendor is not sim.itnio:
-        raise ControlError(400, '"stream"/"endpoint" is for vendor "itnio" only')
-    return sim.itnio.add_calls(account, n, start, end, endpoint=endpoint)
+    return vendor.add_calls(account, n, start, end, endpoint=endpoint)  # type: ignore[call-arg]
 
 
-def _itnio_endpoint(body: dict[str, Any]) -> str | None:
-    """ITNIO's endpoint from ``"stream"`` or ``"endpoint"`` (either names either: the tap's
-    stream or the vendor's endpoint); None when neither is given (SIP calls, then)."""
+def _endpoint(vendor: Vendor, body: dict[str, Any]) -> str | None:
+    """The vendor endpoint ``"stream"`` or ``"endpoint"`` asks for (either names either: the
+    tap's stream or the vendor's endpoint); None when neither is given (its first, then)."""
     given = {body[key] for key in ("stream", "endpoint") if body.get(key)}
-    chosen = {ITNIO_ENDPOINTS.get(str(name)) for name in given}
+    if given and not vendor.endpoints:
+        several = [v.name for v in VENDORS if v.endpoints]
+        raise ControlError(400, f'"stream"/"endpoint" is for vendors with several: {several}, '
+                           f"not {vendor.name!r}")  # fmt: skip
+    names = {**vendor.endpoints, **{e: e for e in vendor.endpoints.values()}}
+    chosen = {names.get(str(name)) for name in given}
     if None in chosen or len(chosen) > 1:
         wanted = ", ".join(sorted(map(str, given)))
-        raise ControlError(400, f"unknown or conflicting ITNIO stream/endpoint ({wanted}): "
-                           f"give one of {sorted(ITNIO_ENDPOINTS)}")  # fmt: skip
+        raise ControlError(400, f"unknown or conflicting {vendor.name} stream/endpoint ({wanted}): "
+                           f"give one of {sorted(names)}")  # fmt: skip
     return chosen.pop() if chosen else None
 
 

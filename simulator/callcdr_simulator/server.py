@@ -9,6 +9,7 @@ import ssl
 import sys
 import threading
 import traceback
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -19,10 +20,7 @@ from . import control
 from .core import HttpRequest, HttpResponse, Vendor, html_response, json_response, nginx_page
 from .data import utc_now_minute
 from .faults import Fault, FaultPlan
-from .generic import GenericAccount, GenericVendor, demo_accounts
-from .itnio import ItnioAccount, ItnioVendor
-from .tencent import TencentAccount, TencentVendor
-from .yeastar import YeastarAccount, YeastarVendor
+from .vendors import VENDORS
 
 HOST = "127.0.0.1"
 
@@ -36,30 +34,29 @@ QUIET_ERRORS = (ConnectionError, TimeoutError, ssl.SSLError)
 
 
 class Simulator:
-    """All simulated vendors behind one local HTTP(S) server."""
+    """All simulated vendors (``vendors.VENDORS``) behind one local HTTP(S) server.
+
+    ``accounts``: the accounts of any vendors, each served by the vendor its type belongs to
+    (a vendor given none has none); None: every vendor's demo accounts (generic hq, branch).
+    A vendor is ``sim.vendors[name]``, or ``sim.<name>`` for short (``sim.itnio``)."""
 
     def __init__(
         self,
-        generic_accounts: list[GenericAccount] | None = None,
+        accounts: Iterable[Any] | None = None,
         port: int = 0,
         anchor: datetime | None = None,
         *,
-        itnio_accounts: list[ItnioAccount] | None = None,
-        tencent_accounts: list[TencentAccount] | None = None,
-        yeastar_accounts: list[YeastarAccount] | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         anchor = anchor or utc_now_minute()
         self.anchor = (anchor if anchor.tzinfo else anchor.replace(tzinfo=UTC)).astimezone(UTC)
         self.faults = FaultPlan()
-        accounts = demo_accounts() if generic_accounts is None else generic_accounts
-        self.generic = GenericVendor(accounts, self.anchor)
-        self.tencent = TencentVendor(tencent_accounts or [], self.anchor)
-        self.vendors: dict[str, Vendor] = {v.name: v for v in (self.generic, self.tencent)}
-        self.yeastar = YeastarVendor(yeastar_accounts or [], self.anchor)
-        self.vendors[self.yeastar.name] = self.yeastar
-        self.itnio = ItnioVendor(itnio_accounts or [], self.anchor)
-        self.vendors[self.itnio.name] = self.itnio
+        if accounts is None:
+            accounts = [a for vendor in VENDORS for a in vendor.demo_accounts(vendor.demo_names)]
+        by_vendor = _by_vendor(accounts)
+        self.vendors: dict[str, Vendor] = {
+            vendor.name: vendor(by_vendor.get(vendor, []), self.anchor) for vendor in VENDORS
+        }
         self._port = port
         self._ssl_context = ssl_context
         self._log: list[dict[str, Any]] = []
@@ -125,6 +122,13 @@ class Simulator:
         return f"{scheme}://{HOST}:{self.port}"
 
     # ---- shared state -------------------------------------------------------------------------
+
+    def __getattr__(self, name: str) -> Any:
+        """``sim.generic`` is ``sim.vendors["generic"]`` (tests reach vendors this way)."""
+        vendors = self.__dict__.get("vendors", {})
+        if name in vendors:
+            return vendors[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def vendor(self, name: str) -> Vendor:
         try:
@@ -203,6 +207,19 @@ class Simulator:
         now = datetime.now(UTC)
         for account in vendor.accounts():
             vendor.add_calls(account, n, now - timedelta(minutes=minutes), now - timedelta(minutes=1))
+
+
+def _by_vendor(accounts: Iterable[Any]) -> dict[type[Vendor], list[Any]]:
+    """The accounts grouped by the vendor whose account type each is."""
+    owners = {vendor.account_type: vendor for vendor in VENDORS}
+    grouped: dict[type[Vendor], list[Any]] = {}
+    for account in accounts:
+        vendor = owners.get(type(account))
+        if vendor is None:
+            known = ", ".join(t.__name__ for t in owners)
+            raise TypeError(f"{type(account).__name__} is no simulated vendor's account ({known})")
+        grouped.setdefault(vendor, []).append(account)
+    return grouped
 
 
 def cut_inside(body: bytes, at: float) -> bytes:

@@ -14,6 +14,8 @@ import re
 import secrets
 import threading
 import time
+from argparse import Namespace
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -320,6 +322,10 @@ class _AccountState:
 
 class GenericVendor(Vendor):
     name = "generic"
+    account_type = GenericAccount
+    demo_accounts = staticmethod(demo_accounts)
+    demo_names = ("hq", "branch")
+    cli_aliases = ("--accounts",)  # its name from before there were other vendors
     secret_params = frozenset({"accesskey", "token"})
     transient_codes = (500, 1001)  # ret 500 server error; status failure, code 1001 busy
 
@@ -331,6 +337,23 @@ class GenericVendor(Vendor):
                 raise ValueError(f"duplicate generic account name {account.name!r}")
             self._accounts[account.name] = _AccountState(account, index, anchor)
         self._tokens: dict[str, _Token] = {}
+
+    @classmethod
+    def add_arguments(cls, add: Callable[..., Any]) -> None:
+        add("--doc-version", choices=("v1", "v2"), default="v2", help="generic record shape")
+        add("--token-ttl", type=int, default=43200, help="generic login token lifetime in seconds")
+
+    @classmethod
+    def demo_from_args(cls, names: list[str], args: Namespace) -> list[Any]:
+        return demo_accounts(
+            names,
+            calls=args.calls,
+            days=args.days,
+            seed=args.seed,
+            doc_version=args.doc_version,
+            timezone=args.timezone,
+            token_ttl=args.token_ttl,
+        )
 
     # ---- interface used by the server and tests -------------------------------------------
 

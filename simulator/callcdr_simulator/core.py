@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from argparse import Namespace
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import Message
@@ -97,12 +99,44 @@ def mask(params: dict[str, Any], secrets: frozenset[str]) -> dict[str, Any]:
 
 
 class Vendor(ABC):
-    """One simulated vendor; the server routes ``/<name>/...`` to it."""
+    """One simulated vendor; the server routes ``/<name>/...`` to it.
 
-    name: ClassVar[str]
+    A vendor module defines one subclass and lists it in ``vendors.VENDORS``: that table is all
+    the server, the control API and the CLI know of vendors. The class says what they need:
+    its name (path prefix), its account type, its demo accounts, its record endpoints if it has
+    several, and its own CLI options."""
+
+    name: ClassVar[str]  # the path prefix /<name>/; the vendor in faults, the log and /_control
+    account_type: ClassVar[type[Any]]  # a dataclass with `name`; from_dict(raw) reads --config's
+    demo_accounts: ClassVar[Callable[..., list[Any]]]  # (names, **overrides): test credentials
+    demo_names: ClassVar[tuple[str, ...]] = ()  # the demo accounts of Simulator() and the CLI
+    cli_aliases: ClassVar[tuple[str, ...]] = ()  # other spellings of the CLI's --<name>-accounts
+    # A vendor with several record endpoints: the tap's stream name -> the endpoint. Its
+    # add_calls then takes ``endpoint=`` (POST /_control/calls: "stream" or "endpoint").
+    endpoints: ClassVar[Mapping[str, str]] = {}
     secret_params: ClassVar[frozenset[str]] = frozenset()
     # The vendor's documented "try again later" error codes: the fault mix's vendor_error
     transient_codes: ClassVar[tuple[int, ...]] = ()
+
+    @abstractmethod
+    def __init__(self, accounts: list[Any], anchor: datetime) -> None: ...
+
+    @classmethod
+    def api_url(cls, base_url: str, account: str) -> str:
+        """The ``api_url`` a tap account sets to reach this account here."""
+        return f"{base_url}/{cls.name}/"
+
+    @classmethod  # noqa: B027  (an optional hook)
+    def add_arguments(cls, add: Callable[..., Any]) -> None:
+        """This vendor's own CLI options (``--<name>-accounts`` is everyone's)."""
+
+    @classmethod
+    def demo_from_args(cls, names: list[str], args: Namespace) -> list[Any]:
+        """The CLI's demo accounts of these names."""
+        return cls.demo_accounts(names, calls=args.calls, days=args.days, seed=args.seed)
+
+    def configure(self, args: Namespace) -> None:  # noqa: B027  (an optional hook)
+        """Vendor-wide CLI options, once the vendor is built."""
 
     @abstractmethod
     def describe(self, request: HttpRequest) -> RequestInfo:

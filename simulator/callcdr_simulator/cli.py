@@ -19,11 +19,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .generic import GenericAccount, demo_accounts
-from .itnio import ItnioAccount, itnio_demo_accounts
+from .core import Vendor
 from .server import Simulator
-from .tencent import TencentAccount, tencent_demo_accounts
-from .yeastar import YeastarAccount, simulator_tls, yeastar_demo_accounts
+from .tls import simulator_tls
+from .vendors import VENDORS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,18 +31,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add = parser.add_argument
     add("--port", type=int, default=8765, help="port on 127.0.0.1 (0 = any free port)")
-    add("--calls", type=int, default=1000, help="calls per generic account")
+    add("--calls", type=int, default=1000, help="calls per demo account")
     add("--days", type=int, default=7, help="days of history before the anchor")
     add("--seed", type=int, default=1, help="data seed; same seed + anchor = same data")
-    add("--accounts", default="hq,branch", help="comma-separated demo account names")
-    add("--doc-version", choices=("v1", "v2"), default="v2", help="generic record shape")
-    add("--timezone", default="Asia/Shanghai", help="accounts' local time zone")
-    add("--token-ttl", type=int, default=43200, help="login token lifetime in seconds")
-    add("--tencent-accounts", default="", help="comma-separated tencent demo accounts (none)")
-    add("--tencent-cap", type=int, default=1000, help="most calls one tencent answer carries")
-    add("--itnio-accounts", default="", help="comma-separated itnio demo accounts (none)")
-    add("--itnio-tolerance", type=float, default=300, help="itnio Timestamp tolerance, seconds")
-    add("--yeastar-accounts", default="", help="comma-separated yeastar demo PBXs (none)")
+    add("--timezone", default="Asia/Shanghai", help="demo accounts' local time zone")
+    for vendor in VENDORS:
+        default = ",".join(vendor.demo_names)
+        add(
+            f"--{vendor.name}-accounts",
+            *vendor.cli_aliases,
+            dest=f"{vendor.name}_accounts",
+            default=default,
+            help=f"comma-separated {vendor.name} demo accounts ({default or 'none'})",
+        )
+        vendor.add_arguments(add)
     add("--https", action="store_true", help="serve HTTPS with a throwaway test CA (trustme)")
     add(
         "--ca-file",
@@ -63,9 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--config",
         type=Path,
         help="JSON: a list of generic accounts, or an object with any of "
-        '"generic", "tencent", "itnio", "yeastar" (each a list of that vendor\'s accounts, '
-        'instead of its demo accounts), "anchor", "faults" and "fault_mix" (an object: rate, '
-        "seed, kinds, vendor, applies_to, params)",
+        + ", ".join(f'"{vendor.name}"' for vendor in VENDORS)
+        + " (each a list of that vendor's accounts, instead of its demo accounts), "
+        '"anchor", "faults" and "fault_mix" (an object: rate, seed, kinds, vendor, applies_to, '
+        "params)",
     )
     add(
         "--fault-rate",
@@ -82,42 +84,24 @@ def build_simulator(args: argparse.Namespace) -> Simulator:
     config = _load_config(args.config) if args.config else {}
     anchor_text = args.anchor or config.get("anchor")
     anchor = datetime.fromisoformat(anchor_text) if anchor_text else None
-    if "generic" in config:
-        accounts = [GenericAccount.from_dict(raw) for raw in config["generic"]]
-    else:
-        names = [n.strip() for n in args.accounts.split(",") if n.strip()]
-        accounts = demo_accounts(
-            names,
-            calls=args.calls,
-            days=args.days,
-            seed=args.seed,
-            doc_version=args.doc_version,
-            timezone=args.timezone,
-            token_ttl=args.token_ttl,
-        )
-    if "tencent" in config:
-        tencent = [TencentAccount.from_dict(raw) for raw in config["tencent"]]
-    else:
-        names = [n.strip() for n in args.tencent_accounts.split(",") if n.strip()]
-        tencent = tencent_demo_accounts(
-            names, calls=args.calls, days=args.days, seed=args.seed, cap=args.tencent_cap
-        )
-    sim = Simulator(
-        accounts,
-        port=args.port,
-        anchor=anchor,
-        tencent_accounts=tencent,
-        itnio_accounts=_itnio_accounts(args, config),
-        yeastar_accounts=_yeastar_accounts(args, config),
-        ssl_context=_tls_context(args),
-    )
-    sim.itnio.timestamp_tolerance = args.itnio_tolerance
+    accounts = [account for vendor in VENDORS for account in _accounts(vendor, args, config)]
+    sim = Simulator(accounts, port=args.port, anchor=anchor, ssl_context=_tls_context(args))
+    for vendor in sim.vendors.values():
+        vendor.configure(args)
     for fault in config.get("faults", []):
         sim.faults.add(**fault)
     for spec in args.fault:
         sim.faults.add_spec(spec)
     _set_fault_mix(sim, args, config.get("fault_mix"))
     return sim
+
+
+def _accounts(vendor: type[Vendor], args: argparse.Namespace, config: dict[str, Any]) -> list[Any]:
+    """The vendor's accounts as --config gives them in full, else its demo accounts by name."""
+    if vendor.name in config:
+        return [vendor.account_type.from_dict(raw) for raw in config[vendor.name]]
+    names = getattr(args, f"{vendor.name}_accounts").split(",")
+    return vendor.demo_from_args([name.strip() for name in names if name.strip()], args)
 
 
 def _set_fault_mix(sim: Simulator, args: argparse.Namespace, options: dict[str, Any] | None) -> None:
@@ -130,29 +114,6 @@ def _set_fault_mix(sim: Simulator, args: argparse.Namespace, options: dict[str, 
     if mix.get("rate"):
         chosen = sim.faults.set_mix(**mix)  # so a failing run can be replayed
         print(f"  fault mix: rate {chosen.rate}, seed {chosen.seed}", file=sys.stderr)
-
-
-def _itnio_accounts(args: argparse.Namespace, config: dict[str, Any]) -> list[ItnioAccount]:
-    if "itnio" in config:
-        return [ItnioAccount.from_dict(raw) for raw in config["itnio"]]
-    names = [n.strip() for n in args.itnio_accounts.split(",") if n.strip()]
-    return itnio_demo_accounts(
-        names,
-        calls=args.calls,
-        group_calls=args.calls // 3,
-        days=args.days,
-        seed=args.seed,
-        timezone=args.timezone,
-    )
-
-
-def _yeastar_accounts(args: argparse.Namespace, config: dict[str, Any]) -> list[YeastarAccount]:
-    if "yeastar" in config:
-        return [YeastarAccount.from_dict(raw) for raw in config["yeastar"]]
-    names = [n.strip() for n in args.yeastar_accounts.split(",") if n.strip()]
-    return yeastar_demo_accounts(
-        names, calls=args.calls, days=args.days, seed=args.seed, timezone=args.timezone
-    )
 
 
 def _tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
@@ -181,7 +142,7 @@ def print_truth(sim: Simulator) -> None:
 
 
 def _describe(sim: Simulator) -> None:
-    for vendor in (sim.generic, sim.itnio, sim.tencent, sim.yeastar):
+    for vendor in sim.vendors.values():
         for name in vendor.accounts():
             print(f"  {vendor.account_line(name, sim.url)}", file=sys.stderr)
 

@@ -25,10 +25,12 @@ import random
 import re
 import threading
 import time
+from argparse import Namespace
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from . import data
@@ -354,6 +356,10 @@ class _VoiceIds:
 
 class ItnioVendor(Vendor):
     name = "itnio"
+    account_type = ItnioAccount
+    demo_accounts = staticmethod(itnio_demo_accounts)
+    # add_calls' endpoint, by the tap's stream name too; the first is its default
+    endpoints: ClassVar[Mapping[str, str]] = {"itnio_sip_cdr": SIP, "itnio_group_cdr": GROUP}
     secret_params = frozenset({"sign"})
     transient_codes = (-18,)  # 系统异常
 
@@ -371,6 +377,29 @@ class ItnioVendor(Vendor):
             if account.name in self._accounts:
                 raise ValueError(f"duplicate itnio account name {account.name!r}")
             self._accounts[account.name] = _AccountState(account, anchor, ids)
+
+    @classmethod
+    def api_url(cls, base_url: str, account: str) -> str:
+        return base_url + PREFIX
+
+    @classmethod
+    def add_arguments(cls, add: Callable[..., Any]) -> None:
+        add("--itnio-tolerance", type=float, default=DEFAULT_TOLERANCE,
+            help="itnio Timestamp tolerance, seconds")  # fmt: skip
+
+    @classmethod
+    def demo_from_args(cls, names: list[str], args: Namespace) -> list[Any]:
+        return itnio_demo_accounts(
+            names,
+            calls=args.calls,
+            group_calls=args.calls // 3,
+            days=args.days,
+            seed=args.seed,
+            timezone=args.timezone,
+        )
+
+    def configure(self, args: Namespace) -> None:
+        self.timestamp_tolerance = args.itnio_tolerance
 
     # ---- interface used by the server and tests -------------------------------------------
 

@@ -20,18 +20,15 @@ import re
 import secrets
 import threading
 import time
+from argparse import Namespace
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
-from pathlib import Path
 from random import Random
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from . import data
 from .core import HttpRequest, HttpResponse, RequestInfo, Vendor, json_response, mask
-
-if TYPE_CHECKING:
-    import ssl
 
 CSV_COLUMNS = (
     "callid", "timestart", "callfrom", "callto", "callduraction", "talkduraction",
@@ -276,6 +273,8 @@ class _Pbx:
 
 class YeastarVendor(Vendor):
     name = "yeastar"
+    account_type = YeastarAccount
+    demo_accounts = staticmethod(yeastar_demo_accounts)
     secret_params = frozenset({"password", "token", "random"})
     transient_codes = (10025, 20010, 30001, 30003)  # busy, API service failed, out of memory, down
 
@@ -290,6 +289,16 @@ class YeastarVendor(Vendor):
         self._randoms: dict[str, _IssuedRandom] = {}
         self.issued: list[str] = []  # every token and random handed out, for leak checks
 
+    @classmethod
+    def api_url(cls, base_url: str, account: str) -> str:
+        return f"{base_url}/{cls.name}/{account}"  # one PBX; the tap adds /api/<version>/
+
+    @classmethod
+    def demo_from_args(cls, names: list[str], args: Namespace) -> list[Any]:
+        return yeastar_demo_accounts(
+            names, calls=args.calls, days=args.days, seed=args.seed, timezone=args.timezone
+        )
+
     # ---- interface used by the server and tests -------------------------------------------
 
     def accounts(self) -> list[str]:
@@ -298,7 +307,7 @@ class YeastarVendor(Vendor):
     def account_line(self, name: str, base_url: str) -> str:
         pbx = self.account(name)
         return (
-            f"yeastar account {name}: api_url={base_url}/yeastar/{name} username={pbx.username} "
+            f"yeastar account {name}: api_url={self.api_url(base_url, name)} username={pbx.username} "
             f"password={pbx.password} ({pbx.calls} calls, {pbx.api_version}, {pbx.timezone})"
         )
 
@@ -464,24 +473,3 @@ def _local_time(text: str) -> datetime:
     except ValueError:
         pass  # right shape, impossible date
     raise YeastarError(ERR_TIME_FORMAT)
-
-
-@dataclass(frozen=True)
-class SimulatorTLS:
-    """A throwaway CA and a server context for 127.0.0.1/localhost signed by it."""
-
-    context: ssl.SSLContext
-    ca_file: Path
-
-
-def simulator_tls(ca_file: Path) -> SimulatorTLS:
-    """Make a test CA (``trustme``, a dev extra), write its PEM to ``ca_file`` for clients."""
-    import ssl
-
-    import trustme
-
-    ca = trustme.CA(organization_name="callcdr-simulator test CA")
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-    ca.cert_pem.write_to_path(str(ca_file))
-    return SimulatorTLS(context, Path(ca_file))

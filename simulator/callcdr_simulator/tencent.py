@@ -21,6 +21,8 @@ import random
 import re
 import threading
 import zlib
+from argparse import Namespace
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -167,6 +169,8 @@ class _AccountState:
 
 class TencentVendor(Vendor):
     name = "tencent"
+    account_type = TencentAccount
+    demo_accounts = staticmethod(tencent_demo_accounts)
     secret_params = frozenset({"id", "appid"})
     transient_codes = (-203, -501)  # 网络异常, 服务器异常
 
@@ -177,6 +181,20 @@ class TencentVendor(Vendor):
             if account.name in self._accounts:
                 raise ValueError(f"duplicate tencent account name {account.name!r}")
             self._accounts[account.name] = _AccountState(account, index, anchor)
+
+    @classmethod
+    def api_url(cls, base_url: str, account: str) -> str:
+        return f"{base_url}/{cls.name}"  # the tap adds /<version>/getCdr
+
+    @classmethod
+    def add_arguments(cls, add: Callable[..., Any]) -> None:
+        add("--tencent-cap", type=int, default=1000, help="most calls one tencent answer carries")
+
+    @classmethod
+    def demo_from_args(cls, names: list[str], args: Namespace) -> list[Any]:
+        return tencent_demo_accounts(
+            names, calls=args.calls, days=args.days, seed=args.seed, cap=args.tencent_cap
+        )
 
     # ---- interface used by the server and tests -------------------------------------------
 
