@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from tencent_helpers import STREAM, bookmarks, cdr_requests, expected, keys, tap_config
 
 from tap_callcdr.simulator import Simulator, tencent_demo_accounts
-from tap_callcdr.vendors.tencent.sizing import DAY, SpanSizer
+from tap_callcdr.vendors.tencent.paging import DAY, SpanSizer
 
 HOUR = 3600
 SHANGHAI = ZoneInfo("Asia/Shanghai")

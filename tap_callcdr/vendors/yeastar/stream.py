@@ -29,12 +29,9 @@ from tap_callcdr.fastpath.emitting import EncodedBatch
 from tap_callcdr.fastpath.session import Session
 from tap_callcdr.vendors.yeastar import csvfile, envelope
 from tap_callcdr.vendors.yeastar.auth import YeastarTokenAuthenticator
-from tap_callcdr.vendors.yeastar.rows import CsvRow, build_record, converters
-from tap_callcdr.vendors.yeastar.schema import (
-    CSV_COLUMNS,
-    REQUIRED_COLUMNS,
-    SCHEMA,
-)
+from tap_callcdr.vendors.yeastar.columns import CSV_COLUMNS, REQUIRED_COLUMNS
+from tap_callcdr.vendors.yeastar.records import CsvRow, build_record, converters
+from tap_callcdr.vendors.yeastar.schema import SCHEMA
 from tap_callcdr.vendors.yeastar.transport import api_base, network_errors, with_query
 
 if t.TYPE_CHECKING:
@@ -299,7 +296,7 @@ class YeastarCDRStream(CDRStream):
     # -- records ------------------------------------------------------------------------------
 
     def post_process(self, row: dict, context: Context | None = None) -> dict:
-        """CSV row -> typed record (rows.py): UTC start, integer durations, unknown columns in `extra`."""
+        """CSV row -> typed record (records.py): UTC start, integer durations, unknown columns in `extra`."""
         line = row if isinstance(row, CsvRow) else CsvRow.of(row, CSV_COLUMNS)
         return self.built(build_record, line, context, converters(self.zone(context)))
 
