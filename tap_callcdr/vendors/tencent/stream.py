@@ -19,7 +19,7 @@ import requests
 from singer_sdk.pagination import SinglePagePaginator
 
 from tap_callcdr.core.errors import MalformedResponseError, PaginationError
-from tap_callcdr.core.stream import WINDOW_KEY, CDRStream
+from tap_callcdr.core.stream import WINDOW_KEY, CDRStream, WindowItem
 from tap_callcdr.core.windows import Window, WindowPlan, iso_utc
 from tap_callcdr.vendors.tencent import envelope
 from tap_callcdr.vendors.tencent.auth import TencentAppAuthenticator
@@ -94,9 +94,7 @@ class TencentCDRStream(CDRStream):
         """The most one request may span, in seconds: `window_hours`."""
         return self.window_hours * 3600
 
-    def records_in_window(  # type: ignore[override]  # Window markers: see CDRStream._read_account
-        self, context: Context | None, window: Window
-    ) -> Iterator[dict[str, t.Any] | Window]:
+    def records_in_window(self, context: Context | None, window: Window) -> Iterator[WindowItem]:
         """The window's calls, request by request; after each whole answer but the last, a
         Window ending where it ended (read completely up to there: the bookmark may move)."""
         sizer = SpanSizer(longest=self.longest_request)
@@ -105,7 +103,7 @@ class TencentCDRStream(CDRStream):
             stop = sizer.propose(start, end)
             piece = Window(_instant_of(start), _instant_of(stop))
             try:
-                rows = list(super().records_in_window(context, piece))
+                rows = list(self.requested_records(context, piece))
             except WindowCut as cut:
                 self.note_cut(piece, cut)
                 sizer.cut(start, stop, cut.served)
