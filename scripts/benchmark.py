@@ -30,7 +30,7 @@ that child's own (os.wait4). Columns:
 
 Windows are the tap's default 24 h, except Yeastar (one window: one CSV download of all rows,
 as issue 3 asks). Tencent runs with the tap's default too: the tap sizes its requests from the
-call density it sees (tap_callcdr/vendors/tencent/sizing.py), window_hours only bounds each request;
+call density it sees (tap_callcdr/vendors/tencent/paging.py), window_hours only bounds each request;
 the table shows how many answers were cut. Tencent's floor keeps fixed windows: the largest
 whose expected busiest-hour load stays well under the cap.
 """

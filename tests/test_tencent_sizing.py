@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tencent_helpers import STREAM, bookmarks, cdr_requests, expected, keys, tap_config
 
-from tap_callcdr.vendors.tencent.sizing import DAY, SpanSizer
+from tap_callcdr.vendors.tencent.paging import DAY, SpanSizer
 
 HOUR = 3600
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -49,8 +49,8 @@ from tap_callcdr.core.windows import Window, iso_utc
 from tap_callcdr.tap import TapCallCDR
 from tap_callcdr.vendors.yeastar import csvfile
 from tap_callcdr.vendors.yeastar.auth import YeastarTokenAuthenticator
-from tap_callcdr.vendors.yeastar.rows import _json_text, row_id
-from tap_callcdr.vendors.yeastar.schema import CSV_COLUMNS
+from tap_callcdr.vendors.yeastar.columns import CSV_COLUMNS
+from tap_callcdr.vendors.yeastar.records import _json_text, row_id
 from tap_callcdr.vendors.yeastar.transport import api_base, with_query
 
 DOWNLOAD, RANDOM, LOGIN = "cdr/download", "cdr/get_random", "login"

@@ -49,6 +49,10 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
 WINDOW_KEY = "_window"  # request-context key carrying the window being read
+Record = dict[str, t.Any]  # a vendor's row (the SDK's Record): post_process makes the record of it
+# What records_in_window yields: records; a Window read completely up to its end (the bookmark
+# moves there); records a row worker built and encoded. _read_account passes on the last two.
+WindowItem = Record | Window | EncodedBatch
 DEFAULT_RETRY_CEILING = 60.0  # seconds: `retry_max_wait_seconds`
 ACCOUNT_FAILURES = (CallCDRError, FatalAPIError, RetriableAPIError)  # what stops one account
 RETRIED = (  # what the SDK's request_decorator (0.54) retries
@@ -323,7 +327,7 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any]):
         self.warn_if_beyond_horizon(bookmark, now)
         for window in self.window_plan.windows(bookmark, now):
             self.logger.debug("Reading %s for account %s", window, self.current_account)
-            batch: list[dict[str, t.Any]] = []
+            batch: list[Record] = []
             for record in self.records_in_window(context, window):
                 # a Window: read completely up to its end, bookmark there; an EncodedBatch:
                 # records a worker made; either passes on as it is, after the batch before it
@@ -357,9 +361,13 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any]):
                 iso_utc(wanted),
             )
 
-    def records_in_window(self, context: Context | None, window: Window) -> Iterator[dict[str, t.Any]]:
-        """Every record of one window; the SDK's paginated request loop by default."""
-        yield from self.request_records({**(context or {}), WINDOW_KEY: window})
+    def records_in_window(self, context: Context | None, window: Window) -> Iterator[WindowItem]:
+        """Every record of one window (see WindowItem); the SDK's paginated request loop by default."""
+        yield from self.requested_records(context, window)
+
+    def requested_records(self, context: Context | None, window: Window) -> Iterable[Record]:
+        """The SDK's paginated request loop over one window (the window rides in the context)."""
+        return self.request_records({**(context or {}), WINDOW_KEY: window})
 
     def advance_bookmark(self, context: Context | None, window: Window) -> None:
         """The window was read completely: move the bookmark to its end and say so."""

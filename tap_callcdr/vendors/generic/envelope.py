@@ -39,20 +39,8 @@ BAD_CREDENTIALS_CODE = 1002
 
 
 def payload(response: requests.Response, describe: Callable[[str], str]) -> dict[str, t.Any]:
-    """The parsed JSON body, parsed once per response and cached on it."""
-    cached = response.__dict__.get("_callcdr_payload")
-    if cached is None:
-        try:
-            cached = response_json(response)
-        except ValueError:
-            status, where = response.status_code, service(response)
-            raise answers.not_a_value(response.content, status, where, describe) from None
-        if not isinstance(cached, dict) or "ret" not in cached:
-            raise MalformedResponseError(
-                describe(f"answer has no 'ret' envelope: {str(cached)[:120]}")
-            )
-        response.__dict__["_callcdr_payload"] = cached
-    return cached
+    """The JSON body, parsed once per response (answers.payload)."""
+    return answers.payload(response, describe, response_json, "ret", "answer has no 'ret' envelope", service)
 
 
 def service(response: requests.Response) -> str:

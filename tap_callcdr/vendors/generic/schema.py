@@ -4,22 +4,7 @@ from __future__ import annotations
 
 from singer_sdk import typing as th
 
-INTEGER_FIELDS = (
-    "id",
-    "callmethod",
-    "duration",
-    "billsec",
-    "hangupdirection",
-    "hangupcause",
-    "round",
-)
-TIME_FIELDS = ("starttime", "answertime", "endtime")
-STRING_FIELDS = (
-    "companycode", "direction", "type", "userid", "memberid", "chengshudu", "ext",
-    "disnumber", "destnumber", "extnumber", "recordfilename", "downloadip", "uuid",
-    "userkey", "customuuid", "taskid", "recordurl",
-)  # fmt: skip
-RENAMED = {"displaynumber": "disnumber"}  # v1 name -> column
+from tap_callcdr.vendors.generic.columns import INTEGER_FIELDS, STRING_FIELDS
 
 SCHEMA = th.PropertiesList(
     th.Property("account", th.StringType, required=True, description="Configured account name"),

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import functools
 import typing as t
 from functools import cached_property
-from zoneinfo import ZoneInfo
 
 import requests
 
 from tap_callcdr.core.errors import MalformedResponseError, TokenRejectedError
-from tap_callcdr.core.fields import FieldConverters, Text
-from tap_callcdr.core.stream import WINDOW_KEY, CDRStream, as_text, local_to_utc, to_integer
+from tap_callcdr.core.stream import WINDOW_KEY, CDRStream
 from tap_callcdr.vendors.generic import envelope
 from tap_callcdr.vendors.generic.auth import GetBillTokenAuthenticator
 from tap_callcdr.vendors.generic.paging import GetBillPaginator
-from tap_callcdr.vendors.generic.schema import INTEGER_FIELDS, RENAMED, SCHEMA, STRING_FIELDS, TIME_FIELDS
+from tap_callcdr.vendors.generic.records import build_record, converters
+from tap_callcdr.vendors.generic.schema import SCHEMA
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -98,26 +96,5 @@ class GenericCDRStream(CDRStream):
         yield from envelope.payload(response, self.describe)["data"]["result"].get("bills") or []
 
     def post_process(self, row: dict, context: Context | None = None) -> dict:
-        """Vendor record -> typed row: UTC times, integers, one name per column."""
-        for old, new in RENAMED.items():
-            if old in row:
-                row.setdefault(new, row.pop(old))
-        record = {"account": self.account(context)["name"]}
-        record.update(self.convert_fields(row, converters(self.zone(context))))
-        if record["id"] is None or record["starttime"] is None:
-            raise MalformedResponseError(self.describe(f"record without id or starttime: {row}"))
-        return record
-
-
-@functools.cache
-def converters(zone: ZoneInfo) -> FieldConverters:
-    """Each column's converter, for an account in `zone`."""
-
-    def utc(value: t.Any) -> str | None:
-        return local_to_utc(value, zone)
-
-    return FieldConverters({
-        **dict.fromkeys(TIME_FIELDS, utc),
-        **dict.fromkeys(INTEGER_FIELDS, to_integer),
-        **dict.fromkeys(STRING_FIELDS, Text(as_text)),
-    })
+        """Vendor record -> typed row (records.py): UTC times, integers, one name per column."""
+        return self.built(build_record, row, context, converters(self.zone(context)))

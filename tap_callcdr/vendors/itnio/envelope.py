@@ -27,18 +27,12 @@ PAGE_FIELDS = ("total", "current", "pages")
 
 
 def payload(response: requests.Response, describe: Callable[[str], str]) -> dict[str, t.Any]:
-    """The parsed JSON body, parsed once per response and cached on it."""
-    cached = response.__dict__.get("_callcdr_payload")
-    if cached is None:
-        try:
-            cached = response_json(response, exact_decimals=True)  # money keeps its digits
-        except ValueError:
-            where = answers.endpoint(response)
-            raise answers.not_a_value(response.content, response.status_code, where, describe) from None
-        if not isinstance(cached, dict) or "status" not in cached:
-            raise MalformedResponseError(describe(f"answer has no 'status': {str(cached)[:120]}"))
-        response.__dict__["_callcdr_payload"] = cached
-    return cached
+    """The JSON body, parsed once per response (answers.payload)."""
+    return answers.payload(response, describe, exact_json, "status", "answer has no 'status'")
+
+
+def exact_json(response: requests.Response) -> t.Any:
+    return response_json(response, exact_decimals=True)  # money keeps its digits
 
 
 def check(response: requests.Response, describe: Callable[[str], str]) -> dict[str, t.Any]:

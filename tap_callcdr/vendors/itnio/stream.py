@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import requests
 
 from tap_callcdr.core.fields import CONVERSION_ERRORS, FieldConverters
-from tap_callcdr.core.stream import WINDOW_KEY, CDRStream
+from tap_callcdr.core.stream import WINDOW_KEY, CDRStream, WindowItem
 from tap_callcdr.core.windows import Window, iso_utc
 from tap_callcdr.fastpath.emitting import EncodedBatch
 from tap_callcdr.fastpath.jsonbody import UTF8
@@ -153,7 +153,7 @@ class ItnioRecordStream(CDRStream):
         }
         return {"current": next_page_token or 1, "size": PAGE_SIZE, "params": params}
 
-    def records_in_window(self, context: Context | None, window: Window) -> Iterator[dict]:
+    def records_in_window(self, context: Context | None, window: Window) -> Iterator[WindowItem]:
         """The window's records; one at exactly its end belongs to the next window.
 
         The doc does not say whether endTime is inclusive: sent as the window's end and
@@ -166,7 +166,7 @@ class ItnioRecordStream(CDRStream):
         for response, rows in self._answers({**(context or {}), WINDOW_KEY: window}):
             converted = self._converted_by_worker(response, context, sent, end)
             if converted is not None:
-                yield t.cast("dict", converted)  # passed on as it is (_read_account)
+                yield converted  # passed on as it is (_read_account)
                 continue
             for row in rows:
                 try:

@@ -1,43 +1,17 @@
-"""Tencent callback (回拨) CDRs: `POST {api_url}/201511v3/getCdr?id=…`, appId in the body."""
+"""Tencent callback (回拨) CDRs: `POST {api_url}/201511v3/getCdr?id=…`, appId in the body.
+
+VENDOR (spec.py) is loaded on first use (tap_callcdr/vendors/__init__.py).
+"""
 
 from __future__ import annotations
 
 import typing as t
 
-from singer_sdk import typing as th
+from tap_callcdr.vendors import vendor_attribute
 
-from tap_callcdr.core.errors import ConfigError
-from tap_callcdr.core.vendor import VendorSpec
-from tap_callcdr.vendors.tencent.stream import TencentCDRStream
+if t.TYPE_CHECKING:
+    from tap_callcdr.core.vendor import VendorSpec
 
-CREDENTIALS = {"id": "the id of the getCdr URL", "app_id": "the appId"}
+    VENDOR: VendorSpec
 
-
-def check_account(where: str, account: t.Mapping[str, t.Any]) -> None:
-    for setting, what in CREDENTIALS.items():
-        if not account.get(setting):
-            raise ConfigError(
-                f"{where}.{setting}", f"account {account.get('name')!r} needs {what} Tencent issued"
-            )
-    url = str(account.get("api_url", ""))
-    if "?" in url or "getCdr" in url:  # not echoed: a pasted URL carries the secret id
-        raise ConfigError(
-            f"{where}.api_url", "give the base URL (https://HOST), without /201511v3/getCdr?id=…"
-        )
-
-
-VENDOR = VendorSpec(
-    key="tencent",
-    title="Tencent callback (201511v3/getCdr)",
-    streams=(TencentCDRStream,),
-    account_properties=(
-        th.Property("id", th.StringType, secret=True,
-                    description="Required: the `id` Tencent assigned for the getCdr URL"),
-        th.Property("app_id", th.StringType, secret=True,
-                    description="Required: the appId Tencent issued offline"),
-        th.Property("src", th.StringType, description="Only calls placed by this caller number"),
-        th.Property("compress", th.BooleanType, default=True,
-                    description="Ask for zlib-compressed answers (CDR pulls are large)"),
-    ),
-    check_account=check_account,
-)  # fmt: skip
+__getattr__ = vendor_attribute(__name__)

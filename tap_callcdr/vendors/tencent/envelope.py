@@ -36,14 +36,12 @@ ZLIB_OR_GZIP = zlib.MAX_WBITS | 32  # zlib's own header (what "zlib 压缩" mean
 
 
 def payload(response: requests.Response, describe: Describe) -> dict[str, t.Any]:
-    """The decoded answer, decoded once per response and cached on it."""
-    cached = response.__dict__.get("_callcdr_payload")
-    if cached is None:
-        cached = decode(response.content, describe, response.status_code, answers.endpoint(response))
-        if not isinstance(cached, dict) or "errorCode" not in cached:
-            raise MalformedResponseError(describe(f"answer has no errorCode: {str(cached)[:120]}"))
-        response.__dict__["_callcdr_payload"] = cached
-    return cached
+    """The decoded answer, decoded once per response (answers.payload)."""
+
+    def decoded(response: requests.Response) -> t.Any:
+        return decode(response.content, describe, response.status_code, answers.endpoint(response))
+
+    return answers.payload(response, describe, decoded, "errorCode", "answer has no errorCode")
 
 
 def decode(content: bytes, describe: Describe, status: int = 200, where: str = "getCdr") -> t.Any:

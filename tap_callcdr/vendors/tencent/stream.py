@@ -2,7 +2,7 @@
 
 The API has no paging: an answer that does not hold every call of the range says so
 with a non-zero `offset`. A run is therefore one window read as consecutive requests
-whose spans `SpanSizer` (sizing.py) sizes from the call density seen so far, each at most
+whose spans `SpanSizer` (paging.py) sizes from the call density seen so far, each at most
 `window_hours` long. A cut answer's records are never emitted: its span is asked again,
 shorter. Every whole answer's calls are emitted, then the bookmark moves to its end, so
 every call lands once and the bookmark never passes a cut.
@@ -12,29 +12,20 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 import typing as t
 from functools import cached_property
-from zoneinfo import ZoneInfo
 
 import requests
 from singer_sdk.pagination import SinglePagePaginator
 
 from tap_callcdr.core.errors import MalformedResponseError, PaginationError
-from tap_callcdr.core.fields import FieldConverters, Text
-from tap_callcdr.core.stream import WINDOW_KEY, CDRStream, as_text, local_to_utc, to_integer
-from tap_callcdr.core.times import epoch_to_utc
+from tap_callcdr.core.stream import WINDOW_KEY, CDRStream, WindowItem
 from tap_callcdr.core.windows import Window, WindowPlan, iso_utc
 from tap_callcdr.vendors.tencent import envelope
 from tap_callcdr.vendors.tencent.auth import TencentAppAuthenticator
-from tap_callcdr.vendors.tencent.schema import (
-    DEFAULT_CALL_TYPE,
-    INTEGER_FIELDS,
-    SCHEMA,
-    STRING_FIELDS,
-    TIME_FIELDS,
-)
-from tap_callcdr.vendors.tencent.sizing import SpanSizer
+from tap_callcdr.vendors.tencent.paging import SpanSizer
+from tap_callcdr.vendors.tencent.records import build_record, converters, utc_of
+from tap_callcdr.vendors.tencent.schema import SCHEMA
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -103,9 +94,7 @@ class TencentCDRStream(CDRStream):
         """The most one request may span, in seconds: `window_hours`."""
         return self.window_hours * 3600
 
-    def records_in_window(  # type: ignore[override]  # Window markers: see CDRStream._read_account
-        self, context: Context | None, window: Window
-    ) -> Iterator[dict[str, t.Any] | Window]:
+    def records_in_window(self, context: Context | None, window: Window) -> Iterator[WindowItem]:
         """The window's calls, request by request; after each whole answer but the last, a
         Window ending where it ended (read completely up to there: the bookmark may move)."""
         sizer = SpanSizer(longest=self.longest_request)
@@ -114,7 +103,7 @@ class TencentCDRStream(CDRStream):
             stop = sizer.propose(start, end)
             piece = Window(_instant_of(start), _instant_of(stop))
             try:
-                rows = list(super().records_in_window(context, piece))
+                rows = list(self.requested_records(context, piece))
             except WindowCut as cut:
                 self.note_cut(piece, cut)
                 sizer.cut(start, stop, cut.served)
@@ -170,23 +159,14 @@ class TencentCDRStream(CDRStream):
 
     def start_of(self, row: dict, context: Context | None) -> str:
         zone = self.zone(context)
-        start = self.convert_field(row, "startSrcCallTime", lambda value: _instant(value, zone))
+        start = self.convert_field(row, "startSrcCallTime", lambda value: utc_of(value, zone))
         if start is None:
             raise MalformedResponseError(self.describe(f"call {row.get('callId')!r} has no startSrcCallTime"))
         return start
 
     def post_process(self, row: dict, context: Context | None = None) -> dict:
-        """Vendor record -> typed row: UTC times ("0" = never happened), integer codes."""
-        if not row.get("callId"):
-            raise MalformedResponseError(self.describe(f"record without callId: {row}"))
-        record: dict[str, t.Any] = {
-            "account": self.account(context)["name"],
-            "callId": str(row["callId"]),
-        }
-        record.update(self.convert_fields(row, converters(self.zone(context))))
-        if record["callType"] is None:
-            record["callType"] = DEFAULT_CALL_TYPE
-        return record
+        """Vendor record -> typed row (records.py): UTC times ("0" = never happened), integer codes."""
+        return self.built(build_record, row, context, converters(self.zone(context)))
 
 
 def _epoch(moment: dt.datetime) -> int:
@@ -195,29 +175,3 @@ def _epoch(moment: dt.datetime) -> int:
 
 def _instant_of(epoch: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(epoch, dt.UTC)
-
-
-def _instant(value: t.Any, zone: ZoneInfo) -> str | None:
-    """Epoch seconds as the doc's example has them ("0": that moment never happened), or
-    local 'yyyy-MM-dd HH:mm:ss' in the account's zone, as the doc's table says."""
-    text = "" if value is None else str(value).strip()
-    if text in ("", "0") or text.startswith("0000"):
-        return None
-    if text.isascii() and text.isdigit():
-        return epoch_to_utc(int(text))
-    dt.datetime.strptime(text, "%Y-%m-%d %H:%M:%S")  # that shape, or ValueError
-    return local_to_utc(text, zone)
-
-
-@functools.cache
-def converters(zone: ZoneInfo) -> FieldConverters:
-    """Each column's converter, for an account in `zone` (one pass per record)."""
-
-    def instant(value: t.Any) -> str | None:
-        return _instant(value, zone)
-
-    return FieldConverters({
-        **dict.fromkeys(TIME_FIELDS, instant),
-        **dict.fromkeys(INTEGER_FIELDS, to_integer),
-        **dict.fromkeys(STRING_FIELDS, Text(as_text)),
-    })

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tap_callcdr.core.answers import excerpt
 from tap_callcdr.core.errors import IncompleteAnswerError, MalformedResponseError
-from tap_callcdr.vendors.yeastar.rows import CsvRow, Layout, header_names
+from tap_callcdr.vendors.yeastar.records import CsvRow, Layout, header_names
 
 SPOOL_BYTES = 1 << 20
 CHUNK_BYTES = 1 << 16

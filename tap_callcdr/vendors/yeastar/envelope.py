@@ -55,24 +55,25 @@ class NoCallsInRange(Exception):
     """20021: the PBX has no CDR in the asked range, i.e. an empty window, not an error."""
 
 
+LACKS = "answer has no 'status'"
+
+
 def payload(response: requests.Response, describe: Describe) -> dict[str, t.Any]:
-    """The parsed JSON body, parsed once per response and cached on it."""
-    cached = response.__dict__.get("_callcdr_payload")
-    if cached is None:
-        cached = parse(response.content, describe, response.status_code, answers.endpoint(response))
-        response.__dict__["_callcdr_payload"] = cached
-    return cached
+    """The JSON body, parsed once per response (answers.payload)."""
+    return answers.payload(response, describe, _json, "status", LACKS)
 
 
 def parse(body: bytes, describe: Describe, status: int, where: str) -> dict[str, t.Any]:
-    """The JSON answer of `where` (the endpoint's path)."""
+    """The JSON answer of `where` (the endpoint's path) that came instead of a CDR file."""
     try:
         parsed = json.loads(body)
     except ValueError:
         raise answers.not_a_value(body, status, where, describe) from None
-    if not isinstance(parsed, dict) or "status" not in parsed:
-        raise MalformedResponseError(describe(f"answer has no 'status': {str(parsed)[:120]}"))
-    return parsed
+    return answers.enveloped(parsed, "status", LACKS, describe)
+
+
+def _json(response: requests.Response) -> t.Any:
+    return json.loads(response.content)
 
 
 def check(body: dict[str, t.Any], describe: Describe) -> dict[str, t.Any]:

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from singer_sdk import typing as th
 
-from tap_callcdr.vendors.yeastar.columns import CSV_COLUMNS, INTEGER_FIELDS, REQUIRED_COLUMNS, STRING_FIELDS
-
-__all__ = ["CSV_COLUMNS", "INTEGER_FIELDS", "REQUIRED_COLUMNS", "SCHEMA", "STRING_FIELDS"]
+from tap_callcdr.vendors.yeastar.columns import STRING_FIELDS
 
 SCHEMA = th.PropertiesList(
     th.Property("account", th.StringType, required=True, description="Configured account name"),

@@ -23,18 +23,15 @@ from urllib3.exceptions import InsecureRequestWarning
 
 from tap_callcdr.core import answers
 from tap_callcdr.core.errors import MalformedResponseError, TokenRejectedError, VendorError
-from tap_callcdr.core.stream import CDRStream, retries_spent
+from tap_callcdr.core.stream import CDRStream, Record, WindowItem, retries_spent
 from tap_callcdr.core.windows import Window
 from tap_callcdr.fastpath.emitting import EncodedBatch
 from tap_callcdr.fastpath.session import Session
 from tap_callcdr.vendors.yeastar import csvfile, envelope
 from tap_callcdr.vendors.yeastar.auth import YeastarTokenAuthenticator
-from tap_callcdr.vendors.yeastar.rows import CsvRow, build_record, converters
-from tap_callcdr.vendors.yeastar.schema import (
-    CSV_COLUMNS,
-    REQUIRED_COLUMNS,
-    SCHEMA,
-)
+from tap_callcdr.vendors.yeastar.columns import CSV_COLUMNS, REQUIRED_COLUMNS
+from tap_callcdr.vendors.yeastar.records import CsvRow, build_record, converters
+from tap_callcdr.vendors.yeastar.schema import SCHEMA
 from tap_callcdr.vendors.yeastar.transport import api_base, network_errors, with_query
 
 if t.TYPE_CHECKING:
@@ -154,7 +151,7 @@ class YeastarCDRStream(CDRStream):
 
     # -- one window: a random, then the CSV file ---------------------------------------------
 
-    def records_in_window(self, context: Context | None, window: Window) -> Iterator[dict[str, t.Any]]:
+    def records_in_window(self, context: Context | None, window: Window) -> Iterator[WindowItem]:
         account = self.account(context)
         zone = self.zone(context)
         query = {
@@ -170,12 +167,12 @@ class YeastarCDRStream(CDRStream):
         converted = self._converted_by_workers(file, encoding, context)
         if converted is not None:
             file.close()
-            yield from t.cast("list[dict[str, t.Any]]", converted)  # passed on as they are
+            yield from converted  # passed on as they are (_read_account)
             return
         table = csvfile.CdrTable(file, encoding=encoding, describe=self.describe, documented=CSV_COLUMNS)
         with table as rows:
             self._check_header(rows.header)
-            yield from t.cast("Iterator[dict[str, t.Any]]", rows)  # Mappings: all post_process needs
+            yield from t.cast("Iterator[Record]", rows)  # CsvRows, Mappings: all post_process needs
 
     # -- row workers: files converted on several cores (offload.py, worker.py) --------------
 
@@ -299,7 +296,7 @@ class YeastarCDRStream(CDRStream):
     # -- records ------------------------------------------------------------------------------
 
     def post_process(self, row: dict, context: Context | None = None) -> dict:
-        """CSV row -> typed record (rows.py): UTC start, integer durations, unknown columns in `extra`."""
+        """CSV row -> typed record (records.py): UTC start, integer durations, unknown columns in `extra`."""
         line = row if isinstance(row, CsvRow) else CsvRow.of(row, CSV_COLUMNS)
         return self.built(build_record, line, context, converters(self.zone(context)))
 

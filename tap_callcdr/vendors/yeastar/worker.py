@@ -6,7 +6,7 @@ so files are converted on several cores (the tap's own process is one core: the 
 Reads one job per line on stdin (JSON: the CSV file and the byte range to read, the record
 lines file to write, the file's encoding, the account's name and zone, the conformance
 check) and answers each with one line on stdout: {"records": n}, or {"fallback": why}. It
-converts only what the tap's own path would emit unchanged (rows.build_record, then the same
+converts only what the tap's own path would emit unchanged (records.build_record, then the same
 conformance check); anything else (a header with missing or extra columns, a value that does
 not convert, bad bytes or CSV, a record across a cut) is a fallback: the tap then reads that
 file itself, warnings and errors as always. Imports no SDK, so it starts in well under 0.1 s.
@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from tap_callcdr.fastpath.rowworkers import Fallback, line_encoder
 from tap_callcdr.vendors.yeastar.columns import CSV_COLUMNS
-from tap_callcdr.vendors.yeastar.rows import CsvRow, Layout, build_record, converters, header_names
+from tap_callcdr.vendors.yeastar.records import CsvRow, Layout, build_record, converters, header_names
 
 
 def convert_file(job: dict[str, t.Any]) -> int:

@@ -1,4 +1,4 @@
-"""How long the next Tencent request should span.
+"""Tencent's paging, for an API without any: how long the next request should span.
 
 `getCdr` has no paging: an answer holds at most `cap` calls (learnt from the first cut
 answer: what it served), and a cut answer is thrown away and costs a request. So each
