@@ -283,7 +283,7 @@ def warn_if_start_in_future(config: t.Mapping[str, t.Any], logger: logging.Logge
     start = parse_instant(str(config["start_date"]))
     if start > dt.datetime.now(dt.UTC):
         logger.warning(
-            "start_date %s is in the future: nothing can be read until then (this run reads "
+            "start_date %s is in the future: nothing can be read until then (a run reads "
             "nothing and ends)",
             config["start_date"],
         )

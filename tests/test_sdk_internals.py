@@ -24,10 +24,22 @@ import tap_callcdr
 PACKAGE = Path(tap_callcdr.__file__).parent
 SDK_MODULE = PACKAGE / "fastpath" / "sdk.py"
 RECEIVERS = ("self", "cls")  # an attribute of these is the enclosing class's own
+REFLECTION = ("getattr", "setattr", "hasattr", "delattr")
 
 
 def is_private(name: str) -> bool:
     return name.startswith("_") and not name.startswith("__")
+
+
+def is_own(node: ast.Attribute) -> bool:
+    """`self._x`, `cls._x` or `super()._x`: an attribute of the enclosing class."""
+    if isinstance(node.value, ast.Call):
+        return getattr(node.value.func, "id", "") == "super"
+    return isinstance(node.value, ast.Name) and node.value.id in RECEIVERS
+
+
+def text(node: ast.expr) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
 def is_sdk(cls: type) -> bool:
@@ -43,9 +55,8 @@ def sdk_private_names(cls: type) -> frozenset[str]:
     except (OSError, TypeError):
         return frozenset(names)
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Attribute) and is_private(node.attr):
-            if isinstance(node.value, ast.Name) and node.value.id in RECEIVERS:
-                names.add(node.attr)
+        if isinstance(node, ast.Attribute) and is_private(node.attr) and is_own(node):
+            names.add(node.attr)
     return frozenset(names)
 
 
@@ -112,19 +123,15 @@ class Finder(ast.NodeVisitor):
         self.names = outer
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
-        if is_private(node.attr):
-            own = isinstance(node.value, ast.Name) and node.value.id in RECEIVERS
-            own = own or (isinstance(node.value, ast.Call) and getattr(node.value.func, "id", "") == "super")
-            if node.attr in (self.names if own else all_sdk_names()):
-                self.found.append((node.lineno, node.attr))
+        if is_private(node.attr) and node.attr in (self.names if is_own(node) else all_sdk_names()):
+            self.found.append((node.lineno, node.attr))
         self.generic_visit(node)
 
     def visit_Call(self, node: ast.Call) -> None:
         """getattr(x, "_name") and the like."""
-        if getattr(node.func, "id", "") in ("getattr", "setattr", "hasattr", "delattr") and len(node.args) > 1:
-            name = node.args[1]
-            if isinstance(name, ast.Constant) and name.value in all_sdk_names():
-                self.found.append((node.lineno, str(name.value)))
+        name = text(node.args[1]) if len(node.args) > 1 else None
+        if getattr(node.func, "id", "") in REFLECTION and name in all_sdk_names():
+            self.found.append((node.lineno, str(name)))
         self.generic_visit(node)
 
 
@@ -143,7 +150,7 @@ def internals_of(path: Path) -> list[tuple[int, str]]:
 )
 def test_no_module_but_sdk_py_uses_an_sdk_internal(path: Path) -> None:
     found = internals_of(path)
-    assert not found, f"{path.relative_to(PACKAGE)} uses SDK internals (move them into fastpath/sdk.py): {found}"
+    assert not found, f"{path.relative_to(PACKAGE)} uses SDK internals (move them to sdk.py): {found}"
 
 
 def test_sdk_py_lists_every_sdk_internal_it_uses() -> None:

@@ -46,6 +46,11 @@ Imported from `singer_sdk.helpers._*` (re-exported here):
 - `helpers._typing._is_exclusive_boolean_type`: the properties the SDK's conformance turns into
   booleans (`ConformanceCheck`). Check conformance still treats exactly these specially.
 - `helpers._batch.BatchConfig`: a type only.
+
+Copies of public SDK code elsewhere, to compare on an upgrade too: `TapCallCDR.cb_test` and
+`cb_discover` (Tap's, building the tap the same way), `CDRStream.request_decorator` (the
+SDK's retry decorator, with `RETRIED`), ITNIO's `_answers` (`RESTStream.request_records`'
+paging loop).
 """
 
 from __future__ import annotations
@@ -64,8 +69,6 @@ if t.TYPE_CHECKING:
     from collections.abc import Iterable
 
     from singer_sdk.helpers.types import Context
-
-    Batch = t.Any  # what `record_batches` yields: the stream's (emitting.py)
 
 RETRIED = (  # what RESTStream.request_decorator retries (0.54)
     ConnectionResetError,
@@ -138,12 +141,12 @@ class SDKStream(RESTStream[t.Any]):
         """Whether this sync may run the batch loop instead of the SDK's; never by default."""
         return False
 
-    def record_batches(self, context: Context | None) -> Iterable[Batch]:
-        """The batch loop's input: the partition's records, in batches."""
+    def record_batches(self, context: Context | None) -> Iterable[t.Any]:
+        """The batch loop's input: the partition's records, in batches (emitting.py)."""
         raise NotImplementedError
 
     def emit_batch(
-        self, batch: Batch, context: Context | None, state_context: Context | None, written: int
+        self, batch: t.Any, context: Context | None, state_context: Context | None, written: int
     ) -> int:
         """Write one batch's messages; returns the stream's record count so far."""
         raise NotImplementedError
