@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as dt
 import logging
 import sys
@@ -11,10 +12,9 @@ import zoneinfo
 from collections.abc import Iterator
 
 import click
-from singer_sdk import Stream, Tap
+from singer_sdk import Stream
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
-from singer_sdk.helpers._util import load_json
 from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_callcdr.core.errors import (
@@ -28,10 +28,11 @@ from tap_callcdr.core.errors import (
     raise_collected,
 )
 from tap_callcdr.core.settings import check_known, check_types
-from tap_callcdr.core.statecheck import check_bookmarks, read_state_file, shape_problem
+from tap_callcdr.core.statecheck import check_bookmarks, checked_state_file, shape_problem
 from tap_callcdr.core.stream import account_zone
 from tap_callcdr.core.vendor import VendorSpec
 from tap_callcdr.core.windows import parse_instant
+from tap_callcdr.fastpath.sdk import SDKTap
 from tap_callcdr.fastpath.writer import BufferedMsgspecWriter
 from tap_callcdr.vendors import generic, itnio, tencent, yeastar
 
@@ -39,7 +40,7 @@ from tap_callcdr.vendors import generic, itnio, tencent, yeastar
 VENDORS: tuple[VendorSpec, ...] = (generic.VENDOR, tencent.VENDOR, itnio.VENDOR, yeastar.VENDOR)
 
 
-class TapCallCDR(Tap):
+class TapCallCDR(SDKTap):
     """Singer tap for call detail records."""
 
     name = "tap-callcdr"
@@ -78,15 +79,15 @@ class TapCallCDR(Tap):
         additional_properties=False,  # a misspelt setting is refused (settings.py)
     ).to_dict()  # fmt: skip
 
-    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """The SDK's check against the schema (its own capability settings included), but an
-        unknown key is named first, with the known one that was probably meant."""
-        if raise_errors:
-            schema = self.config_jsonschema
-            self.append_builtin_config(schema)  # as the SDK's check does
-            check_known(self._config, schema)
-            check_types(self._config, schema)
-        return super()._validate_config(raise_errors=raise_errors)
+    def check_settings(self) -> None:
+        """Before the SDK's check against the schema (its own capability settings included):
+        an unknown key is named, with the known one that was probably meant, and a value of
+        the wrong type by its path, never quoted."""
+        schema = self.config_jsonschema
+        self.append_builtin_config(schema)  # as the SDK's check does
+        config = dict(self.config)  # JSON Schema's objects are dicts
+        check_known(config, schema)
+        check_types(config, schema)
 
     def load_state(self, state: dict[str, t.Any]) -> None:
         """The SDK's, on a state checked first (statecheck.py): a bookmark that cannot be
@@ -100,6 +101,7 @@ class TapCallCDR(Tap):
 
     def discover_streams(self) -> list[Stream]:
         check_config(self.config)
+        warn_if_start_in_future(self.config, self.logger)
         return [
             stream_class(tap=self)
             for vendor in VENDORS
@@ -107,22 +109,18 @@ class TapCallCDR(Tap):
             for stream_class in vendor.streams
         ]
 
-    failed_streams: dict[str, Exception] | None = None  # set while sync_all_streams runs
-
-    def sync_all_streams(self) -> None:
-        """`sync_all`, but a stream that fails (a vendor down, every account's credentials
-        wrong) does not keep the other streams from running: they are read, their bookmarks
-        move, then the run fails naming what failed."""
-        warn_if_start_in_future(self.config, self.logger)
-        self.failed_streams = {}
-        try:
-            self.sync_all()
-        finally:
-            failed, self.failed_streams = self.failed_streams, None
-        raise_collected(list(failed.values()), StreamsFailedError, f"{len(failed)} streams")
+    def stream_failed(self, stream: Stream, error: Exception) -> bool:
+        """A stream failed (a vendor down, every account's credentials wrong): True if the
+        run goes on with the other streams (`streams_go_on`), which then names it at the end."""
+        failed = FAILED_STREAMS.get()
+        if failed is None:
+            return False
+        failed[stream.name] = error
+        stream.logger.warning("%s failed (reported at the end); going on with the other streams", stream.name)
+        return True
 
     @classmethod
-    def invoke(  # type: ignore[override]
+    def invoke(  # type: ignore[override]  # as the SDK's Tap.invoke
         cls,
         *,
         about: bool = False,
@@ -131,19 +129,14 @@ class TapCallCDR(Tap):
         state: t.IO[str] | None = None,
         catalog: t.IO[str] | None = None,
     ) -> None:
-        """The SDK's `Tap.invoke` (as of 0.54), but with `sync_all_streams`; and every error
-        the user can act on is one line, not a traceback."""
+        """The SDK's, but a stream that fails does not keep the others from being read
+        (`streams_go_on`), and every error the user can act on is one line, not a traceback."""
         try:
-            super(Tap, cls).invoke(about=about, about_format=about_format)  # --about
-            cls.print_version(print_fn=cls.logger.info)
-            tap = cls(
-                config=config.config if config else {},
-                state=read_state_file(state),
-                catalog=None if catalog is None else load_json(catalog.read()),
-                parse_env_config=config.parse_env if config else False,
-                validate_config=True,
-            )
-            tap.sync_all_streams()
+            with streams_go_on():
+                state = checked_state_file(state)  # one line naming the file, not the SDK's traceback
+                super().invoke(
+                    about=about, about_format=about_format, config=config, state=state, catalog=catalog
+                )
         except USER_ERRORS as exc:
             fail(user_message(exc))
         finally:  # whatever happened, what was written reaches the target
@@ -196,21 +189,39 @@ class TapCallCDR(Tap):
         ctx.exit()
 
     def dry_run(self) -> None:
-        """The SDK's connection test (one record a stream), but like `sync_all_streams`: a
-        failed stream does not keep the others from being tested, and an account that failed
-        before the stream's first record is reported (the test stops each stream there, so
-        the stream never got to say it), then the test fails naming every failure."""
-        self.failed_streams = {}
-        try:
+        """The SDK's connection test (one record a stream), but as a run: a failed stream
+        does not keep the others from being tested (`streams_go_on`), and an account that
+        failed before the stream's first record is reported (the test stops each stream
+        there, so the stream never got to say it); then the test fails naming every failure."""
+        with streams_go_on() as failed:
             self.run_connection_test()
-        finally:
-            failed, self.failed_streams = self.failed_streams, None
-        for stream in self.streams.values():
-            accounts = getattr(stream, "_failures", None)
-            if accounts and stream.name not in failed:
-                counted = f"{len(accounts)} accounts"
-                failed[stream.name] = collected(list(accounts.values()), AccountsFailedError, counted)
-        raise_collected(list(failed.values()), StreamsFailedError, f"{len(failed)} streams")
+            for stream in self.streams.values():
+                accounts = getattr(stream, "_failures", None)
+                if accounts and stream.name not in failed:
+                    counted = f"{len(accounts)} accounts"
+                    failed[stream.name] = collected(list(accounts.values()), AccountsFailedError, counted)
+
+
+# The streams that failed in a run that goes on past them (`streams_go_on`); None: a failed
+# stream stops the run, as in the SDK. A context variable, as the SDK's `invoke` builds the tap.
+FAILED_STREAMS: contextvars.ContextVar[dict[str, Exception] | None] = contextvars.ContextVar(
+    "FAILED_STREAMS", default=None
+)
+
+
+@contextlib.contextmanager
+def streams_go_on() -> Iterator[dict[str, Exception]]:
+    """Within, a stream that fails does not stop the run (`TapCallCDR.stream_failed`): the
+    other streams are read and their bookmarks move; at the end the run fails naming each
+    failure (the one as it is, or StreamsFailedError). The console script runs so; the tap
+    used in-process (`sync_all`) stops at its first failed stream, as the SDK's does."""
+    failed: dict[str, Exception] = {}
+    token = FAILED_STREAMS.set(failed)
+    try:
+        yield failed
+    finally:
+        FAILED_STREAMS.reset(token)
+    raise_collected(list(failed.values()), StreamsFailedError, f"{len(failed)} streams")
 
 
 USER_ERRORS = (ConfigValidationError, CallCDRError, FatalAPIError, RetriableAPIError, OSError)
@@ -272,7 +283,7 @@ def warn_if_start_in_future(config: t.Mapping[str, t.Any], logger: logging.Logge
     start = parse_instant(str(config["start_date"]))
     if start > dt.datetime.now(dt.UTC):
         logger.warning(
-            "start_date %s is in the future: nothing can be read until then (this run reads "
+            "start_date %s is in the future: nothing can be read until then (a run reads "
             "nothing and ends)",
             config["start_date"],
         )

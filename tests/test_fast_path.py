@@ -30,6 +30,7 @@ from tap_callcdr.fastpath import writer as writer_module
 from tap_callcdr.fastpath.emitting import LeanRecordPath
 from tap_callcdr.fastpath.writer import BufferedMsgspecWriter
 from tap_callcdr.tap import TapCallCDR
+from tap_callcdr.vendors.generic.stream import GenericCDRStream
 
 SAFE = {"trust_record_types": False, "parallel_accounts": 1}
 FAST = {"trust_record_types": True, "parallel_accounts": 4}
@@ -202,3 +203,30 @@ def test_batch_record_lines_are_the_sdks_record_messages(
         writer.flush()
     ours, sdks = out.getvalue().splitlines()
     assert ours == sdks and '"time_extracted":"2026-01-02T03:04:05.678901' in ours
+
+
+class EvenIdsOnly(GenericCDRStream):
+    """A stream class that overrides the SDK's documented `get_records` hook."""
+
+    def get_records(self, context: t.Any) -> t.Iterator[dict[str, t.Any]]:
+        return (row for row in super().get_records(context) if int(row["id"]) % 2 == 0)
+
+
+class EvenIdsTap(TapCallCDR):
+    def discover_streams(self) -> list[t.Any]:
+        return [EvenIdsOnly(tap=self)]
+
+
+def test_a_stream_overriding_get_records_gets_exactly_its_records_emitted(http_sim: Simulator) -> None:
+    """The batch loop reads the base's batches, not `get_records`: a subclass overriding it
+    must not be skipped silently (it gets the SDK's loop, which reads it)."""
+    config = {**generic_helpers.tap_config(http_sim, days=4), **FAST}
+    every = records(in_process_lines(config))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        tap = EvenIdsTap(config=config)
+        tap.sync_all()
+        tap.message_writer.flush()
+    even = records(normalized(out.getvalue().encode().splitlines()))
+    assert even == [record for record in every if record["id"] % 2 == 0]
+    assert 0 < len(even) < len(every)

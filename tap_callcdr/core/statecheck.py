@@ -10,15 +10,15 @@ does instead: read those accounts from start_date.
 
 from __future__ import annotations
 
+import io
 import logging
 import typing as t
 from collections.abc import Mapping
 
-from singer_sdk.helpers._util import load_json
-
 from tap_callcdr.core.errors import StateError
 from tap_callcdr.core.stream import CDRStream
 from tap_callcdr.core.windows import parse_instant
+from tap_callcdr.fastpath.sdk import load_json
 
 RESET = (
     "remove that partition from the state, or set it to an ISO 8601 date-time (with Meltano, "
@@ -26,19 +26,21 @@ RESET = (
 )
 
 
-def read_state_file(file: t.IO[str] | None) -> dict[str, t.Any] | None:
-    """The `--state` file's state; one line naming the file if it cannot be one."""
+def checked_state_file(file: t.IO[str] | None) -> t.IO[str] | None:
+    """The `--state` file, read and checked as the SDK will read it: one line naming the file
+    if it cannot be a state; else its text again, for the SDK."""
     if file is None:
         return None
     name = getattr(file, "name", "--state")
     try:
-        state = load_json(file.read())
+        text = file.read()
+        state = load_json(text)
     except ValueError as exc:  # not JSON, or not text
         raise StateError(f"state file '{name}' is not JSON: {exc}") from None
     problem = shape_problem(state)
     if problem:
         raise StateError(f"state file '{name}': {problem}")
-    return state
+    return io.StringIO(text)
 
 
 def shape_problem(state: t.Any) -> str | None:

@@ -9,13 +9,12 @@ import os
 import random
 import threading
 import typing as t
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
 import backoff
 import requests
-from singer_sdk import RESTStream
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
@@ -42,11 +41,13 @@ from tap_callcdr.core.windows import UTC, Window, WindowPlan, iso_utc, parse_ins
 from tap_callcdr.fastpath.emitting import BATCH_RECORDS, Batch, EncodedBatch, LeanRecordPath
 from tap_callcdr.fastpath.readahead import ReadAhead
 from tap_callcdr.fastpath.rowworkers import RowWorkers
+from tap_callcdr.fastpath.sdk import RETRIED
 from tap_callcdr.fastpath.session import Session
 
 if t.TYPE_CHECKING:
-    from singer_sdk.helpers._batch import BatchConfig
     from singer_sdk.helpers.types import Context
+
+    from tap_callcdr.fastpath.sdk import BatchConfig
 
 WINDOW_KEY = "_window"  # request-context key carrying the window being read
 Record = dict[str, t.Any]  # a vendor's row (the SDK's Record): post_process makes the record of it
@@ -55,17 +56,9 @@ Record = dict[str, t.Any]  # a vendor's row (the SDK's Record): post_process mak
 WindowItem = Record | Window | EncodedBatch
 DEFAULT_RETRY_CEILING = 60.0  # seconds: `retry_max_wait_seconds`
 ACCOUNT_FAILURES = (CallCDRError, FatalAPIError, RetriableAPIError)  # what stops one account
-RETRIED = (  # what the SDK's request_decorator (0.54) retries
-    ConnectionResetError,
-    RetriableAPIError,
-    requests.exceptions.Timeout,
-    requests.exceptions.ConnectionError,
-    requests.exceptions.ChunkedEncodingError,
-    requests.exceptions.ContentDecodingError,
-)
 
 
-class CDRStream(LeanRecordPath, RESTStream[t.Any]):
+class CDRStream(LeanRecordPath):
     """A vendor endpoint read account by account, window by window.
 
     Subclasses name their `vendor` (config key `<vendor>_accounts`) and declare the
@@ -186,17 +179,9 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any]):
 
     _read_ahead: ReadAhead[t.Any] | None = None
 
-    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        """The account's records, window by window; the bookmark moves after each window.
-
-        The reading itself happens ahead, in the account's thread (see prefetch.py).
-        """
-        for batch in self.record_batches(context):
-            assert not isinstance(batch, EncodedBatch), "encoded records are for the batch loop only"
-            yield from batch
-
     def record_batches(self, context: Context | None) -> Iterator[Batch]:
-        """`get_records` in the batches the account's thread read them in (see emitting.py)."""
+        """The account's records, window by window, in the batches the account's thread read
+        them in (readahead.py); the bookmark moves after each window."""
         name = self.current_account = self.account(context)["name"]
         if self._read_ahead is None or name not in self._read_ahead.keys:
             self._read_ahead = self._start_reading(context)
@@ -249,34 +234,22 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any]):
             read_ahead.start(partition["account"], produce)
         return read_ahead
 
-    def _sync_records(
-        self, context: Context | None = None, *, write_messages: bool = True
-    ) -> t.Generator[dict, t.Any, t.Any]:
-        """The SDK's record loop; when the tap runs every stream (`sync_all_streams`), this
-        stream failing is noted there and the tap goes on with the next stream."""
-        try:
-            yield from super()._sync_records(context, write_messages=write_messages)
-        except ACCOUNT_FAILURES as error:
-            failed = getattr(self._tap, "failed_streams", None)
-            if failed is None:
-                raise
-            failed[self.name] = error
-            self.logger.warning("%s failed (reported at the end); going on with the other streams", self.name)
-        finally:
-            if self.row_workers is not None:
-                self.row_workers.close()
-                self.row_workers = None
+    def sync_failed(self, error: Exception) -> bool:
+        """A failure that stops this stream goes to the tap, which may go on with its other
+        streams and name every failure at the end (`TapCallCDR.stream_failed`)."""
+        report = getattr(self.tap, "stream_failed", None)
+        return isinstance(error, ACCOUNT_FAILURES) and report is not None and report(self, error)
+
+    def end_sync(self) -> None:
+        """The sync's row workers stop (vendors add what their reading holds)."""
+        if self.row_workers is not None:
+            self.row_workers.close()
+            self.row_workers = None
 
     def get_batch_config(self, config: t.Mapping[str, t.Any]) -> BatchConfig | None:
         """The SDK's; none in a dry run (`--test`), which sends its records as RECORDs: the
         SDK would stop it before writing any batch file, after a STATE covering them."""
         return None if self.ABORT_AT_RECORD_COUNT is not None else super().get_batch_config(config)
-
-    def _sync_batches(self, batch_config: BatchConfig, context: Context | None = None) -> None:
-        """The SDK's: a STATE after each BATCH message; then one for the windows read after
-        the last batch's records (or read empty)."""
-        super()._sync_batches(batch_config, context=context)
-        self._write_state_message()
 
     # -- row workers: conversion on several cores (offload.py) ---------------------------------
 
@@ -378,12 +351,9 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any]):
             state["replication_key"] = self.replication_key
             state["replication_key_value"] = new
         if self.get_batch_config(self.config):  # batch mode: the SDK emits the STATE after the
-            self._finalize_state(state)  # BATCH message holding the window's records (_sync_batches)
+            self.state_manager.finalize_state(state)  # BATCH message holding the window's records
         else:
             self.finalize_state_progress_markers(state)  # emits STATE after the records
-
-    def _increment_stream_state(self, latest_record: t.Any, *, context: t.Any = None) -> None:
-        """Bookmarks come from completed windows, never from records: see windows.py."""
 
     def get_replication_key_signpost(self, context: Context | None = None) -> None:
         """No signpost: windows already stop at now minus the settle lag."""
@@ -493,7 +463,7 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any]):
 
         return send
 
-    def _request(
+    def send_request(
         self, prepared_request: requests.PreparedRequest, context: Context | None
     ) -> requests.Response:
         """The SDK's one attempt (0.54), but an attempt that fails once sent is counted too:
@@ -504,8 +474,7 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any]):
             response = self.requests_session.send(
                 request, timeout=self.timeout, allow_redirects=self.allow_redirects
             )
-            urls = {"url": request.path_url} if self._LOG_REQUEST_METRIC_URLS else None
-            self._write_request_duration_log(self.path, response, context, urls)
+            self.log_request_duration(request, response, context)
             self.validate_response(response)
         except Exception:
             self.count_failed_request(context)

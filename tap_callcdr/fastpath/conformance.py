@@ -24,11 +24,11 @@ class ConformanceCheck:
     """
 
     def __init__(self, schema: dict[str, t.Any]) -> None:
-        from singer_sdk.helpers._typing import _is_exclusive_boolean_type  # here: see the module docstring
+        from tap_callcdr.fastpath.sdk import is_exclusive_boolean_type  # here: see the module docstring
 
         properties: dict[str, t.Any] = schema.get("properties") or {}
         self.keys = frozenset(properties)
-        self.usable = not any(_is_exclusive_boolean_type(p) for p in properties.values())
+        self.usable = not any(is_exclusive_boolean_type(p) for p in properties.values())
 
     @classmethod
     def of(cls, keys: t.Iterable[str], usable: bool) -> ConformanceCheck:

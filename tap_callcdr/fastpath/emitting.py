@@ -9,11 +9,13 @@ change nothing: `trust_record_types` is on, or one cheap pass shows the record h
 values the SDK's conformance leaves as they are (`ConformanceCheck`). Any other record
 takes the SDK's own path; so does the child-context copy unless there are no children.
 
-In that common case the SDK's record loop itself is replaced too (`_sync_in_batches`): it
-walks each batch an account's thread read in one tight loop, with the same calls in the same
-order (post_process, RECORD, the periodic STATE, the partition's final state) but without the
-SDK's per-record generator hops, limit checks and counter calls (about 3 µs a record).
-tests/test_fast_path.py compares whole runs' output with and without the shortcuts.
+In that common case the SDK's record loop itself is replaced too (`use_batch_loop`; the loop
+is `_sync_in_batches` in sdk.py): it walks each batch an account's thread read in one tight
+loop (`emit_batch`), with the same calls in the same order (post_process, RECORD, the periodic
+STATE, the partition's final state) but without the SDK's per-record generator hops, limit
+checks and counter calls (about 3 µs a record). A stream class that overrides `get_records`
+keeps the SDK's loop, which reads it. tests/test_fast_path.py compares whole runs' output with
+and without the shortcuts.
 """
 
 from __future__ import annotations
@@ -21,16 +23,16 @@ from __future__ import annotations
 import contextlib
 import os
 import typing as t
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
-from singer_sdk.streams.core import Stream
 
 from tap_callcdr.fastpath.conformance import ConformanceCheck
+from tap_callcdr.fastpath.sdk import SDKStream
 from tap_callcdr.fastpath.writer import BufferedMsgspecWriter
 
 if t.TYPE_CHECKING:
@@ -53,8 +55,9 @@ class EncodedBatch:
 Batch = list[dict[str, t.Any]] | EncodedBatch  # what an account's thread hands the emitter
 
 
-class LeanRecordPath(Stream):
-    """Mixed into the stream class: overrides of the SDK's per-record methods."""
+class LeanRecordPath(SDKStream):
+    """Mixed into the stream class: the SDK's per-record steps without the no-ops, and the
+    batch loop's part of ours (sdk.py runs the loop)."""
 
     @cached_property
     def _everything_selected(self) -> bool:
@@ -71,66 +74,38 @@ class LeanRecordPath(Stream):
     @cached_property
     def _direct_writer(self) -> BufferedMsgspecWriter | None:
         """The writer RECORD lines may go straight to: everything selected, no stream maps."""
-        writer = self._tap.message_writer
+        writer = self.tap.message_writer
         maps = self.stream_maps
         plain = len(maps) == 1 and type(maps[0]) is SameRecordTransform and not maps[0].flattening_enabled
         if plain and maps[0].stream_alias == self.name and self._everything_selected:
             return writer if isinstance(writer, BufferedMsgspecWriter) else None
         return None
 
-    def record_batches(self, context: Context | None) -> Iterable[Batch]:
-        """`get_records(context)` in batches; streams that read in batches hand them on as they are."""
-        batch: list[dict[str, t.Any]] = []
-        for record in self.get_records(context):
-            batch.append(t.cast("dict[str, t.Any]", record))  # the SDK's deprecated tuples aside
-            if len(batch) == BATCH_RECORDS:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
+    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        """The records of `record_batches`, for the SDK's loop (the batch loop takes the
+        batches themselves, unless a subclass overrides this method: `use_batch_loop`)."""
+        for batch in self.record_batches(context):
+            assert not isinstance(batch, EncodedBatch), "encoded records are for the batch loop only"
+            yield from batch
 
-    def _sync_records(
-        self, context: Context | None = None, *, write_messages: bool = True
-    ) -> t.Generator[dict, t.Any, t.Any]:
-        """The SDK's loop, or ours where it would do nothing more (module docstring)."""
-        batched = (
-            write_messages
-            and context is None
+    def record_batches(self, context: Context | None) -> Iterator[Batch]:
+        """The partition's records in the batches they were read in (the stream's reader)."""
+        raise NotImplementedError
+
+    def use_batch_loop(self, context: Context | None) -> bool:
+        """Our loop where the SDK's would do nothing more (module docstring): all partitions,
+        selected, no child streams or record limit, RECORDs straight to the writer, and the
+        records are `record_batches`' (`get_records` not overridden by a subclass)."""
+        return (
+            context is None
             and self.selected
             and not self.child_streams
             and self.ABORT_AT_RECORD_COUNT is None
             and self._direct_writer is not None
+            and type(self).get_records is LeanRecordPath.get_records
         )
-        self.batching = batched
-        if not batched:
-            yield from super()._sync_records(context, write_messages=write_messages)
-            return
-        self._sync_in_batches()
 
-    batching = False  # this sync runs the batch loop (set as it starts)
-
-    def _sync_in_batches(self) -> None:
-        """`Stream._sync_records` (SDK 0.54) for all partitions, writing messages, without
-        child streams or a record limit: the same messages in the same order."""
-        record_counter, timer = self.get_record_counter(), self.get_sync_timer()
-        written = 0
-        with record_counter, timer:
-            for partition in self.partitions or [{}]:
-                record_counter.with_context(partition)
-                timer.with_context(partition)
-                context = partition or None
-                state_context = self._get_state_partition_context(context)
-                self._write_starting_replication_value(context)
-                for batch in self.record_batches(context):
-                    before = written
-                    written = self._emit_batch(batch, context, state_context, written)
-                    record_counter.increment(written - before)
-                if context == state_context:
-                    self._finalize_state(self.get_context_state(context))
-        self._finalize_state(self.stream_state)
-        self._write_state_message()
-
-    def _emit_batch(
+    def emit_batch(
         self, batch: Batch, context: Context | None, state_context: Context | None,
         written: int,
     ) -> int:  # fmt: skip
@@ -142,8 +117,8 @@ class LeanRecordPath(Stream):
         writer = t.cast("BufferedMsgspecWriter", self._direct_writer)  # batched: never None here
         if isinstance(batch, EncodedBatch):
             return self._emit_encoded(batch, writer, written)
-        post_process, state, sdk_write = self.post_process, self.state_manager, super()._write_record_message
-        write = writer.record_writer(self.name, self._stream_version)
+        post_process, state, sdk_write = self.post_process, self.state_manager, self.sdk_write_record_message
+        write = writer.record_writer(self.name, self.stream_version)
         unchanged = self._conformance.unchanged if self._conformance is not None else None
         keys = list((state_context or {}).items())
         every = self.STATE_MSG_FREQUENCY
@@ -160,12 +135,12 @@ class LeanRecordPath(Stream):
             state.is_flushed = False
             written += 1
             if written % every == 0:
-                self._write_state_message()
+                self.write_state_message()
         return written
 
     def _emit_encoded(self, batch: EncodedBatch, writer: BufferedMsgspecWriter, written: int) -> int:
-        """_emit_batch for records a worker encoded: each line into a RECORD, in order."""
-        write = writer.encoded_record_writer(self.name, self._stream_version)
+        """emit_batch for records a worker encoded: each line into a RECORD, in order."""
+        write = writer.encoded_record_writer(self.name, self.stream_version)
         state, every = self.state_manager, self.STATE_MSG_FREQUENCY
         try:
             with contextlib.ExitStack() as stack:
@@ -178,32 +153,18 @@ class LeanRecordPath(Stream):
                     state.is_flushed = False
                     written += 1
                     if written % every == 0:
-                        self._write_state_message()
+                        self.write_state_message()
         finally:
             if batch.path:
                 os.unlink(batch.path)
         return written
 
-    def _process_record(
-        self,
-        record: dict[str, t.Any],
-        child_context: Context | None = None,
-        partition_context: Context | None = None,
-    ) -> None:
-        """Without child streams, all the SDK does here is add the partition's keys (ours are
-        in every record already); its child-context walk copies a dict per record."""
-        if self.child_streams:
-            super()._process_record(record, child_context, partition_context)
-            return
-        for key, value in (partition_context or {}).items():
-            record.setdefault(key, value)
-
-    def _write_record_message(self, record: dict[str, t.Any]) -> None:
+    def write_record(self, record: dict[str, t.Any]) -> None:
         writer, conformance = self._direct_writer, self._conformance
         if writer is None or (conformance is not None and not conformance.unchanged(record)):
-            super()._write_record_message(record)
+            self.sdk_write_record_message(record)
         else:
-            writer.write_record(self.name, record, self._stream_version)
-        # Either way a STATE is now due (the SDK marks it in _increment_stream_state, which our
-        # streams leave empty): else the SDK's abort (`--test`) writes none after this record.
+            writer.write_record(self.name, record, self.stream_version)
+        # Either way a STATE is now due (the SDK marks it as it increments the bookmark, which
+        # our streams do not): else the SDK's abort (`--test`) writes none after this record.
         self.state_manager.is_flushed = False

@@ -21,8 +21,9 @@ import typing as t
 import weakref
 
 from singer_sdk.contrib.msgspec import MsgSpecWriter, encoder
-from singer_sdk.helpers._util import utc_now
 from singer_sdk.singerlib.messages import SingerMessageType
+
+from tap_callcdr.fastpath.sdk import utc_now
 
 if t.TYPE_CHECKING:
     from singer_sdk.singerlib.encoding.simple import Message

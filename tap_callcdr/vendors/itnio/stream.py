@@ -32,7 +32,6 @@ from tap_callcdr.vendors.itnio.schema import (
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
-    from singer_sdk.pagination import BaseAPIPaginator
 
 PAGE_SIZE = 100  # the vendor's maximum
 PAGES_IN_FLIGHT = 4  # a window's pages asked at once (pages.py); an account's pages_in_flight
@@ -86,13 +85,12 @@ class ItnioRecordStream(CDRStream):
         (pages.py): the same requests, counted and checked in the same order; each answer
         with its records."""
         paginator = self.get_new_paginator()
-        send = self.request_decorator(self._request)
+        send = self.request_decorator(self.send_request)
         account = self.current_account
 
         def fetch(page: int) -> requests.Response:
             self.current_account = account  # a helper thread reads as this account
-            number = t.cast("BaseAPIPaginator[t.Any]", _Page(page))
-            request = self._prepare_request(context=context, page=number)
+            request = self.prepare_request(context, page)
             return t.cast("requests.Response", send(request, context))
 
         answers = self._pages_ahead(account).responses(fetch, self._pages_of)
@@ -124,15 +122,12 @@ class ItnioRecordStream(CDRStream):
     def _pages(self) -> dict[str, PagesAhead]:
         return {}
 
-    def _sync_records(
-        self, context: Context | None = None, *, write_messages: bool = True
-    ) -> t.Generator[dict, t.Any, t.Any]:
-        try:
-            yield from super()._sync_records(context, write_messages=write_messages)
-        finally:
-            for pages in self._pages.values():
-                pages.close()
-            self._pages.clear()
+    def end_sync(self) -> None:
+        """The sync's page-ahead pools stop too."""
+        super().end_sync()
+        for pages in self._pages.values():
+            pages.close()
+        self._pages.clear()
 
     def filters(self, account: t.Mapping[str, t.Any]) -> dict[str, str]:
         """Extra `params` of this endpoint besides the time range."""
@@ -246,12 +241,3 @@ class ItnioGroupRecordStream(ItnioRecordStream):
     string_fields = GROUP_STRING_FIELDS
     decimal_fields = GROUP_DECIMAL_FIELDS
 
-
-# -- field conversions ---------------------------------------------------------------------
-
-
-class _Page:
-    """What `_prepare_request` reads of a paginator: the page to ask for."""
-
-    def __init__(self, number: int) -> None:
-        self.current_value = number

@@ -1,0 +1,235 @@
+"""The one module that touches the SDK's internals (Meltano Singer SDK 0.54).
+
+The rest of the tap uses the SDK's public API and the public-named hooks defined here: each
+private step the tap changes is overridden here and hands over to a public method of ours,
+with the SDK's own behaviour as its default. tests/test_sdk_internals.py fails when another
+module uses an SDK internal, or when this list misses one used here. On an SDK upgrade, check
+each item below (tests/test_fast_path.py compares our record loop with the SDK's, byte for byte
+and call for call).
+
+Overridden on the stream (`singer_sdk.streams.core.Stream`, `.rest.RESTStream`):
+- `_sync_records`: the one override of the record loop. It runs our batch loop
+  (`_sync_in_batches`) when `use_batch_loop` says it may, else the SDK's; it hands a failure to
+  `sync_failed` and always ends with `end_sync`. Check that `sync()` and `_sync_batches` still
+  drive it, and that `sync()` still logs an exception that leaves it as unhandled (the reason
+  failures are caught here, not around `sync()`, which is final anyway).
+- `_sync_in_batches` is ours, a copy of `Stream._sync_records` without child streams, a record
+  limit or a given context: compare it line by line with the new `_sync_records`.
+- `_sync_batches`: the SDK's, then a STATE (the windows read after the last BATCH). Check it
+  still writes a STATE after each BATCH.
+- `_process_record`: without child streams only the partition keys are added (no child-context
+  copy per record). Check it still does nothing else then.
+- `_write_record_message`: goes to `write_record`; `sdk_write_record_message` is the SDK's.
+  Check the RECORD message it builds (tests/test_fast_path.py compares both).
+- `_increment_stream_state`: off; our bookmarks are window ends. Check it still only moves the
+  bookmark (and marks the state unflushed: `write_record` does that instead).
+- `_request` (RESTStream): goes to `send_request`, which keeps the SDK's one attempt. Check the
+  SDK's body against `send_request`, and that `request_records` still calls
+  `request_decorator(self._request)`.
+- `RETRIED` copies the exceptions `RESTStream.request_decorator` retries: check the list.
+
+Read or called on the stream:
+- `_write_state_message` (`write_state_message`), and in the batch loop `_finalize_state`,
+  `_get_state_partition_context`, `_write_starting_replication_value`: check their signatures.
+- `_stream_version` (`stream_version`), `_tap` (`tap`): check they still exist.
+- `_write_request_duration_log` and `_LOG_REQUEST_METRIC_URLS` (`log_request_duration`): the
+  request METRIC line `_request` writes. Check its signature.
+
+Overridden on the tap (`singer_sdk.tap_base.Tap`):
+- `_validate_config`: `check_settings` first (errors naming the setting), then the SDK's check.
+  Check the Tap still validates there, with `raise_errors`.
+
+Imported from `singer_sdk.helpers._*` (re-exported here):
+- `helpers._util.load_json`: the JSON reading of the SDK's `invoke` (numbers as Decimal), so
+  the `--state` check reads a file as the SDK then does.
+- `helpers._util.utc_now`: a RECORD's time_extracted, as the SDK stamps it.
+- `helpers._typing._is_exclusive_boolean_type`: the properties the SDK's conformance turns into
+  booleans (`ConformanceCheck`). Check conformance still treats exactly these specially.
+- `helpers._batch.BatchConfig`: a type only.
+
+Copies of public SDK code elsewhere, to compare on an upgrade too: `TapCallCDR.cb_test` and
+`cb_discover` (Tap's, building the tap the same way), `CDRStream.request_decorator` (the
+SDK's retry decorator, with `RETRIED`), ITNIO's `_answers` (`RESTStream.request_records`'
+paging loop).
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+import requests
+from singer_sdk import RESTStream, Tap
+from singer_sdk.exceptions import RetriableAPIError
+from singer_sdk.helpers._batch import BatchConfig as BatchConfig
+from singer_sdk.helpers._typing import _is_exclusive_boolean_type
+from singer_sdk.helpers._util import load_json as load_json
+from singer_sdk.helpers._util import utc_now as utc_now
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from singer_sdk.helpers.types import Context
+
+RETRIED = (  # what RESTStream.request_decorator retries (0.54)
+    ConnectionResetError,
+    RetriableAPIError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+
+
+def is_exclusive_boolean_type(schema: dict[str, t.Any]) -> bool:
+    """Whether the SDK's conformance turns this property's values into booleans."""
+    return bool(_is_exclusive_boolean_type(schema))
+
+
+class SDKStream(RESTStream[t.Any]):
+    """The stream's SDK internals, each handed over to the public-named hook after it."""
+
+    # -- the record loop -----------------------------------------------------------------
+
+    batching = False  # this sync runs the batch loop (set as it starts)
+
+    def _sync_records(
+        self, context: Context | None = None, *, write_messages: bool = True
+    ) -> t.Generator[dict, t.Any, t.Any]:
+        """The SDK's loop, or the batch loop where it would do nothing more; a failure goes to
+        `sync_failed`, and `end_sync` runs whatever happened."""
+        self.batching = write_messages and self.use_batch_loop(context)
+        try:
+            if self.batching:
+                self._sync_in_batches()
+            else:
+                yield from super()._sync_records(context, write_messages=write_messages)
+        except Exception as error:
+            if not self.sync_failed(error):
+                raise
+        finally:
+            self.end_sync()
+
+    def _sync_in_batches(self) -> None:
+        """`Stream._sync_records` (SDK 0.54) for all partitions, writing messages, without
+        child streams or a record limit: the same messages in the same order, a batch at a
+        time (`record_batches`, `emit_batch`)."""
+        record_counter, timer = self.get_record_counter(), self.get_sync_timer()
+        written = 0
+        with record_counter, timer:
+            for partition in self.partitions or [{}]:
+                record_counter.with_context(partition)
+                timer.with_context(partition)
+                context = partition or None
+                state_context = self._get_state_partition_context(context)
+                self._write_starting_replication_value(context)
+                for batch in self.record_batches(context):
+                    before = written
+                    written = self.emit_batch(batch, context, state_context, written)
+                    record_counter.increment(written - before)
+                if context == state_context:
+                    self._finalize_state(self.get_context_state(context))
+        self._finalize_state(self.stream_state)
+        self._write_state_message()
+
+    def _sync_batches(self, batch_config: BatchConfig, context: Context | None = None) -> None:
+        """The SDK's: a STATE after each BATCH message; then one for the windows read after
+        the last batch's records (or read empty)."""
+        super()._sync_batches(batch_config, context=context)
+        self._write_state_message()
+
+    def use_batch_loop(self, context: Context | None) -> bool:
+        """Whether this sync may run the batch loop instead of the SDK's; never by default."""
+        return False
+
+    def record_batches(self, context: Context | None) -> Iterable[t.Any]:
+        """The batch loop's input: the partition's records, in batches (emitting.py)."""
+        raise NotImplementedError
+
+    def emit_batch(
+        self, batch: t.Any, context: Context | None, state_context: Context | None, written: int
+    ) -> int:
+        """Write one batch's messages; returns the stream's record count so far."""
+        raise NotImplementedError
+
+    def sync_failed(self, error: Exception) -> bool:
+        """This sync failed with `error`: True if it is taken care of (not raised); by default
+        it is raised, as the SDK does."""
+        return False
+
+    def end_sync(self) -> None:
+        """After each sync, whatever happened: release what the sync held."""
+
+    # -- per record ----------------------------------------------------------------------
+
+    def _process_record(
+        self,
+        record: dict[str, t.Any],
+        child_context: Context | None = None,
+        partition_context: Context | None = None,
+    ) -> None:
+        """Without child streams, all the SDK does here is add the partition's keys (ours are
+        in every record already); its child-context walk copies a dict per record."""
+        if self.child_streams:
+            super()._process_record(record, child_context, partition_context)
+            return
+        for key, value in (partition_context or {}).items():
+            record.setdefault(key, value)
+
+    def _write_record_message(self, record: dict[str, t.Any]) -> None:
+        self.write_record(record)
+
+    def write_record(self, record: dict[str, t.Any]) -> None:
+        """One RECORD (and the messages of stream maps); the SDK's by default."""
+        self.sdk_write_record_message(record)
+
+    def sdk_write_record_message(self, record: dict[str, t.Any]) -> None:
+        """The SDK's RECORD message for `record`: conformed, mapped, its message object."""
+        super()._write_record_message(record)
+
+    def _increment_stream_state(self, latest_record: t.Any, *, context: t.Any = None) -> None:
+        """Off: bookmarks come from completed windows, never from records (windows.py)."""
+
+    def write_state_message(self) -> None:
+        """A STATE, if the state changed since the last one."""
+        self._write_state_message()
+
+    @property
+    def stream_version(self) -> int | None:
+        """The version RECORD messages carry (None: none)."""
+        return self._stream_version
+
+    @property
+    def tap(self) -> Tap:
+        return self._tap
+
+    # -- requests ------------------------------------------------------------------------
+
+    def _request(
+        self, prepared_request: requests.PreparedRequest, context: Context | None
+    ) -> requests.Response:
+        return self.send_request(prepared_request, context)
+
+    def send_request(
+        self, prepared_request: requests.PreparedRequest, context: Context | None
+    ) -> requests.Response:
+        """One attempt at a request (the SDK retries it: `request_decorator`)."""
+        return super()._request(prepared_request, context)
+
+    def log_request_duration(
+        self, request: requests.PreparedRequest, response: requests.Response, context: Context | None
+    ) -> None:
+        """The SDK's METRIC line for one answered request."""
+        urls = {"url": request.path_url} if self._LOG_REQUEST_METRIC_URLS else None
+        self._write_request_duration_log(self.path, response, context, urls)
+
+
+class SDKTap(Tap):
+    """The tap's SDK internals, each handed over to the public-named hook after it."""
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        if raise_errors:
+            self.check_settings()
+        return super()._validate_config(raise_errors=raise_errors)
+
+    def check_settings(self) -> None:
+        """Checks of the config that raise before the SDK's own; none by default."""
