@@ -14,8 +14,7 @@ import requests
 from tap_callcdr.core.fields import CONVERSION_ERRORS, FieldConverters
 from tap_callcdr.core.stream import WINDOW_KEY, CDRStream
 from tap_callcdr.core.windows import Window, iso_utc
-from tap_callcdr.fastpath.emitting import EncodedBatch
-from tap_callcdr.fastpath.jsonbody import UTF8
+from tap_callcdr.fastpath import rowworkers
 from tap_callcdr.vendors.itnio import envelope
 from tap_callcdr.vendors.itnio.auth import ItnioSignAuthenticator, TimestampExpiredError
 from tap_callcdr.vendors.itnio.pages import PagesAhead
@@ -55,6 +54,9 @@ class ItnioRecordStream(CDRStream):
     vendor_horizon = HORIZON
     string_fields: t.ClassVar[tuple[str, ...]]
     decimal_fields: t.ClassVar[tuple[str, ...]]
+    # Row workers convert each answer's page of records (worker.py), one page a job.
+    row_task = "tap_callcdr.vendors.itnio.worker:convert_page"
+    row_cut = rowworkers.ONE_PAGE
 
     # -- requests ------------------------------------------------------------------------
 
@@ -164,9 +166,12 @@ class ItnioRecordStream(CDRStream):
         # endTime as sent: a callTime of its shape and offset is in time order as text too
         sent = window.end.astimezone(self.zone(context)).isoformat(timespec="seconds")
         for response, rows in self._answers({**(context or {}), WINDOW_KEY: window}):
-            converted = self._converted_by_worker(response, context, sent, end)
+            converted = self.converted_by_workers(
+                context, response.content, response.encoding,
+                strings=self.string_fields, decimals=self.decimal_fields, sent=sent, end=end,
+            )  # fmt: skip
             if converted is not None:
-                yield t.cast("dict", converted)  # passed on as it is (_read_account)
+                yield from t.cast("list[dict]", converted)  # passed on as they are (_read_account)
                 continue
             for row in rows:
                 try:
@@ -175,27 +180,6 @@ class ItnioRecordStream(CDRStream):
                 except CONVERSION_ERRORS:
                     self.convert_field(row, "callTime", utc)  # raises, naming the field
                     raise
-
-    # -- row workers: pages converted in another process (tap_callcdr/fastpath/worker.py) ---------------
-
-    def row_worker_count(self, accounts: int) -> int:
-        """One per account read at once, up to the cores: each page then converts in a worker
-        while the account's next pages arrive, the tap only writing lines."""
-        return min(self.row_worker_limit(), int(self.config.get("parallel_accounts", 4)), accounts)
-
-    def _converted_by_worker(
-        self, response: requests.Response, context: Context | None, sent: str, end: str
-    ) -> EncodedBatch | None:
-        """The answer's records made by a row worker; None: convert them here (no workers,
-        an answer not in UTF-8, or one the worker declined)."""
-        workers = self.row_workers
-        encoding = response.encoding.lower() if response.encoding else None
-        if workers is None or encoding not in UTF8:
-            return None
-        job = self.worker_job("tap_callcdr.vendors.itnio.worker:convert_page", context)
-        job.update(strings=self.string_fields, decimals=self.decimal_fields, sent=sent, end=end)
-        done = workers.run(job, response.content)
-        return None if done is None else EncodedBatch(None, *done)
 
     # -- answers ---------------------------------------------------------------------------
 
