@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import typing as t
 from collections.abc import Iterator
@@ -14,10 +13,10 @@ import requests
 from tap_callcdr.core.fields import CONVERSION_ERRORS, FieldConverters
 from tap_callcdr.core.stream import WINDOW_KEY, CDRStream
 from tap_callcdr.core.windows import Window, iso_utc
-from tap_callcdr.fastpath import rowworkers
+from tap_callcdr.fastpath import pageahead, rowworkers
+from tap_callcdr.fastpath.pageahead import PagesAhead
 from tap_callcdr.vendors.itnio import envelope
 from tap_callcdr.vendors.itnio.auth import ItnioSignAuthenticator, TimestampExpiredError
-from tap_callcdr.vendors.itnio.pages import PagesAhead
 from tap_callcdr.vendors.itnio.paging import ItnioPaginator
 from tap_callcdr.vendors.itnio.records import build_record, converters, in_window
 from tap_callcdr.vendors.itnio.schema import (
@@ -31,10 +30,9 @@ from tap_callcdr.vendors.itnio.schema import (
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
-    from singer_sdk.pagination import BaseAPIPaginator
 
 PAGE_SIZE = 100  # the vendor's maximum
-PAGES_IN_FLIGHT = 4  # a window's pages asked at once (pages.py); an account's pages_in_flight
+PAGES_IN_FLIGHT = 4  # a window's pages asked at once (pageahead.py); an account's pages_in_flight
 MAX_RANGE = dt.timedelta(days=31)  # endTime - strTime; the vendor answers -25 beyond it
 # "Two months" back from the vendor's now is 59 days at the shortest (March 1 -> January 1);
 # a day less leaves room for the vendor counting in its own zone or by whole dates.
@@ -84,34 +82,10 @@ class ItnioRecordStream(CDRStream):
             yield from records
 
     def _answers(self, context: Context | None) -> Iterator[tuple[requests.Response, list[dict]]]:
-        """The SDK's paging loop (RESTStream.request_records, 0.54) over answers asked ahead
-        (pages.py): the same requests, counted and checked in the same order; each answer
-        with its records."""
-        paginator = self.get_new_paginator()
-        send = self.request_decorator(self._request)
-        account = self.current_account
-
-        def fetch(page: int) -> requests.Response:
-            self.current_account = account  # a helper thread reads as this account
-            number = t.cast("BaseAPIPaginator[t.Any]", _Page(page))
-            request = self._prepare_request(context=context, page=number)
-            return t.cast("requests.Response", send(request, context))
-
-        answers = self._pages_ahead(account).responses(fetch, self._pages_of)
-        with self.get_http_request_counter() as counter, contextlib.closing(answers):
-            counter.with_context(context)
-            for response in answers:
-                counter.increment()
-                self.update_sync_costs(response.request, response, context)
-                records = list(self.parse_response(response))
-                if not records and not paginator.continue_if_empty(response):
-                    # the last page, empty (continue_if_empty raises if it is not)
-                    self.logger.info("Pagination stopped: page %s is empty", paginator.current_value)
-                    break
-                yield response, records
-                paginator.advance(response)
-                if paginator.finished:
-                    break
+        """The window's answers, each with its records: the SDK's paging loop with a window's
+        pages asked ahead (fastpath/pageahead.py)."""
+        pages = self._pages_ahead(self.current_account)
+        return pageahead.answers(self, context, pages, self._pages_of)
 
     def _pages_of(self, response: requests.Response) -> int:
         return int(envelope.payload(response, self.describe)["data"]["pages"])
@@ -119,7 +93,7 @@ class ItnioRecordStream(CDRStream):
     def _pages_ahead(self, account: str) -> PagesAhead:
         if account not in self._pages:
             in_flight = int(self.accounts[account].get("pages_in_flight") or PAGES_IN_FLIGHT)
-            self._pages[account] = PagesAhead(in_flight, account)
+            self._pages[account] = PagesAhead(self, account, in_flight)
         return self._pages[account]
 
     @cached_property
@@ -229,13 +203,3 @@ class ItnioGroupRecordStream(ItnioRecordStream):
     schema = GROUP_SCHEMA
     string_fields = GROUP_STRING_FIELDS
     decimal_fields = GROUP_DECIMAL_FIELDS
-
-
-# -- field conversions ---------------------------------------------------------------------
-
-
-class _Page:
-    """What `_prepare_request` reads of a paginator: the page to ask for."""
-
-    def __init__(self, number: int) -> None:
-        self.current_value = number
