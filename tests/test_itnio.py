@@ -478,7 +478,7 @@ def test_paging_reads_exactly_the_pages_needed(calls: int, pages: int) -> None:
         assert sorted(keys(run.records(SIP_STREAM))) == sorted(expected(sim, SIP_STREAM))
         sent = queries(sim, SIP_STREAM)
         assert len(sent) == pages
-        # each page once; pages after the first are asked at the same time (pages.py), so
+        # each page once; pages after the first are asked at the same time (pageahead.py), so
         # the vendor may log them in any order
         assert sorted(q["params"]["current"] for q in sent) == list(range(1, pages + 1))
         assert {q["params"]["size"] for q in sent} == {100}
@@ -674,7 +674,7 @@ def test_api_url_defaults_to_the_public_endpoint() -> None:
     }
 
 
-# -- pages asked ahead (itnio/pages.py) --------------------------------------------------------
+# -- pages asked ahead (fastpath/pageahead.py) -------------------------------------------------
 
 
 class PagesInFlight:

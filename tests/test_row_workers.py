@@ -1,11 +1,12 @@
-"""Yeastar's row workers (yeastar/worker.py, offload.py): several PBXs' CDR files converted in
-worker processes emit exactly what the tap emits converting them itself, and any file a
-worker declines, or any worker that dies, is read by the tap itself."""
+"""Yeastar's row workers (yeastar/worker.py, fastpath/rowworkers.py): several PBXs' CDR files
+converted in worker processes emit exactly what the tap emits converting them itself, and any
+file a worker declines, or any worker that dies, is read by the tap itself."""
 
 from __future__ import annotations
 
 import csv
 import json
+import subprocess
 import sys
 import typing as t
 from collections.abc import Iterator
@@ -23,10 +24,10 @@ from yeastar_helpers import start, tap_config
 
 from tap_callcdr.core import stream as client
 from tap_callcdr.core.errors import ConfigError
-from tap_callcdr.fastpath import rowworkers as offload
+from tap_callcdr.fastpath import rowworkers
 from tap_callcdr.fastpath.rowworkers import RowWorkers
-from tap_callcdr.tap import TapCallCDR
-from tap_callcdr.vendors.yeastar import stream as yeastar_stream
+from tap_callcdr.fastpath.worker import Fallback
+from tap_callcdr.tap import VENDORS, TapCallCDR
 from tap_callcdr.vendors.yeastar import worker
 from tap_callcdr.vendors.yeastar.columns import CSV_COLUMNS
 
@@ -81,7 +82,7 @@ def test_a_dead_worker_costs_nothing_but_time(sims, spied, monkeypatch, caplog) 
     sim, ca_file = sims
     config = tap_config(sim, ca_file=ca_file, days=4)
     safe = in_process_lines({**config, **SAFE})
-    monkeypatch.setattr(offload, "COMMAND", (sys.executable, "-c", "pass"))  # exits at once
+    monkeypatch.setattr(rowworkers, "COMMAND", (sys.executable, "-c", "pass"))  # exits at once
     assert in_process_lines({**config, **PARALLEL}) == safe
     assert len(spied) == 4 and all(result is None for _, result in spied)
     assert caplog.text.count("A row worker failed") == 4  # each dies once, then is not asked again
@@ -105,7 +106,7 @@ def test_one_pbxs_file_is_split_between_workers(sims, spied, monkeypatch) -> Non
     """One PBX: its file is cut at newlines into one part per worker, read in order."""
     sim, ca_file = sims
     config = tap_config(sim, "hq", ca_file=ca_file, days=4)
-    monkeypatch.setattr(yeastar_stream, "ROW_WORKER_MIN_BYTES", 64 * 1024)
+    monkeypatch.setattr(rowworkers, "PART_MIN_BYTES", 64 * 1024)
     jobs: list[dict[str, t.Any]] = []
     convert = RowWorkers.convert
     monkeypatch.setattr(RowWorkers, "convert", lambda self, job: jobs.append(job) or convert(self, job))
@@ -139,7 +140,7 @@ def test_a_split_inside_a_quoted_line_break_is_refused(tmp_path: Path) -> None:
     data = path.read_bytes()
     inside = data.index(b"line one\n") + len(b"line one\n")  # just after the quoted line break
     after = data.index(b"\r\n", inside) + 2  # the end of that record
-    with pytest.raises(offload.Fallback, match="runs across the split"):
+    with pytest.raises(Fallback, match="runs across the split"):
         worker.convert_file(job_for(path, tmp_path, 0, inside, 0))
     whole = worker.convert_file(job_for(path, tmp_path, 0, None, 1))
     first = worker.convert_file(job_for(path, tmp_path, 0, after, 2))
@@ -152,8 +153,8 @@ def test_a_split_inside_a_quoted_line_break_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_file_in_another_encoding_is_read_by_the_tap_itself() -> None:
-    assert yeastar_stream.splittable("utf-8") and yeastar_stream.splittable("GBK")
-    assert not yeastar_stream.splittable("utf-16") and not yeastar_stream.splittable("no-such-codec")
+    assert rowworkers.splittable("utf-8") and rowworkers.splittable("GBK")
+    assert not rowworkers.splittable("utf-16") and not rowworkers.splittable("no-such-codec")
 
 
 # -- ITNIO: each page converted in a worker (itnio/worker.py) -----------------------------------
@@ -179,8 +180,8 @@ def test_itnio_pages_converted_by_workers_are_the_taps_own(monkeypatch: pytest.M
 
 
 def test_a_worker_that_hangs_is_given_up(monkeypatch: pytest.MonkeyPatch, caplog) -> None:
-    monkeypatch.setattr(offload, "COMMAND", (sys.executable, "-c", "import time; time.sleep(60)"))
-    monkeypatch.setattr(offload, "ANSWER_SECONDS", 0.5)
+    monkeypatch.setattr(rowworkers, "COMMAND", (sys.executable, "-c", "import time; time.sleep(60)"))
+    monkeypatch.setattr(rowworkers, "ANSWER_SECONDS", 0.5)
     workers = RowWorkers(1)
     try:
         assert workers.run({"task": "tap_callcdr.vendors.yeastar.worker:convert_file"}) is None
@@ -198,3 +199,24 @@ def test_row_workers_default_to_the_core_count_and_none_on_one_core(sims, monkey
         assert stream.row_worker_limit() == limit
     with pytest.raises(ConfigError, match="row_workers"):
         TapCallCDR(config=tap_config(sim, ca_file=ca_file, row_workers=-1))
+
+
+# -- worker modules stay light ---------------------------------------------------------------
+
+PACKAGE = Path(client.__file__).parents[1]
+WORKER_MODULES = sorted(
+    {"tap_callcdr.fastpath.worker"}
+    | {f"tap_callcdr.vendors.{path.parent.name}.worker" for path in PACKAGE.glob("vendors/*/worker.py")}
+    | {cls.row_task.partition(":")[0] for vendor in VENDORS for cls in vendor.streams if cls.row_task}
+)
+
+
+@pytest.mark.parametrize("module", WORKER_MODULES)
+def test_a_worker_module_loads_neither_the_sdk_nor_requests(module: str) -> None:
+    """A worker starts in well under 0.1 s because its modules import no SDK and no requests
+    (fastpath/worker.py and every task module); a fresh interpreter shows what one loads."""
+    heavy = "sorted(m for m in sys.modules if m.partition('.')[0] in ('singer_sdk', 'requests'))"
+    code = f"import importlib, json, sys; importlib.import_module({module!r}); print(json.dumps({heavy}))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = json.loads(done.stdout)
+    assert not loaded, f"{module} loads {len(loaded)} modules of the SDK or requests, e.g. {loaded[:3]}"

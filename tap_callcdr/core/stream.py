@@ -40,7 +40,7 @@ from tap_callcdr.core.vendor import DEFAULT_ZONE
 from tap_callcdr.core.windows import UTC, Window, WindowPlan, iso_utc, parse_instant
 from tap_callcdr.fastpath.emitting import BATCH_RECORDS, Batch, EncodedBatch, LeanRecordPath
 from tap_callcdr.fastpath.readahead import ReadAhead
-from tap_callcdr.fastpath.rowworkers import RowWorkers
+from tap_callcdr.fastpath.rowworkers import Cut, RowWorkers
 from tap_callcdr.fastpath.sdk import RETRIED
 from tap_callcdr.fastpath.session import Session
 
@@ -251,14 +251,21 @@ class CDRStream(LeanRecordPath):
         SDK would stop it before writing any batch file, after a STATE covering them."""
         return None if self.ABORT_AT_RECORD_COUNT is not None else super().get_batch_config(config)
 
-    # -- row workers: conversion on several cores (offload.py) ---------------------------------
+    # -- row workers: conversion on several cores (fastpath/rowworkers.py) --------------------
 
     row_workers: RowWorkers | None = None  # for this sync, when row_worker_count said so
+    # A vendor that converts in row workers names its task ("module:function" in its light
+    # worker.py) and how its input is cut into jobs; converted_by_workers does the rest.
+    row_task: t.ClassVar[str | None] = None
+    row_cut: t.ClassVar[Cut | None] = None  # rowworkers.FILE_AT_NEWLINES or ONE_PAGE
 
     def row_worker_count(self, accounts: int) -> int:
-        """Row worker processes for a sync of `accounts` accounts (a vendor that can use them
-        says how many, within `row_worker_limit`); only the batch loop takes what they make."""
-        return 0
+        """Row worker processes for a sync of `accounts` accounts, within `row_worker_limit`
+        (as many as the vendor's cut can use); only the batch loop takes what they make."""
+        if self.row_task is None or self.row_cut is None:
+            return 0
+        at_once = min(int(self.config.get("parallel_accounts", 4)), accounts)
+        return self.row_cut.workers_for(self.row_worker_limit(), at_once)
 
     def row_worker_limit(self) -> int:
         """`row_workers`; by default the core count, or none on one core (a worker there would
@@ -268,6 +275,17 @@ class CDRStream(LeanRecordPath):
             return int(setting)
         cores = os.cpu_count() or 1
         return cores if cores > 1 else 0
+
+    def converted_by_workers(
+        self, context: Context | None, source: t.Any, encoding: str | None, **fields: t.Any
+    ) -> list[EncodedBatch] | None:
+        """`source` (what `row_cut` cuts: a spooled file, an answer's body) converted by the
+        row workers, `fields` added to each job; None: convert it here (no workers, input
+        not worth handing over, or declined)."""
+        if self.row_workers is None or self.row_task is None or self.row_cut is None:
+            return None
+        job = {**self.worker_job(self.row_task, context), **fields}
+        return self.row_cut.convert(self.row_workers, job, source, encoding)
 
     def worker_job(self, task: str, context: Context | None) -> dict[str, t.Any]:
         """What every row worker job of this stream carries: its task, the account and zone,

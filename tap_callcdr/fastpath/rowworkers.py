@@ -1,18 +1,24 @@
 """Row workers: processes (worker.py) that turn what a vendor sent into record lines, so the
 conversion runs on several cores (the tap's own process is one core: the GIL).
 
-A vendor's reader thread hands a job (a file to convert, and where to write the lines) to an
-idle worker and waits, the GIL free meanwhile; the tap's main thread then only wraps the
-finished lines into RECORD messages. A job a worker declines (a Fallback), or any trouble
-with the workers, makes the tap convert that input itself: the workers are a shortcut, never
-the only way. Which vendor code a job runs is its "task" (module:function, in this package).
+A vendor reaches them through a narrow contract (CDRStream.row_task, row_cut): the task its
+workers run (module:function in its worker.py) and how its input is cut into jobs, one of
+the cuts here: FILE_AT_NEWLINES (a big file in parts, all at once) or ONE_PAGE (an answer's
+body, in the pipe). Everything else is here: whether the input is worth handing over, the
+cutting, waiting on the workers (the GIL free meanwhile), and the results as EncodedBatch for
+the batch loop; the tap's main thread then only wraps the finished lines into RECORD
+messages. Input a worker declines (a Fallback), or any trouble with the workers, is None:
+the tap converts it itself. The workers are a shortcut, never the only way.
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
+import itertools
 import json
 import logging
+import os
 import queue
 import select
 import subprocess
@@ -20,37 +26,106 @@ import sys
 import tempfile
 import threading
 import typing as t
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import msgspec
-
-from tap_callcdr.fastpath.conformance import ConformanceCheck
+from tap_callcdr.fastpath.emitting import EncodedBatch
+from tap_callcdr.fastpath.jsonbody import UTF8
 
 LOGGER = logging.getLogger(__name__)
 COMMAND = (sys.executable, "-m", "tap_callcdr.fastpath.worker")
 ANSWER_SECONDS = 900.0  # a job is a file part or a page: seconds of work, never minutes
+MIN_FILE_WORKERS = 2  # one worker is no faster than the tap itself (one core either way)
+PART_MIN_BYTES = 256 * 1024  # smaller files (~1,700 Yeastar calls), or parts, cost more to hand over
+# Encodings where a newline byte is never part of another character: a worker reads a file
+# in one of them line by line, and it can be split at newlines (the worker reading the part
+# before a split checks it is sound). (Names as codecs.lookup gives them.)
+SPLITTABLE = frozenset(
+    {"utf-8", "utf-8-sig", "gbk", "gb2312", "gb18030", "big5", "ascii", "iso8859-1", "cp1252"}
+)
+Converted = list[EncodedBatch] | None  # None: the tap converts the input itself
 
 
-class Fallback(Exception):
-    """Raised by a task: the tap converts this input itself."""
+class FileAtNewlines:
+    """A file (spooled into the workers' directory, so no copy is needed) cut at newlines
+    into about equal parts, one job each, all converted at once; the task reads the byte
+    range job["start"]..job["stop"] of job["input"] in job["encoding"] and writes job["out"].
+    Even one account's file keeps every worker busy."""
+
+    def workers_for(self, limit: int, accounts_at_once: int) -> int:
+        return limit if limit >= MIN_FILE_WORKERS else 0
+
+    def convert(
+        self, workers: RowWorkers, job: dict[str, t.Any], file: t.IO[bytes], encoding: str | None
+    ) -> Converted:
+        """The file's records in file order; None for a small file, one in an encoding that
+        cannot be split at newlines, or one a worker declined a part of."""
+        name, size = getattr(file, "name", None), file.seek(0, os.SEEK_END)
+        file.seek(0)
+        if not isinstance(name, str) or size < PART_MIN_BYTES or not splittable(encoding):
+            return None
+        bounds = split_points(Path(name), size, min(workers.count, size // PART_MIN_BYTES))
+        job = {**job, "input": name, "encoding": encoding}
+        jobs = [
+            {**job, "out": str(workers.new_path(".jsonl")), "start": start, "stop": stop}
+            for start, stop in itertools.pairwise(bounds)
+        ]
+        with ThreadPoolExecutor(len(jobs)) as pool:  # each waits on its worker, GIL free
+            counts = list(pool.map(workers.convert, jobs))
+        if any(count is None for count in counts):
+            for part in jobs:
+                Path(part["out"]).unlink(missing_ok=True)
+            return None
+        done = zip(jobs, t.cast("list[int]", counts), strict=True)
+        return [EncodedBatch(Path(part["out"]), count) for part, count in done]
 
 
-_ENCODE = msgspec.json.Encoder(decimal_format="number").encode  # as the SDK's encoder writes
+class OnePage:
+    """One answer's body, handed over in the pipe as one job (job["payload"]); the task
+    answers with its lines. One worker for each account read at once: a page converts in
+    a worker while the account's next pages arrive."""
+
+    def workers_for(self, limit: int, accounts_at_once: int) -> int:
+        return min(limit, accounts_at_once)
+
+    def convert(
+        self, workers: RowWorkers, job: dict[str, t.Any], body: bytes, encoding: str | None
+    ) -> Converted:
+        """The page's records; None for a body not in UTF-8 (what the task parses), or one
+        the worker declined."""
+        if (encoding.lower() if encoding else None) not in UTF8:
+            return None
+        done = workers.run(job, body)
+        return None if done is None else [EncodedBatch(None, *done)]
 
 
-def line_encoder(job: dict[str, t.Any]) -> t.Callable[[dict[str, t.Any]], bytes]:
-    """For a task: a record's JSON as the tap would write it, after the job's conformance
-    check (worker_job); a record the SDK's conformance would change is a Fallback."""
-    if not job["check"]:
-        return _ENCODE
-    check = ConformanceCheck.of(job["keys"], job["usable"])
+Cut = FileAtNewlines | OnePage
+FILE_AT_NEWLINES = FileAtNewlines()
+ONE_PAGE = OnePage()
 
-    def encode(record: dict[str, t.Any]) -> bytes:
-        if not check.unchanged(record):
-            raise Fallback("a record the SDK's conformance would change")
-        return _ENCODE(record)
 
-    return encode
+def splittable(encoding: str | None) -> bool:
+    if encoding is None:
+        return False
+    try:
+        return codecs.lookup(encoding).name in SPLITTABLE
+    except LookupError:
+        return False
+
+
+def split_points(path: Path, size: int, parts: int) -> list[int | None]:
+    """Byte offsets cutting the file into `parts` of about equal size, each just after a
+    newline (the last bound None: to the end)."""
+    bounds: list[int | None] = [0]
+    with path.open("rb") as file:
+        for part in range(1, parts):
+            file.seek(size * part // parts)
+            file.readline()  # to the end of the line the cut falls in
+            at = file.tell()
+            if at >= size or at <= (bounds[-1] or 0):
+                break
+            bounds.append(at)
+    return [*bounds, None]
 
 
 class _Worker:

@@ -1,4 +1,4 @@
-"""A row worker process (offload.py starts them; not run by hand):
+"""A row worker process (rowworkers.py starts them; not run by hand), and what its tasks use:
 
     python -m tap_callcdr.fastpath.worker
 
@@ -8,7 +8,8 @@ the pipe) and answers each with one line on stdout: {"records": n} when the task
 records' lines to job["out"], {"records": n, "output_bytes": m} followed by the m bytes of
 lines, or {"fallback": why}. Any error is a fallback: the
 tap then converts that input itself, with its own warnings and errors. Tasks live in light
-modules that import no SDK, so a worker starts in well under 0.1 s.
+modules that import no SDK, so a worker starts in well under 0.1 s (tests/test_row_workers.py
+checks that importing this module or a vendor's worker.py loads neither the SDK nor requests).
 """
 
 from __future__ import annotations
@@ -19,10 +20,32 @@ import signal
 import sys
 import typing as t
 
-from tap_callcdr.fastpath.rowworkers import Fallback
+import msgspec
+
+from tap_callcdr.fastpath.conformance import ConformanceCheck
 
 Task = t.Callable[[dict[str, t.Any]], "int | tuple[int, bytes]"]
 _tasks: dict[str, Task] = {}
+_ENCODE = msgspec.json.Encoder(decimal_format="number").encode  # as the SDK's encoder writes
+
+
+class Fallback(Exception):
+    """Raised by a task: the tap converts this input itself."""
+
+
+def line_encoder(job: dict[str, t.Any]) -> t.Callable[[dict[str, t.Any]], bytes]:
+    """For a task: a record's JSON as the tap would write it, after the job's conformance
+    check (CDRStream.worker_job); a record the SDK's conformance would change is a Fallback."""
+    if not job["check"]:
+        return _ENCODE
+    check = ConformanceCheck.of(job["keys"], job["usable"])
+
+    def encode(record: dict[str, t.Any]) -> bytes:
+        if not check.unchanged(record):
+            raise Fallback("a record the SDK's conformance would change")
+        return _ENCODE(record)
+
+    return encode
 
 
 def task(name: str) -> Task:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import typing as t
 from collections.abc import Iterator
@@ -14,11 +13,10 @@ import requests
 from tap_callcdr.core.fields import CONVERSION_ERRORS, FieldConverters
 from tap_callcdr.core.stream import WINDOW_KEY, CDRStream, WindowItem
 from tap_callcdr.core.windows import Window, iso_utc
-from tap_callcdr.fastpath.emitting import EncodedBatch
-from tap_callcdr.fastpath.jsonbody import UTF8
+from tap_callcdr.fastpath import pageahead, rowworkers
+from tap_callcdr.fastpath.pageahead import PagesAhead
 from tap_callcdr.vendors.itnio import envelope
 from tap_callcdr.vendors.itnio.auth import ItnioSignAuthenticator, TimestampExpiredError
-from tap_callcdr.vendors.itnio.pages import PagesAhead
 from tap_callcdr.vendors.itnio.paging import ItnioPaginator
 from tap_callcdr.vendors.itnio.records import build_record, converters, in_window
 from tap_callcdr.vendors.itnio.schema import (
@@ -34,7 +32,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
 PAGE_SIZE = 100  # the vendor's maximum
-PAGES_IN_FLIGHT = 4  # a window's pages asked at once (pages.py); an account's pages_in_flight
+PAGES_IN_FLIGHT = 4  # a window's pages asked at once (pageahead.py); an account's pages_in_flight
 MAX_RANGE = dt.timedelta(days=31)  # endTime - strTime; the vendor answers -25 beyond it
 # "Two months" back from the vendor's now is 59 days at the shortest (March 1 -> January 1);
 # a day less leaves room for the vendor counting in its own zone or by whole dates.
@@ -54,6 +52,9 @@ class ItnioRecordStream(CDRStream):
     vendor_horizon = HORIZON
     string_fields: t.ClassVar[tuple[str, ...]]
     decimal_fields: t.ClassVar[tuple[str, ...]]
+    # Row workers convert each answer's page of records (worker.py), one page a job.
+    row_task = "tap_callcdr.vendors.itnio.worker:convert_page"
+    row_cut = rowworkers.ONE_PAGE
 
     # -- requests ------------------------------------------------------------------------
 
@@ -81,33 +82,10 @@ class ItnioRecordStream(CDRStream):
             yield from records
 
     def _answers(self, context: Context | None) -> Iterator[tuple[requests.Response, list[dict]]]:
-        """The SDK's paging loop (RESTStream.request_records, 0.54) over answers asked ahead
-        (pages.py): the same requests, counted and checked in the same order; each answer
-        with its records."""
-        paginator = self.get_new_paginator()
-        send = self.request_decorator(self.send_request)
-        account = self.current_account
-
-        def fetch(page: int) -> requests.Response:
-            self.current_account = account  # a helper thread reads as this account
-            request = self.prepare_request(context, page)
-            return t.cast("requests.Response", send(request, context))
-
-        answers = self._pages_ahead(account).responses(fetch, self._pages_of)
-        with self.get_http_request_counter() as counter, contextlib.closing(answers):
-            counter.with_context(context)
-            for response in answers:
-                counter.increment()
-                self.update_sync_costs(response.request, response, context)
-                records = list(self.parse_response(response))
-                if not records and not paginator.continue_if_empty(response):
-                    # the last page, empty (continue_if_empty raises if it is not)
-                    self.logger.info("Pagination stopped: page %s is empty", paginator.current_value)
-                    break
-                yield response, records
-                paginator.advance(response)
-                if paginator.finished:
-                    break
+        """The window's answers, each with its records: the SDK's paging loop with a window's
+        pages asked ahead (fastpath/pageahead.py)."""
+        pages = self._pages_ahead(self.current_account)
+        return pageahead.answers(self, context, pages, self._pages_of)
 
     def _pages_of(self, response: requests.Response) -> int:
         return int(envelope.payload(response, self.describe)["data"]["pages"])
@@ -115,7 +93,7 @@ class ItnioRecordStream(CDRStream):
     def _pages_ahead(self, account: str) -> PagesAhead:
         if account not in self._pages:
             in_flight = int(self.accounts[account].get("pages_in_flight") or PAGES_IN_FLIGHT)
-            self._pages[account] = PagesAhead(in_flight, account)
+            self._pages[account] = PagesAhead(self, account, in_flight)
         return self._pages[account]
 
     @cached_property
@@ -159,9 +137,12 @@ class ItnioRecordStream(CDRStream):
         # endTime as sent: a callTime of its shape and offset is in time order as text too
         sent = window.end.astimezone(self.zone(context)).isoformat(timespec="seconds")
         for response, rows in self._answers({**(context or {}), WINDOW_KEY: window}):
-            converted = self._converted_by_worker(response, context, sent, end)
+            converted = self.converted_by_workers(
+                context, response.content, response.encoding,
+                strings=self.string_fields, decimals=self.decimal_fields, sent=sent, end=end,
+            )  # fmt: skip
             if converted is not None:
-                yield converted  # passed on as it is (_read_account)
+                yield from converted  # passed on as they are (_read_account)
                 continue
             for row in rows:
                 try:
@@ -170,27 +151,6 @@ class ItnioRecordStream(CDRStream):
                 except CONVERSION_ERRORS:
                     self.convert_field(row, "callTime", utc)  # raises, naming the field
                     raise
-
-    # -- row workers: pages converted in another process (tap_callcdr/fastpath/worker.py) ---------------
-
-    def row_worker_count(self, accounts: int) -> int:
-        """One per account read at once, up to the cores: each page then converts in a worker
-        while the account's next pages arrive, the tap only writing lines."""
-        return min(self.row_worker_limit(), int(self.config.get("parallel_accounts", 4)), accounts)
-
-    def _converted_by_worker(
-        self, response: requests.Response, context: Context | None, sent: str, end: str
-    ) -> EncodedBatch | None:
-        """The answer's records made by a row worker; None: convert them here (no workers,
-        an answer not in UTF-8, or one the worker declined)."""
-        workers = self.row_workers
-        encoding = response.encoding.lower() if response.encoding else None
-        if workers is None or encoding not in UTF8:
-            return None
-        job = self.worker_job("tap_callcdr.vendors.itnio.worker:convert_page", context)
-        job.update(strings=self.string_fields, decimals=self.decimal_fields, sent=sent, end=end)
-        done = workers.run(job, response.content)
-        return None if done is None else EncodedBatch(None, *done)
 
     # -- answers ---------------------------------------------------------------------------
 
@@ -240,4 +200,3 @@ class ItnioGroupRecordStream(ItnioRecordStream):
     schema = GROUP_SCHEMA
     string_fields = GROUP_STRING_FIELDS
     decimal_fields = GROUP_DECIMAL_FIELDS
-

@@ -15,7 +15,7 @@ import typing as t
 from zoneinfo import ZoneInfo
 
 from tap_callcdr.fastpath.jsonbody import EXACT
-from tap_callcdr.fastpath.rowworkers import line_encoder
+from tap_callcdr.fastpath.worker import line_encoder
 from tap_callcdr.vendors.itnio.records import build_record, converters, in_window
 
 

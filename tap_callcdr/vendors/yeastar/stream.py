@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import codecs
 import functools
-import itertools
-import os
 import typing as t
 import warnings
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
@@ -25,7 +20,7 @@ from tap_callcdr.core import answers
 from tap_callcdr.core.errors import MalformedResponseError, TokenRejectedError, VendorError
 from tap_callcdr.core.stream import CDRStream, Record, WindowItem, retries_spent
 from tap_callcdr.core.windows import Window
-from tap_callcdr.fastpath.emitting import EncodedBatch
+from tap_callcdr.fastpath import rowworkers
 from tap_callcdr.fastpath.session import Session
 from tap_callcdr.vendors.yeastar import csvfile, envelope
 from tap_callcdr.vendors.yeastar.auth import YeastarTokenAuthenticator
@@ -42,15 +37,6 @@ if t.TYPE_CHECKING:
 P = t.ParamSpec("P")
 R = t.TypeVar("R")
 PBX_TIME = "%Y-%m-%d %H:%M:%S"
-MIN_ROW_WORKERS = 2  # one worker is no faster than the tap itself (one core either way)
-ROW_WORKER_MIN_BYTES = 256 * 1024  # smaller files (~1,700 calls), or parts, cost more to hand over
-# Encodings where a newline byte is never part of another character: a worker reads a file
-# in one of them line by line, and it can be split at newlines (the worker reading the part
-# before a split checks it is sound).
-# (Names as codecs.lookup gives them.) Files in other encodings are read by the tap itself.
-SPLITTABLE = frozenset(
-    {"utf-8", "utf-8-sig", "gbk", "gb2312", "gb18030", "big5", "ascii", "iso8859-1", "cp1252"}
-)
 
 
 @dataclass
@@ -71,6 +57,9 @@ class YeastarCDRStream(CDRStream):
     primary_keys = ("account", "row_id")
     replication_key = "timestart"
     schema = SCHEMA
+    # Row workers convert each CSV file, cut at newlines into a part per worker (worker.py).
+    row_task = "tap_callcdr.vendors.yeastar.worker:convert_file"
+    row_cut = rowworkers.FILE_AT_NEWLINES
 
     # -- one session, TLS policy and token per PBX -----------------------------------------
 
@@ -164,7 +153,7 @@ class YeastarCDRStream(CDRStream):
         if file is None:
             return
         encoding = account.get("csv_encoding") or "utf-8"
-        converted = self._converted_by_workers(file, encoding, context)
+        converted = self.converted_by_workers(context, file, encoding)
         if converted is not None:
             file.close()
             yield from converted  # passed on as they are (_read_account)
@@ -173,43 +162,6 @@ class YeastarCDRStream(CDRStream):
         with table as rows:
             self._check_header(rows.header)
             yield from t.cast("Iterator[Record]", rows)  # CsvRows, Mappings: all post_process needs
-
-    # -- row workers: files converted on several cores (offload.py, worker.py) --------------
-
-    def row_worker_count(self, accounts: int) -> int:
-        """As many as allowed, whatever the accounts: even one PBX's file is split."""
-        count = self.row_worker_limit()
-        return count if count >= MIN_ROW_WORKERS else 0
-
-    def _converted_by_workers(
-        self, file: t.IO[bytes], encoding: str, context: Context | None
-    ) -> list[EncodedBatch] | None:
-        """The file's records made by the row workers, one part of the file each (in file
-        order); None: read it here (no workers, a small file, or a part a worker declined)."""
-        workers, name = self.row_workers, getattr(file, "name", None)
-        size = file.seek(0, os.SEEK_END)
-        file.seek(0)
-        if workers is None or not isinstance(name, str) or size < ROW_WORKER_MIN_BYTES:
-            return None
-        if not splittable(encoding):
-            return None
-        source = Path(name)  # spooled into the workers' directory (_download)
-        parts = min(workers.count, size // ROW_WORKER_MIN_BYTES)
-        bounds = split_points(source, size, parts)
-        job = self.worker_job("tap_callcdr.vendors.yeastar.worker:convert_file", context)
-        job.update(input=str(source), encoding=encoding)
-        jobs = [
-            {**job, "out": str(workers.new_path(".jsonl")), "start": start, "stop": stop}
-            for start, stop in itertools.pairwise(bounds)
-        ]
-        with ThreadPoolExecutor(len(jobs)) as pool:  # each waits on its worker, GIL free
-            counts = list(pool.map(workers.convert, jobs))
-        if any(count is None for count in counts):
-            for part in jobs:
-                Path(part["out"]).unlink(missing_ok=True)
-            return None
-        done = zip(jobs, t.cast("list[int]", counts), strict=True)
-        return [EncodedBatch(Path(part["out"]), count) for part, count in done]
 
     def _retried(self, step: Callable[P, R]) -> Callable[P, R]:
         """The SDK's retry policy around a whole step of several requests."""
@@ -306,27 +258,3 @@ class YeastarCDRStream(CDRStream):
 
 def _at(where: str, describe: Callable[[str], str], cause: str) -> str:
     return describe(f"{where}: {cause}")
-
-
-def splittable(encoding: str) -> bool:
-    try:
-        return codecs.lookup(encoding).name in SPLITTABLE
-    except LookupError:
-        return False
-
-
-def split_points(path: Path, size: int, parts: int) -> list[int | None]:
-    """Byte offsets cutting the file into `parts` of about equal size, each just after a
-    newline (the last bound None: to the end)."""
-    bounds: list[int | None] = [0]
-    with path.open("rb") as file:
-        for part in range(1, parts):
-            file.seek(size * part // parts)
-            file.readline()  # to the end of the line the cut falls in
-            at = file.tell()
-            if at >= size or at <= (bounds[-1] or 0):
-                break
-            bounds.append(at)
-    return [*bounds, None]
-
-

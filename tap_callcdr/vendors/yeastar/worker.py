@@ -1,15 +1,16 @@
 """A row worker: turns a CDR file, or a part of one, into record lines in its own process,
 so files are converted on several cores (the tap's own process is one core: the GIL).
 
-    task "tap_callcdr.vendors.yeastar.worker:convert_file" of tap_callcdr/fastpath/worker.py (offload.py)
+    task "tap_callcdr.vendors.yeastar.worker:convert_file", run by tap_callcdr/fastpath/worker.py
+    on the parts rowworkers.FILE_AT_NEWLINES cuts a file into
 
-Reads one job per line on stdin (JSON: the CSV file and the byte range to read, the record
-lines file to write, the file's encoding, the account's name and zone, the conformance
-check) and answers each with one line on stdout: {"records": n}, or {"fallback": why}. It
-converts only what the tap's own path would emit unchanged (records.build_record, then the same
-conformance check); anything else (a header with missing or extra columns, a value that does
-not convert, bad bytes or CSV, a record across a cut) is a fallback: the tap then reads that
-file itself, warnings and errors as always. Imports no SDK, so it starts in well under 0.1 s.
+A job names the CSV file and the byte range to read, the record lines file to write, the
+file's encoding, the account's name and zone and the conformance check; the task answers
+with the count of records written, or raises a Fallback. It converts only what the tap's
+own path would emit unchanged (records.build_record, then the same conformance check); anything
+else (a header with missing or extra columns, a value that does not convert, bad bytes or
+CSV, a record across a cut) is a fallback: the tap then reads that file itself, warnings and
+errors as always. Imports no SDK, so it starts in well under 0.1 s.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import csv
 import typing as t
 from zoneinfo import ZoneInfo
 
-from tap_callcdr.fastpath.rowworkers import Fallback, line_encoder
+from tap_callcdr.fastpath.worker import Fallback, line_encoder
 from tap_callcdr.vendors.yeastar.columns import CSV_COLUMNS
 from tap_callcdr.vendors.yeastar.records import CsvRow, Layout, build_record, converters, header_names
 

@@ -1,0 +1,109 @@
+"""Pages asked ahead, for an API that numbers its pages and says on page 1 how many there are:
+once page 1 says N, pages 2..N (up to `in_flight` at once) are requested in helper threads
+while the earlier ones are read.
+
+A busy window can be hundreds of pages (ITNIO serves 100 records a page); one at a time, each
+waits for the vendor's answer and then for the tap to read it. Asked ahead, the waits
+overlap. Answers are handed on strictly in page order, so the paginator checks each page
+exactly as it would have, and the requests are the same ones: only pages page 1 counted are
+asked ahead; any beyond them (the count grew) are asked one by one, as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import typing as t
+from collections import deque
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+
+if t.TYPE_CHECKING:
+    import requests
+    from singer_sdk import RESTStream
+    from singer_sdk.helpers.types import Context
+
+Fetch = Callable[[int], "requests.Response"]
+
+
+class _Accounts(t.Protocol):
+    current_account: str  # the account this thread reads as (CDRStream)
+
+
+class PagesAhead:
+    """Helper threads of one account, kept for all its windows (their connections stay open);
+    each reads as that account from its start, as the thread asking page 1 does."""
+
+    def __init__(self, stream: _Accounts, account: str, in_flight: int) -> None:
+        self.in_flight = max(1, in_flight)
+
+        def read_as_account() -> None:
+            stream.current_account = account
+
+        self._pool = (
+            ThreadPoolExecutor(
+                self.in_flight, thread_name_prefix=f"pages-{account}", initializer=read_as_account
+            )
+            if self.in_flight > 1
+            else None
+        )
+
+    def responses(
+        self, fetch: Fetch, pages_of: Callable[[requests.Response], int]
+    ) -> Generator[requests.Response, None, None]:
+        """Page 1's answer, then page 2's, ...; stops when the consumer stops asking."""
+        first = fetch(1)
+        yield first
+        counted = pages_of(first)
+        ahead: deque[Future[requests.Response]] = deque()
+        page = 2
+        try:
+            while True:
+                while self._pool is not None and page <= counted and len(ahead) < self.in_flight:
+                    ahead.append(self._pool.submit(fetch, page))
+                    page += 1
+                if ahead:
+                    yield ahead.popleft().result()
+                else:
+                    yield fetch(page)  # past the counted pages (or no helpers): one by one
+                    page += 1
+        finally:
+            for future in ahead:  # the consumer stopped: what has not started never will
+                future.cancel()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def answers(
+    stream: RESTStream[t.Any],
+    context: Context | None,
+    pages: PagesAhead,
+    pages_of: Callable[[requests.Response], int],
+) -> Iterator[tuple[requests.Response, list[dict]]]:
+    """The SDK's paging loop (RESTStream.request_records, 0.54) over answers asked ahead: the
+    same requests (the public `prepare_request`, sent by the stream's `send_request` under its retry
+    policy), counted and checked in the same order; each answer with its records.
+    `pages_of`: the page count page 1's answer gives."""
+    paginator = stream.get_new_paginator()
+    assert paginator is not None, "pages ahead need the stream's paginator"
+    send = stream.request_decorator(stream.send_request)
+
+    def fetch(page: int) -> requests.Response:
+        return t.cast("requests.Response", send(stream.prepare_request(context, page), context))
+
+    responses = pages.responses(fetch, pages_of)
+    with stream.get_http_request_counter() as counter, contextlib.closing(responses):
+        counter.with_context(context)
+        for response in responses:
+            counter.increment()
+            stream.update_sync_costs(response.request, response, context)
+            records = list(stream.parse_response(response))
+            if not records and not paginator.continue_if_empty(response):
+                # the last page, empty (continue_if_empty raises if it is not)
+                stream.logger.info("Pagination stopped: page %s is empty", paginator.current_value)
+                break
+            yield response, records
+            paginator.advance(response)
+            if paginator.finished:
+                break
