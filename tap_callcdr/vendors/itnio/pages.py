@@ -16,7 +16,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import requests
 
-Fetch = Callable[[int], requests.Response]
+Prepare = Callable[[int], requests.PreparedRequest]
+Send = Callable[[requests.PreparedRequest], requests.Response]
 
 
 class PagesAhead:
@@ -31,10 +32,11 @@ class PagesAhead:
         )
 
     def responses(
-        self, fetch: Fetch, pages_of: Callable[[requests.Response], int]
+        self, prepare: Prepare, send: Send, pages_of: Callable[[requests.Response], int]
     ) -> Generator[requests.Response, None, None]:
-        """Page 1's answer, then page 2's, ...; stops when the consumer stops asking."""
-        first = fetch(1)
+        """Page 1's answer, then page 2's, ...; stops when the consumer stops asking. Each
+        request is prepared in the consumer's thread; helper threads only send."""
+        first = send(prepare(1))
         yield first
         counted = pages_of(first)
         ahead: deque[Future[requests.Response]] = deque()
@@ -42,12 +44,12 @@ class PagesAhead:
         try:
             while True:
                 while self._pool is not None and page <= counted and len(ahead) < self.in_flight:
-                    ahead.append(self._pool.submit(fetch, page))
+                    ahead.append(self._pool.submit(send, prepare(page)))
                     page += 1
                 if ahead:
                     yield ahead.popleft().result()
                 else:
-                    yield fetch(page)  # past the counted pages (or no helpers): one by one
+                    yield send(prepare(page))  # past the counted pages (or no helpers): one by one
                     page += 1
         finally:
             for future in ahead:  # the consumer stopped: what has not started never will
