@@ -69,7 +69,7 @@ class CDRStream(LeanRecordPath, RESTStream[t.Any], t.Generic[A]):
     """
 
     vendor: t.ClassVar[str]
-    account_type: type[A]  # what open_account makes: Account, or a vendor's subclass
+    account_type: type[A] = t.cast("type[A]", Account)  # what open_account makes, or a subclass
     is_sorted = True  # resumable: our bookmark is a window end, see windows.py
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:

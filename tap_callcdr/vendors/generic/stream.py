@@ -40,7 +40,6 @@ class GenericCDRStream(CDRStream[GenericAccount]):
     http_method = "POST"
     payload_as_json = False
     schema = SCHEMA
-    account_type = GenericAccount
 
     def new_authenticator(self, account: GenericAccount) -> GetBillTokenAuthenticator:
         return GetBillTokenAuthenticator(

@@ -65,7 +65,6 @@ class TencentCDRStream(CDRStream[AppId]):
     http_method = "POST"
     payload_as_json = True
     schema = SCHEMA
-    account_type = AppId
 
     def new_authenticator(self, account: AppId) -> TencentAppAuthenticator:
         return TencentAppAuthenticator(url_id=account.settings["id"], app_id=account.settings["app_id"])
