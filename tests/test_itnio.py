@@ -613,8 +613,8 @@ def test_every_window_sent_is_within_31_days_and_the_horizon(
     stream.now = lambda: now  # type: ignore[method-assign]
     sent: list[dict[str, t.Any]] = []
 
-    def capture(context: t.Any, window: t.Any) -> Iterator[dict]:
-        sent.append(stream.prepare_request_payload({**context, WINDOW_KEY: window}, None))
+    def capture(account: t.Any, window: t.Any) -> Iterator[dict]:
+        sent.append(stream.prepare_request_payload({**account.context, WINDOW_KEY: window}, None))
         yield from ()
 
     stream.records_in_window = capture  # type: ignore[method-assign]

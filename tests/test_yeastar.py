@@ -360,11 +360,10 @@ def test_memory_stays_flat_while_a_large_file_is_read(tls, monkeypatch) -> None:
     with start(tls, yeastar_demo_accounts(["big"], calls=12000, days=1)) as sim:
         tap = TapCallCDR(config=tap_config(sim, ca_file=tls.ca_file), validate_config=True)
         stream = tap.streams[STREAM]
-        stream.current_account = "big"
         context = {"account": "big"}
         window = Window(sim.anchor - dt.timedelta(days=2), sim.anchor)
         size = len(sim.yeastar._pbx("big").csv_bytes(sim.yeastar._pbx("big").rows))
-        rows = stream.records_in_window(context, window)
+        rows = stream.records_in_window(stream.account(context), window)
         first = next(rows)  # the download is spooled by now
         tracemalloc.start()
         try:

@@ -9,22 +9,22 @@ import os
 import random
 import threading
 import typing as t
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cached_property
-from zoneinfo import ZoneInfo
 
 import backoff
 import requests
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
+from tap_callcdr.core.account import Account, described, network_errors_named
+from tap_callcdr.core.account import account_zone as account_zone  # re-exported for tap.py
 from tap_callcdr.core.errors import (
     URL_STATUSES,
     AccountsFailedError,
     CallCDRError,
     MalformedResponseError,
     TokenRejectedError,
-    TransientVendorError,
     VendorError,
     one_line,
     raise_collected,
@@ -34,9 +34,7 @@ from tap_callcdr.core.fields import CONVERSION_ERRORS, FieldConverters, RowError
 from tap_callcdr.core.fields import as_text as as_text  # re-exported for the vendors
 from tap_callcdr.core.fields import to_integer as to_integer  # re-exported for the vendors
 from tap_callcdr.core.redact import install as install_log_scrubbing
-from tap_callcdr.core.redact import network_cause
 from tap_callcdr.core.times import local_to_utc as local_to_utc  # re-exported for the vendors
-from tap_callcdr.core.vendor import DEFAULT_ZONE
 from tap_callcdr.core.windows import UTC, Window, WindowPlan, iso_utc, parse_instant
 from tap_callcdr.fastpath.emitting import BATCH_RECORDS, Batch, EncodedBatch, LeanRecordPath
 from tap_callcdr.fastpath.readahead import ReadAhead
@@ -49,6 +47,7 @@ if t.TYPE_CHECKING:
 
     from tap_callcdr.fastpath.sdk import BatchConfig
 
+A = t.TypeVar("A", bound=Account[t.Any])  # a vendor's account: Account, or its subclass
 WINDOW_KEY = "_window"  # request-context key carrying the window being read
 Record = dict[str, t.Any]  # a vendor's row (the SDK's Record): post_process makes the record of it
 # What records_in_window yields: records; a Window read completely up to its end (the bookmark
@@ -58,18 +57,23 @@ DEFAULT_RETRY_CEILING = 60.0  # seconds: `retry_max_wait_seconds`
 ACCOUNT_FAILURES = (CallCDRError, FatalAPIError, RetriableAPIError)  # what stops one account
 
 
-class CDRStream(LeanRecordPath):
+class CDRStream(LeanRecordPath, t.Generic[A]):
     """A vendor endpoint read account by account, window by window.
 
     Subclasses name their `vendor` (config key `<vendor>_accounts`) and declare the
-    usual name/path/keys/schema; they read one window with `records_in_window`.
+    usual name/path/keys/schema; they make an account's authenticator (`new_authenticator`)
+    and read one window of an account with `records_in_window`.
     """
 
     vendor: t.ClassVar[str]
+    account_type: type[A] = t.cast("type[A]", Account)  # what open_account makes, or a subclass
     is_sorted = True  # resumable: our bookmark is a window end, see windows.py
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
+        self._opened: dict[str, A] = {}  # every account object, by name: the one per-account cache
+        self._opening = threading.Lock()
+        self._reader = threading.local()  # see reading_account
         if self.config.get("trust_record_types"):
             # post_process already typed every field; the SDK's re-check is half the CPU.
             self.TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
@@ -87,25 +91,40 @@ class CDRStream(LeanRecordPath):
     def partitions(self) -> list[dict] | None:
         return [{"account": name} for name in self.accounts]
 
-    def account(self, context: Context | None) -> Mapping[str, t.Any]:
+    def account(self, context: Context | None) -> A:
+        """The account of a partition, opened on first use and then kept (post_process asks
+        for it per record: one dict lookup)."""
         assert context is not None, "CDR streams always run per account"
-        return self.accounts[context["account"]]
+        account = self._opened.get(context["account"])
+        return account if account is not None else self._open(context["account"])
 
-    def account_setting(self, key: str, account: str | None = None) -> str:
-        """An account setting's full path, e.g. `yeastar_accounts[0].api_url` (of the account
-        this thread reads, by default), for messages that say what to fix."""
-        names = list(self.accounts)
-        name = account or self.current_account
-        index = names.index(name) if name in names else "…"  # outside any account's thread
-        return f"{self.vendor}_accounts[{index}].{key}"
+    def _open(self, name: str) -> A:
+        with self._opening:  # once, even if two threads ask at the same time
+            if name not in self._opened:
+                self._opened[name] = self.open_account(name)
+            return self._opened[name]
 
-    def zone(self, context: Context | None) -> ZoneInfo:
-        return self._zones[self.account(context)["name"]]
+    def open_account(self, name: str) -> A:
+        """Account `name` with its own session and the vendor's authenticator (made once per
+        account; a vendor that keeps more per account extends this or `account_type`)."""
+        account = self.account_type(
+            name=name,
+            stream=self.name,
+            path=f"{self.vendor}_accounts[{list(self.accounts).index(name)}]",
+            settings=self.accounts[name],
+            session=Session(),
+        )
+        account.authenticator = self.new_authenticator(account)
+        account.session.auth = account.authenticator  # as the SDK's build_prepared_request sets it
+        return account
 
-    @cached_property
-    def _zones(self) -> dict[str, ZoneInfo]:
-        """Each account's zone, looked up once (post_process asks for it per record)."""
-        return {name: account_zone(account) for name, account in self.accounts.items()}
+    def new_authenticator(self, account: A) -> t.Any:
+        """The vendor's authenticator of `account` (called once, by open_account)."""
+        raise NotImplementedError(f"{type(self).__name__} makes no authenticator")
+
+    @property
+    def opened_accounts(self) -> list[A]:
+        return list(self._opened.values())
 
     @property
     def url_base(self) -> str:
@@ -114,12 +133,54 @@ class CDRStream(LeanRecordPath):
     def get_url(self, context: Context | None) -> str:
         return self.endpoint_url(self.account(context))
 
-    def endpoint_url(self, account: Mapping[str, t.Any]) -> str:
+    def endpoint_url(self, account: A) -> str:
         """The account's `api_url` joined with this stream's `path`. Without a path (the
         generic API posts every service to one URL) it is `api_url` exactly: a URL ending in
         `/index.php` must not become `/index.php/`, which the vendor answers with 404."""
-        url = str(account["api_url"])
+        url = str(account.settings["api_url"])
         return url.rstrip("/") + "/" + self.path.lstrip("/") if self.path else url
+
+    # -- the account this thread reads, for the SDK's hooks ------------------------------------
+    # The SDK calls some hooks without our context: `requests_session`, `authenticator`,
+    # `build_prepared_request`, `validate_response`, `parse_response`, paginators (made by
+    # `get_new_paginator`) and the retry decorator's handlers. Our code passes the account, but
+    # these cannot take it, so the account an account's reader thread reads is kept in one
+    # thread-local, set in one place: `_read_account`, where that thread starts. The SDK's paging
+    # loop runs in that thread; helper threads (ITNIO's pages asked ahead) only send, through
+    # `_request`, which finds the account from the request's context.
+
+    @property
+    def reading_account(self) -> A | None:
+        """The account this thread reads; None outside an account's reader thread."""
+        return getattr(self._reader, "account", None)
+
+    def _reading(self) -> A:
+        account = self.reading_account
+        assert account is not None, "an SDK hook ran outside an account's reader thread"
+        return account
+
+    @property
+    def requests_session(self) -> requests.Session:
+        """The session of the account this thread reads: threads never share one."""
+        account = self.reading_account
+        return account.session if account is not None else super().requests_session
+
+    @property
+    def authenticator(self) -> t.Any:
+        """The authenticator of the account this thread reads."""
+        account = self.reading_account
+        return account.authenticator if account is not None else super().authenticator
+
+    def build_prepared_request(self, *args: t.Any, **kwargs: t.Any) -> requests.PreparedRequest:
+        """The SDK's hook, for the account this thread reads (see `prepared`)."""
+        return self.prepared(self._reading(), *args, **kwargs)
+
+    def prepared(self, account: A, *args: t.Any, **kwargs: t.Any) -> requests.PreparedRequest:
+        """A `requests.Request(*args, **kwargs)` as the SDK's build_prepared_request prepares it
+        (its User-Agent, the session's defaults and cookies, the authenticator), for `account`."""
+        request = requests.Request(*args, **kwargs)
+        request.headers.setdefault("User-Agent", self.user_agent)
+        return account.session.prepare_request(request)  # the session's auth: its authenticator
 
     # -- windows and bookmarks ---------------------------------------------------
 
@@ -152,37 +213,12 @@ class CDRStream(LeanRecordPath):
 
     # -- reading: every account in its own thread, emitted in partition order --------------
 
-    @cached_property
-    def _thread_state(self) -> threading.local:
-        return threading.local()
-
-    @property
-    def current_account(self) -> str:
-        """The account this thread is reading (messages, auth and sessions are per account)."""
-        return getattr(self._thread_state, "account", "?")
-
-    @current_account.setter
-    def current_account(self, name: str) -> None:
-        self._thread_state.account = name
-
-    @cached_property
-    def _sessions(self) -> dict[str, requests.Session]:
-        return {}
-
-    @property
-    def requests_session(self) -> requests.Session:
-        """One keep-alive session per account: threads never share one."""
-        name = self.current_account
-        if name not in self._sessions:
-            self._sessions[name] = Session()
-        return self._sessions[name]
-
     _read_ahead: ReadAhead[t.Any] | None = None
 
     def record_batches(self, context: Context | None) -> Iterator[Batch]:
         """The account's records, window by window, in the batches the account's thread read
         them in (readahead.py); the bookmark moves after each window."""
-        name = self.current_account = self.account(context)["name"]
+        name = self.account(context).name
         if self._read_ahead is None or name not in self._read_ahead.keys:
             self._read_ahead = self._start_reading(context)
         read_ahead = self._read_ahead
@@ -230,7 +266,7 @@ class CDRStream(LeanRecordPath):
         now, _ = self.now(), self.window_plan  # resolved here, not racing in the threads
         for partition in todo:
             bookmark = self.bookmark(partition)
-            produce = functools.partial(self._read_account, partition, bookmark, now)
+            produce = functools.partial(self._read_account, self.account(partition), bookmark, now)
             read_ahead.start(partition["account"], produce)
         return read_ahead
 
@@ -277,22 +313,22 @@ class CDRStream(LeanRecordPath):
         return cores if cores > 1 else 0
 
     def converted_by_workers(
-        self, context: Context | None, source: t.Any, encoding: str | None, **fields: t.Any
+        self, account: A, source: t.Any, encoding: str | None, **fields: t.Any
     ) -> list[EncodedBatch] | None:
         """`source` (what `row_cut` cuts: a spooled file, an answer's body) converted by the
         row workers, `fields` added to each job; None: convert it here (no workers, input
         not worth handing over, or declined)."""
         if self.row_workers is None or self.row_task is None or self.row_cut is None:
             return None
-        job = {**self.worker_job(self.row_task, context), **fields}
+        job = {**self.worker_job(self.row_task, account), **fields}
         return self.row_cut.convert(self.row_workers, job, source, encoding)
 
-    def worker_job(self, task: str, context: Context | None) -> dict[str, t.Any]:
+    def worker_job(self, task: str, account: A) -> dict[str, t.Any]:
         """What every row worker job of this stream carries: its task, the account and zone,
         and the conformance check to run (the safe path's, or none with trust_record_types)."""
         check = self._conformance
         return {
-            "task": task, "account": self.account(context)["name"], "zone": self.zone(context).key,
+            "task": task, "account": account.name, "zone": account.zone.key,
             "check": check is not None, "keys": sorted(check.keys) if check else [],
             "usable": check.usable if check else False,
         }  # fmt: skip
@@ -311,15 +347,15 @@ class CDRStream(LeanRecordPath):
         return max(parse_instant(value), self.window_plan.start_date) if value else None
 
     def _read_account(
-        self, context: Context, bookmark: dt.datetime | None, now: dt.datetime
+        self, account: A, bookmark: dt.datetime | None, now: dt.datetime
     ) -> Iterator[Batch | Window]:
         """Runs in the account's thread: batches of records, then each window it completed."""
-        self.current_account = context["account"]
-        self.warn_if_beyond_horizon(bookmark, now)
+        self._reader.account = account  # for the SDK's hooks: the one place it is set (see above)
+        self.warn_if_beyond_horizon(account, bookmark, now)
         for window in self.window_plan.windows(bookmark, now):
-            self.logger.debug("Reading %s for account %s", window, self.current_account)
+            self.logger.debug("Reading %s for account %s", window, account.name)
             batch: list[Record] = []
-            for record in self.records_in_window(context, window):
+            for record in self.records_in_window(account, window):
                 # a Window: read completely up to its end, bookmark there; an EncodedBatch:
                 # records a worker made; either passes on as it is, after the batch before it
                 if isinstance(record, Window | EncodedBatch):
@@ -336,7 +372,7 @@ class CDRStream(LeanRecordPath):
                 yield batch
             yield window
 
-    def warn_if_beyond_horizon(self, bookmark: dt.datetime | None, now: dt.datetime) -> None:
+    def warn_if_beyond_horizon(self, account: A, bookmark: dt.datetime | None, now: dt.datetime) -> None:
         plan = self.window_plan
         if plan.horizon is None:
             return
@@ -347,18 +383,20 @@ class CDRStream(LeanRecordPath):
                 "%s account '%s': the vendor keeps calls only since %s; calls between %s and "
                 "then are gone from the vendor and cannot be extracted",
                 self.name,
-                self.current_account,
+                account.name,
                 iso_utc(oldest),
                 iso_utc(wanted),
             )
 
-    def records_in_window(self, context: Context | None, window: Window) -> Iterator[WindowItem]:
-        """Every record of one window (see WindowItem); the SDK's paginated request loop by default."""
-        yield from self.requested_records(context, window)
+    def records_in_window(self, account: A, window: Window) -> Iterator[WindowItem]:
+        """Every record of one window of `account` (see WindowItem); the SDK's paginated
+        request loop by default."""
+        yield from self.requested_records(account, window)
 
-    def requested_records(self, context: Context | None, window: Window) -> Iterable[Record]:
-        """The SDK's paginated request loop over one window (the window rides in the context)."""
-        return self.request_records({**(context or {}), WINDOW_KEY: window})
+    def requested_records(self, account: A, window: Window) -> Iterable[Record]:
+        """The SDK's paginated request loop over one window of `account` (the window rides in
+        the context; in the account's reader thread, whose account the SDK's hooks use)."""
+        return self.request_records({**account.context, WINDOW_KEY: window})
 
     def advance_bookmark(self, context: Context | None, window: Window) -> None:
         """The window was read completely: move the bookmark to its end and say so."""
@@ -380,7 +418,7 @@ class CDRStream(LeanRecordPath):
     # -- records -----------------------------------------------------------------------------
 
     def convert_field(
-        self, row: Mapping[str, t.Any], name: str, convert: t.Callable[[t.Any], t.Any]
+        self, row: Mapping[str, t.Any], name: str, convert: t.Callable[[t.Any], t.Any], account: A
     ) -> t.Any:
         """One vendor field through `convert`; a bad value stops with one line naming it."""
         value = row.get(name)
@@ -388,31 +426,33 @@ class CDRStream(LeanRecordPath):
             return convert(value)
         except (TypeError, ValueError, ArithmeticError):
             raise MalformedResponseError(
-                self.describe(f"{self.record_label(row)}: field '{name}' has {value!r}")
+                account.describe(f"{self.record_label(row)}: field '{name}' has {value!r}")
             ) from None
 
     def built(
-        self, build: t.Callable[..., dict[str, t.Any]], row: Mapping[str, t.Any], context: Context | None,
+        self, build: t.Callable[..., dict[str, t.Any]], row: Mapping[str, t.Any], account: A,
         converters: FieldConverters,
     ) -> dict[str, t.Any]:  # fmt: skip
-        """`build(row, account, converters)`, a vendor's record builder, its refusals as one
-        line naming the account and the field."""
+        """`build(row, account name, converters)`, a vendor's record builder, its refusals as
+        one line naming the account and the field."""
         try:
-            return build(row, self.account(context)["name"], converters)
+            return build(row, account.name, converters)
         except RowError as error:
-            raise MalformedResponseError(self.describe(str(error))) from None
+            raise MalformedResponseError(account.describe(str(error))) from None
         except CONVERSION_ERRORS:
-            self.convert_fields(row, converters)  # finds the field, names it in the error
+            self.convert_fields(row, converters, account)  # finds the field, names it in the error
             raise
 
-    def convert_fields(self, row: Mapping[str, t.Any], converters: FieldConverters) -> dict[str, t.Any]:
+    def convert_fields(
+        self, row: Mapping[str, t.Any], converters: FieldConverters, account: A
+    ) -> dict[str, t.Any]:
         """Every field through its converter in one pass (no per-field try: this runs for
         every record); a bad value is then found field by field so the error names it."""
         try:
             return converters(row)
         except CONVERSION_ERRORS:
             for name, convert in converters.items():
-                self.convert_field(row, name, convert)
+                self.convert_field(row, name, convert, account)
             raise
 
     def record_label(self, row: Mapping[str, t.Any]) -> str:
@@ -422,19 +462,26 @@ class CDRStream(LeanRecordPath):
 
     # -- error policy ----------------------------------------------------------------
 
-    def validate_response(self, response: requests.Response) -> None:
+    def check_response(self, response: requests.Response, account: A) -> None:
+        """The HTTP-level policy for an answer to `account` (vendors add their envelope's)."""
         status = response.status_code
         if status in URL_STATUSES:  # before the 5xx retries: 501 is no fault to wait out
-            hint = url_hint(self.account_setting("api_url"))
-            raise VendorError(self.describe(f"HTTP {status} {response.reason}: {hint}"))
+            hint = url_hint(account.setting("api_url"))
+            raise VendorError(account.describe(f"HTTP {status} {response.reason}: {hint}"))
         if status in self.extra_retry_statuses or status >= 500:
-            raise RetriableAPIError(self.describe(f"HTTP {status} {response.reason}"), response)
+            raise RetriableAPIError(account.describe(f"HTTP {status} {response.reason}"), response)
         if 400 <= status < 500:
-            raise FatalAPIError(self.describe(f"HTTP {status} {response.reason}: {response.text}"))
+            raise FatalAPIError(account.describe(f"HTTP {status} {response.reason}: {response.text}"))
+
+    def validate_response(self, response: requests.Response) -> None:
+        """The SDK's hook, for the account this thread reads (`_request` calls check_response)."""
+        self.check_response(response, self._reading())
 
     def describe(self, cause: str) -> str:
-        """One line naming the stream, the account being read, and the cause."""
-        return one_line(f"{self.name} account '{self.current_account}': {cause}")
+        """One line naming the stream, the account this thread reads, and the cause: for the
+        SDK's hooks (parse_response, paginators, retries); code given the account uses its own."""
+        account = self.reading_account
+        return described(self.name, account.name if account is not None else "?", cause)
 
     def request_decorator(self, func: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
         """The SDK's retry policy (its exceptions, waits, tries and handler), with backoff's
@@ -471,13 +518,10 @@ class CDRStream(LeanRecordPath):
 
         @functools.wraps(func)
         def send(*args: t.Any, **kwargs: t.Any) -> t.Any:
-            try:
+            account = self.reading_account
+            where = account.setting("api_url") if account else f"{self.vendor}_accounts[…].api_url"
+            with network_errors_named(self.describe, where):
                 return func(*args, **kwargs)
-            except (ConnectionResetError, requests.RequestException) as exc:
-                if isinstance(exc, requests.HTTPError):
-                    raise
-                cause = network_cause(exc, self.account_setting("api_url"))
-                raise TransientVendorError(self.describe(cause)) from None
 
         return send
 
@@ -487,13 +531,15 @@ class CDRStream(LeanRecordPath):
         """The SDK's one attempt (0.54), but an attempt that fails once sent is counted too:
         the SDK's paging loop counts only the answers it takes, so METRIC http_request_count
         left out every failed and retried request the vendor saw."""
-        request = self.authenticator(prepared_request)  # a login counts itself (auth.py)
+        account = self.account(context)  # from the context: helper threads send too
+        request = account.authenticator(prepared_request)  # a login counts itself (auth.py)
         try:
-            response = self.requests_session.send(
-                request, timeout=self.timeout, allow_redirects=self.allow_redirects
-            )
+            with account.network_errors():
+                response = account.session.send(
+                    request, timeout=self.timeout, allow_redirects=self.allow_redirects
+                )
             self.log_request_duration(request, response, context)
-            self.validate_response(response)
+            self.check_response(response, account)
         except Exception:
             self.count_failed_request(context)
             raise
@@ -544,7 +590,7 @@ class CDRStream(LeanRecordPath):
         of how many, and the wait."""
         exc = details.get("exception")
         cause = one_line(str(exc) or type(exc).__name__)
-        if not cause.startswith(self.describe("")):
+        if not cause.startswith(f"{self.name} account '"):  # not named yet (ours all are)
             cause = self.describe(cause)
         self.logger.warning(
             "Retrying in %.2f s (retry %d of %d): %s",
@@ -567,10 +613,6 @@ def _retry_after(exc: BaseException | None) -> float | None:
 def retries_spent(exc: BaseException) -> bool:
     """A failure whose own retries are over (`retried_alone`): not retried again."""
     return getattr(exc, "retries_spent", False)
-
-
-def account_zone(account: Mapping[str, t.Any]) -> ZoneInfo:
-    return ZoneInfo(account.get("timezone") or DEFAULT_ZONE)
 
 
 install_log_scrubbing()

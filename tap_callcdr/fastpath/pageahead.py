@@ -19,39 +19,32 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 if t.TYPE_CHECKING:
     import requests
-    from singer_sdk import RESTStream
     from singer_sdk.helpers.types import Context
 
-Fetch = Callable[[int], "requests.Response"]
+    from tap_callcdr.core.stream import CDRStream
 
-
-class _Accounts(t.Protocol):
-    current_account: str  # the account this thread reads as (CDRStream)
+Prepare = Callable[[int], "requests.PreparedRequest"]
+Send = Callable[["requests.PreparedRequest"], "requests.Response"]
 
 
 class PagesAhead:
-    """Helper threads of one account, kept for all its windows (their connections stay open);
-    each reads as that account from its start, as the thread asking page 1 does."""
+    """Helper threads of one account, kept for all its windows (their connections stay open).
+    Requests are prepared in the thread reading the account; helpers only send them, so they
+    need to know nothing of the account (the request's context names it)."""
 
-    def __init__(self, stream: _Accounts, account: str, in_flight: int) -> None:
+    def __init__(self, in_flight: int, name: str) -> None:
         self.in_flight = max(1, in_flight)
-
-        def read_as_account() -> None:
-            stream.current_account = account
-
         self._pool = (
-            ThreadPoolExecutor(
-                self.in_flight, thread_name_prefix=f"pages-{account}", initializer=read_as_account
-            )
+            ThreadPoolExecutor(self.in_flight, thread_name_prefix=f"pages-{name}")
             if self.in_flight > 1
             else None
         )
 
     def responses(
-        self, fetch: Fetch, pages_of: Callable[[requests.Response], int]
+        self, prepare: Prepare, send: Send, pages_of: Callable[[requests.Response], int]
     ) -> Generator[requests.Response, None, None]:
         """Page 1's answer, then page 2's, ...; stops when the consumer stops asking."""
-        first = fetch(1)
+        first = send(prepare(1))
         yield first
         counted = pages_of(first)
         ahead: deque[Future[requests.Response]] = deque()
@@ -59,12 +52,12 @@ class PagesAhead:
         try:
             while True:
                 while self._pool is not None and page <= counted and len(ahead) < self.in_flight:
-                    ahead.append(self._pool.submit(fetch, page))
+                    ahead.append(self._pool.submit(send, prepare(page)))
                     page += 1
                 if ahead:
                     yield ahead.popleft().result()
                 else:
-                    yield fetch(page)  # past the counted pages (or no helpers): one by one
+                    yield send(prepare(page))  # past the counted pages (or no helpers): one by one
                     page += 1
         finally:
             for future in ahead:  # the consumer stopped: what has not started never will
@@ -76,7 +69,7 @@ class PagesAhead:
 
 
 def answers(
-    stream: RESTStream[t.Any],
+    stream: CDRStream[t.Any],
     context: Context | None,
     pages: PagesAhead,
     pages_of: Callable[[requests.Response], int],
@@ -89,10 +82,13 @@ def answers(
     assert paginator is not None, "pages ahead need the stream's paginator"
     send = stream.request_decorator(stream.send_request)
 
-    def fetch(page: int) -> requests.Response:
-        return t.cast("requests.Response", send(stream.prepare_request(context, page), context))
+    def prepare(page: int) -> requests.PreparedRequest:
+        return stream.prepare_request(context, page)
 
-    responses = pages.responses(fetch, pages_of)
+    def fetch(request: requests.PreparedRequest) -> requests.Response:
+        return t.cast("requests.Response", send(request, context))
+
+    responses = pages.responses(prepare, fetch, pages_of)
     with stream.get_http_request_counter() as counter, contextlib.closing(responses):
         counter.with_context(context)
         for response in responses:

@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl
 import requests
 from singer_sdk import metrics
 
+from tap_callcdr.core.account import Account
 from tap_callcdr.core.auth import RenewOnceAuthenticator
 from tap_callcdr.core.errors import (
     URL_STATUSES,
@@ -37,35 +38,31 @@ class GetBillTokenAuthenticator(RenewOnceAuthenticator):
 
     def __init__(
         self,
+        account: Account[t.Any],
         *,
         url: str,
-        account: t.Mapping[str, t.Any],
-        session: requests.Session,
-        describe: Callable[[str], str],
-        api_url_setting: str,
         timeout: float,
         retrying: Callable[[Login], Login],
         request_counter: Callable[[], metrics.Counter] | None = None,
     ) -> None:
-        """`url`: where the stream posts GetBill (every service goes to one URL); `retrying`:
-        the stream's retry policy (`retried_alone`), so a login is retried, waited and
-        logged like any request, and what it gives up with is not retried again by the
-        request that needed a new token; `request_counter`: the stream's `get_http_request_counter`,
-        so that logins count in its METRIC http_request_count like every other request;
-        `api_url_setting`: the account's api_url in full (e.g. `generic_accounts[0].api_url`),
-        for messages."""
+        """`account`: whose credentials, session and messages; `url`: where the stream posts
+        GetBill (every service goes to one URL); `retrying`: the stream's retry policy
+        (`retried_alone`), so a login is retried, waited and logged like any request, and what
+        it gives up with is not retried again by the request that needed a new token;
+        `request_counter`: the stream's `get_http_request_counter`, so that logins count in its
+        METRIC http_request_count like every other request."""
         super().__init__()
         self.url = url
-        self.appid = account.get("appid")
-        self.accesskey = account.get("accesskey")
-        self.static_token = account.get("token")
-        self.session = session
-        self.describe = describe
-        self.api_url_setting = api_url_setting
+        self.appid = account.settings.get("appid")
+        self.accesskey = account.settings.get("accesskey")
+        self.static_token = account.settings.get("token")
+        self.session = account.session
+        self.describe = account.describe
+        self.api_url_setting = account.setting("api_url")
         self.timeout = timeout
         self.retrying = retrying
         self.request_counter = request_counter
-        self.name = account.get("name")
+        self.context = account.context
         self._token: str | None = None
         self._expires_at = 0.0
 
@@ -133,7 +130,7 @@ class GetBillTokenAuthenticator(RenewOnceAuthenticator):
         if self.request_counter is None:
             return
         with self.request_counter() as counter:  # logged at once: logins are rare
-            counter.with_context({"account": self.name})
+            counter.with_context(self.context)
             counter.increment()
 
 

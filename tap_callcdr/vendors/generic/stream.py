@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import typing as t
-from functools import cached_property
 
 import requests
 
+from tap_callcdr.core.account import Account
 from tap_callcdr.core.errors import MalformedResponseError, TokenRejectedError
 from tap_callcdr.core.stream import WINDOW_KEY, CDRStream
 from tap_callcdr.vendors.generic import envelope
@@ -24,9 +24,10 @@ SERVICE = "App.Sip_Cdr.GetBill"
 # marks them queried on the server, which would hide them from every other reader.
 # callmethod 0 = all: the default 3 silently returns only API-placed calls.
 FIXED_FILTERS = {"syncflag": 3, "direction": 3, "callmethod": 0}
+GenericAccount = Account[GetBillTokenAuthenticator]
 
 
-class GenericCDRStream(CDRStream):
+class GenericCDRStream(CDRStream[GenericAccount]):
     """Call records of the generic call-center API."""
 
     vendor = "generic"
@@ -38,25 +39,14 @@ class GenericCDRStream(CDRStream):
     payload_as_json = False
     schema = SCHEMA
 
-    @property
-    def authenticator(self) -> GetBillTokenAuthenticator:
-        name = self.current_account
-        if name not in self._authenticators:
-            self._authenticators[name] = GetBillTokenAuthenticator(
-                url=self.endpoint_url(self.accounts[name]),
-                account=self.accounts[name],
-                session=self.requests_session,
-                describe=self.describe,
-                api_url_setting=self.account_setting("api_url", name),
-                timeout=self.timeout,
-                retrying=self.retried_alone,  # a login inside a retried request: not squared
-                request_counter=self.get_http_request_counter,
-            )
-        return self._authenticators[name]
-
-    @cached_property
-    def _authenticators(self) -> dict[str, GetBillTokenAuthenticator]:
-        return {}
+    def new_authenticator(self, account: GenericAccount) -> GetBillTokenAuthenticator:
+        return GetBillTokenAuthenticator(
+            account,
+            url=self.endpoint_url(account),
+            timeout=self.timeout,
+            retrying=self.retried_alone,  # a login inside a retried request: not squared
+            request_counter=self.get_http_request_counter,
+        )
 
     def get_new_paginator(self) -> GetBillPaginator:
         return GetBillPaginator(PAGE_SIZE, self.describe)
@@ -67,7 +57,7 @@ class GenericCDRStream(CDRStream):
         window = context[WINDOW_KEY] if context else None
         assert window is not None
         account = self.account(context)
-        zone = self.zone(context)
+        zone = account.zone
         return {
             "service": SERVICE,
             "starttime": window.start.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
@@ -75,26 +65,27 @@ class GenericCDRStream(CDRStream):
             **FIXED_FILTERS,
             "currentpage": next_page_token or 1,
             "itemsperpage": PAGE_SIZE,
-            "extnumber": account.get("extnumber") or "",
-            "destnumber": account.get("destnumber") or "",
+            "extnumber": account.settings.get("extnumber") or "",
+            "destnumber": account.settings.get("destnumber") or "",
             "userid": "",
             "memberid": "",
         }
 
-    def validate_response(self, response: requests.Response) -> None:
-        super().validate_response(response)  # HTTP-level policy
+    def check_response(self, response: requests.Response, account: GenericAccount) -> None:
+        super().check_response(response, account)  # HTTP-level policy
         try:
-            data = envelope.check(envelope.payload(response, self.describe), self.describe)
+            data = envelope.check(envelope.payload(response, account.describe), account.describe)
         except TokenRejectedError as error:
-            self.authenticator.rejected(error)
+            account.authenticator.rejected(error)
             raise
         if not isinstance(data.get("result"), dict) or "totalitems" not in data["result"]:
-            raise MalformedResponseError(self.describe("answer has no result.totalitems"))
-        self.authenticator.accepted()
+            raise MalformedResponseError(account.describe("answer has no result.totalitems"))
+        account.authenticator.accepted()
 
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
         yield from envelope.payload(response, self.describe)["data"]["result"].get("bills") or []
 
     def post_process(self, row: dict, context: Context | None = None) -> dict:
         """Vendor record -> typed row (records.py): UTC times, integers, one name per column."""
-        return self.built(build_record, row, context, converters(self.zone(context)))
+        account = self.account(context)
+        return self.built(build_record, row, account, converters(account.zone))

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import typing as t
 from collections.abc import Iterator
-from functools import cached_property
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import requests
 
+from tap_callcdr.core.account import Account
 from tap_callcdr.core.fields import CONVERSION_ERRORS, FieldConverters
 from tap_callcdr.core.stream import WINDOW_KEY, CDRStream, WindowItem
 from tap_callcdr.core.windows import Window, iso_utc
@@ -39,7 +40,25 @@ MAX_RANGE = dt.timedelta(days=31)  # endTime - strTime; the vendor answers -25 b
 HORIZON = dt.timedelta(days=58)
 
 
-class ItnioRecordStream(CDRStream):
+@dataclass(eq=False)
+class ApiKey(Account[ItnioSignAuthenticator]):
+    """An ITNIO account (one API key), with the helper threads that ask its pages ahead."""
+
+    pages: PagesAhead | None = None  # made on its first window; closed at the end of a sync
+
+    def pages_ahead(self) -> PagesAhead:
+        if self.pages is None:
+            in_flight = int(self.settings.get("pages_in_flight") or PAGES_IN_FLIGHT)
+            self.pages = PagesAhead(in_flight, self.name)
+        return self.pages
+
+    def close_pages(self) -> None:
+        if self.pages is not None:
+            self.pages.close()
+            self.pages = None
+
+
+class ItnioRecordStream(CDRStream[ApiKey]):
     """Records of one ITNIO endpoint, read window by window and page by page."""
 
     vendor = "itnio"
@@ -52,60 +71,42 @@ class ItnioRecordStream(CDRStream):
     vendor_horizon = HORIZON
     string_fields: t.ClassVar[tuple[str, ...]]
     decimal_fields: t.ClassVar[tuple[str, ...]]
+    account_type = ApiKey
     # Row workers convert each answer's page of records (worker.py), one page a job.
     row_task = "tap_callcdr.vendors.itnio.worker:convert_page"
     row_cut = rowworkers.ONE_PAGE
 
     # -- requests ------------------------------------------------------------------------
 
-    @property
-    def authenticator(self) -> ItnioSignAuthenticator:
-        name = self.current_account
-        if name not in self._authenticators:
-            account = self.accounts[name]
-            self._authenticators[name] = ItnioSignAuthenticator(
-                api_key=str(account["api_key"]),
-                api_secret=str(account["api_secret"]),
-                logger=self.logger,
-            )
-        return self._authenticators[name]
-
-    @cached_property
-    def _authenticators(self) -> dict[str, ItnioSignAuthenticator]:
-        return {}
+    def new_authenticator(self, account: ApiKey) -> ItnioSignAuthenticator:
+        return ItnioSignAuthenticator(
+            api_key=str(account.settings["api_key"]),
+            api_secret=str(account.settings["api_secret"]),
+            logger=self.logger,
+        )
 
     def get_new_paginator(self) -> ItnioPaginator:
         return ItnioPaginator(self.describe)
 
     def request_records(self, context: Context | None) -> t.Iterable[dict]:
-        for _, records in self._answers(context):
+        assert context is not None, "CDR streams always run per account"
+        for _, records in self._answers(self.account(context), context):
             yield from records
 
-    def _answers(self, context: Context | None) -> Iterator[tuple[requests.Response, list[dict]]]:
+    def _answers(self, account: ApiKey, context: Context) -> Iterator[tuple[requests.Response, list[dict]]]:
         """The window's answers, each with its records: the SDK's paging loop with a window's
-        pages asked ahead (fastpath/pageahead.py)."""
-        pages = self._pages_ahead(self.current_account)
-        return pageahead.answers(self, context, pages, self._pages_of)
+        pages asked ahead (fastpath/pageahead.py) by the account's helper threads."""
 
-    def _pages_of(self, response: requests.Response) -> int:
-        return int(envelope.payload(response, self.describe)["data"]["pages"])
+        def pages_of(response: requests.Response) -> int:
+            return int(envelope.payload(response, account.describe)["data"]["pages"])
 
-    def _pages_ahead(self, account: str) -> PagesAhead:
-        if account not in self._pages:
-            in_flight = int(self.accounts[account].get("pages_in_flight") or PAGES_IN_FLIGHT)
-            self._pages[account] = PagesAhead(self, account, in_flight)
-        return self._pages[account]
-
-    @cached_property
-    def _pages(self) -> dict[str, PagesAhead]:
-        return {}
+        return pageahead.answers(self, context, account.pages_ahead(), pages_of)
 
     def end_sync(self) -> None:
         """The sync's page-ahead pools stop too."""
         super().end_sync()
-        for pages in self._pages.values():
-            pages.close()
-        self._pages.clear()
+        for account in self.opened_accounts:
+            account.close_pages()
 
     def filters(self, account: t.Mapping[str, t.Any]) -> dict[str, str]:
         """Extra `params` of this endpoint besides the time range."""
@@ -116,29 +117,30 @@ class ItnioRecordStream(CDRStream):
     ) -> dict[str, t.Any]:
         window = context[WINDOW_KEY] if context else None
         assert window is not None
-        zone = self.zone(context)
+        account = self.account(context)
+        zone = account.zone
         # endTime is the window's end itself, not its last second: the doc does not say
         # whether endTime is inclusive, and this loses nothing either way (see below).
         params = {
             "strTime": window.start.astimezone(zone).isoformat(timespec="seconds"),
             "endTime": window.end.astimezone(zone).isoformat(timespec="seconds"),
-            **self.filters(self.account(context)),
+            **self.filters(account.settings),
         }
         return {"current": next_page_token or 1, "size": PAGE_SIZE, "params": params}
 
-    def records_in_window(self, context: Context | None, window: Window) -> Iterator[WindowItem]:
+    def records_in_window(self, account: ApiKey, window: Window) -> Iterator[WindowItem]:
         """The window's records; one at exactly its end belongs to the next window.
 
         The doc does not say whether endTime is inclusive: sent as the window's end and
         filtered here, a boundary record is emitted once either way (as for Tencent).
         """
-        utc = self.converters(self.zone(context))["callTime"]  # as post_process converts it
+        utc = self.converters(account.zone)["callTime"]  # as post_process converts it
         end = iso_utc(window.end)  # the same text form: string order is time order
         # endTime as sent: a callTime of its shape and offset is in time order as text too
-        sent = window.end.astimezone(self.zone(context)).isoformat(timespec="seconds")
-        for response, rows in self._answers({**(context or {}), WINDOW_KEY: window}):
+        sent = window.end.astimezone(account.zone).isoformat(timespec="seconds")
+        for response, rows in self._answers(account, {**account.context, WINDOW_KEY: window}):
             converted = self.converted_by_workers(
-                context, response.content, response.encoding,
+                account, response.content, response.encoding,
                 strings=self.string_fields, decimals=self.decimal_fields, sent=sent, end=end,
             )  # fmt: skip
             if converted is not None:
@@ -149,19 +151,19 @@ class ItnioRecordStream(CDRStream):
                     if in_window(row, utc, sent, end):
                         yield row
                 except CONVERSION_ERRORS:
-                    self.convert_field(row, "callTime", utc)  # raises, naming the field
+                    self.convert_field(row, "callTime", utc, account)  # raises, naming the field
                     raise
 
     # -- answers ---------------------------------------------------------------------------
 
-    def validate_response(self, response: requests.Response) -> None:
-        super().validate_response(response)  # HTTP-level policy
+    def check_response(self, response: requests.Response, account: ApiKey) -> None:
+        super().check_response(response, account)  # HTTP-level policy
         try:
-            envelope.check(response, self.describe)
+            envelope.check(response, account.describe)
         except TimestampExpiredError as error:
-            self.authenticator.timestamp_expired(response, error)
+            account.authenticator.timestamp_expired(response, error)
             raise
-        self.authenticator.accepted()
+        account.authenticator.accepted()
 
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
         yield from envelope.payload(response, self.describe)["data"]["records"]
@@ -172,7 +174,8 @@ class ItnioRecordStream(CDRStream):
 
     def post_process(self, row: dict, context: Context | None = None) -> dict:
         """Vendor record -> typed row (records.py): UTC times, integers, exact decimals, `account`."""
-        return self.built(build_record, row, context, self.converters(self.zone(context)))
+        account = self.account(context)
+        return self.built(build_record, row, account, self.converters(account.zone))
 
 
 class ItnioSipRecordStream(ItnioRecordStream):

@@ -18,6 +18,7 @@ from functools import cached_property
 import requests
 from singer_sdk.pagination import SinglePagePaginator
 
+from tap_callcdr.core.account import Account
 from tap_callcdr.core.errors import MalformedResponseError, PaginationError
 from tap_callcdr.core.stream import WINDOW_KEY, CDRStream, WindowItem
 from tap_callcdr.core.windows import Window, WindowPlan, iso_utc
@@ -33,6 +34,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
 ONE_SECOND = dt.timedelta(seconds=1)
+AppId = Account[TencentAppAuthenticator]  # a Tencent account: one appId
 
 
 class WindowCut(Exception):
@@ -43,7 +45,7 @@ class WindowCut(Exception):
         self.offset, self.served = offset, served
 
 
-class TencentCDRStream(CDRStream):
+class TencentCDRStream(CDRStream[AppId]):
     """Call records of Tencent's callback service."""
 
     vendor = "tencent"
@@ -55,10 +57,8 @@ class TencentCDRStream(CDRStream):
     payload_as_json = True
     schema = SCHEMA
 
-    @property
-    def authenticator(self) -> TencentAppAuthenticator:
-        account = self.accounts[self.current_account]
-        return TencentAppAuthenticator(url_id=account["id"], app_id=account["app_id"])
+    def new_authenticator(self, account: AppId) -> TencentAppAuthenticator:
+        return TencentAppAuthenticator(url_id=account.settings["id"], app_id=account.settings["app_id"])
 
     def get_new_paginator(self) -> SinglePagePaginator:
         return SinglePagePaginator()
@@ -67,7 +67,7 @@ class TencentCDRStream(CDRStream):
         """Every value a string, as the API demands; credentials come from the authenticator."""
         window = context[WINDOW_KEY] if context else None
         assert window is not None
-        account = self.account(context)
+        account = self.account(context).settings
         return {
             "src": account.get("src") or "",  # empty: every caller
             "startTimeStamp": str(int(window.start.timestamp())),
@@ -94,7 +94,7 @@ class TencentCDRStream(CDRStream):
         """The most one request may span, in seconds: `window_hours`."""
         return self.window_hours * 3600
 
-    def records_in_window(self, context: Context | None, window: Window) -> Iterator[WindowItem]:
+    def records_in_window(self, account: AppId, window: Window) -> Iterator[WindowItem]:
         """The window's calls, request by request; after each whole answer but the last, a
         Window ending where it ended (read completely up to there: the bookmark may move)."""
         sizer = SpanSizer(longest=self.longest_request)
@@ -103,15 +103,15 @@ class TencentCDRStream(CDRStream):
             stop = sizer.propose(start, end)
             piece = Window(_instant_of(start), _instant_of(stop))
             try:
-                rows = list(self.requested_records(context, piece))
+                rows = list(self.requested_records(account, piece))
             except WindowCut as cut:
-                self.note_cut(piece, cut)
+                self.note_cut(account, piece, cut)
                 sizer.cut(start, stop, cut.served)
                 continue
             limit = iso_utc(piece.end)  # a call at the piece's end belongs to the next one
             kept, starts = [], []
             for row in rows:
-                when = self.start_of(row, context)
+                when = self.start_of(row, account)
                 if when < limit:
                     kept.append(row)
                     starts.append(_epoch(dt.datetime.fromisoformat(when)))
@@ -121,11 +121,11 @@ class TencentCDRStream(CDRStream):
                 yield Window(window.start, piece.end)
             start = stop
 
-    def note_cut(self, window: Window, cut: WindowCut) -> None:
+    def note_cut(self, account: AppId, window: Window, cut: WindowCut) -> None:
         """Log the cut (its span is asked again, shorter); a 1-second span cannot shrink."""
         if window.end - window.start <= ONE_SECOND:
             raise PaginationError(
-                self.describe(
+                account.describe(
                     f"Tencent cut its answer for {window} ({cut}) and a window this short cannot be "
                     "split: these calls cannot be read whole; ask Tencent how to fetch them"
                 )
@@ -133,18 +133,18 @@ class TencentCDRStream(CDRStream):
         self.logger.info(
             "%s account '%s': Tencent cut its answer for %s (%s); asking for a shorter span",
             self.name,
-            self.current_account,
+            account.name,
             window,
             cut,
         )
 
     # -- HTTP --------------------------------------------------------------------------------
 
-    def validate_response(self, response: requests.Response) -> None:
-        super().validate_response(response)  # HTTP-level policy
-        body = envelope.payload(response, self.describe)
-        envelope.check(body, self.describe)
-        envelope.calls(body, self.describe)  # shape checked here, so a bad one is not retried
+    def check_response(self, response: requests.Response, account: AppId) -> None:
+        super().check_response(response, account)  # HTTP-level policy
+        body = envelope.payload(response, account.describe)
+        envelope.check(body, account.describe)
+        envelope.calls(body, account.describe)  # shape checked here, so a bad one is not retried
 
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
         rows, offset = envelope.calls(envelope.payload(response, self.describe), self.describe)
@@ -157,16 +157,18 @@ class TencentCDRStream(CDRStream):
 
     # -- records -----------------------------------------------------------------------------
 
-    def start_of(self, row: dict, context: Context | None) -> str:
-        zone = self.zone(context)
-        start = self.convert_field(row, "startSrcCallTime", lambda value: utc_of(value, zone))
+    def start_of(self, row: dict, account: AppId) -> str:
+        zone = account.zone
+        start = self.convert_field(row, "startSrcCallTime", lambda value: utc_of(value, zone), account)
         if start is None:
-            raise MalformedResponseError(self.describe(f"call {row.get('callId')!r} has no startSrcCallTime"))
+            cause = f"call {row.get('callId')!r} has no startSrcCallTime"
+            raise MalformedResponseError(account.describe(cause))
         return start
 
     def post_process(self, row: dict, context: Context | None = None) -> dict:
         """Vendor record -> typed row (records.py): UTC times ("0" = never happened), integer codes."""
-        return self.built(build_record, row, context, converters(self.zone(context)))
+        account = self.account(context)
+        return self.built(build_record, row, account, converters(account.zone))
 
 
 def _epoch(moment: dt.datetime) -> int:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import requests
 from singer_sdk.exceptions import RetriableAPIError
 
+from tap_callcdr.core.account import Account
 from tap_callcdr.core.auth import RenewOnceAuthenticator
 from tap_callcdr.core.errors import (
     MalformedResponseError,
@@ -41,21 +42,19 @@ class YeastarTokenAuthenticator(RenewOnceAuthenticator):
     keepalive_after: t.ClassVar[float] = 20 * 60
 
     def __init__(
-        self,
-        *,
-        account: t.Mapping[str, t.Any],
-        send: Send,
-        validate: Callable[[requests.Response], None],
-        describe: Callable[[str], str],
+        self, account: Account[t.Any], *, send: Send, validate: Callable[[requests.Response], None]
     ) -> None:
+        """`send`: the stream's way to the PBX (its TLS policy, counted); `validate`: its
+        check of an answer."""
         super().__init__()
-        self.base = api_base(account)
-        self.username = str(account.get("username") or "")
-        self.password = str(account.get("password") or "")
-        self.login_port = account.get("login_port")
+        settings = account.settings
+        self.base = api_base(settings)
+        self.username = str(settings.get("username") or "")
+        self.password = str(settings.get("password") or "")
+        self.login_port = settings.get("login_port")
         self.send = send
         self.validate = validate
-        self.describe = describe
+        self.describe = account.describe
         self._token: str | None = None
         self._last_used = 0.0
         self._unanswered = 0  # logins in a row whose answer was lost
