@@ -10,10 +10,12 @@ import datetime as dt
 import hashlib
 import logging
 import time
+import typing as t
 from email.utils import parsedate_to_datetime
 
 import requests
 
+from tap_callcdr.core.account import Account
 from tap_callcdr.core.auth import RenewOnceAuthenticator
 from tap_callcdr.core.errors import RenewalRejectedError, TokenRejectedError
 
@@ -36,16 +38,10 @@ class TimestampExpiredError(TokenRejectedError):
 class ItnioSignAuthenticator(RenewOnceAuthenticator):
     """Signs each request with the account's key and secret (the SDK calls it per attempt)."""
 
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        api_secret: str,
-        logger: logging.Logger,
-    ) -> None:
+    def __init__(self, account: Account[t.Any], *, logger: logging.Logger) -> None:
         super().__init__()
-        self.api_key = api_key
-        self._secret = api_secret
+        self.api_key = str(account.settings["api_key"])
+        self._secret = str(account.settings["api_secret"])
         self.logger = logger
         self.clock_offset = 0.0  # vendor clock minus ours, learnt from a -16 answer
 

@@ -79,11 +79,7 @@ class ItnioRecordStream(CDRStream[ApiKey]):
     # -- requests ------------------------------------------------------------------------
 
     def new_authenticator(self, account: ApiKey) -> ItnioSignAuthenticator:
-        return ItnioSignAuthenticator(
-            api_key=str(account.settings["api_key"]),
-            api_secret=str(account.settings["api_secret"]),
-            logger=self.logger,
-        )
+        return ItnioSignAuthenticator(account, logger=self.logger)
 
     def get_new_paginator(self) -> ItnioPaginator:
         return ItnioPaginator(self.describe)

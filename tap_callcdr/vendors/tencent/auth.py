@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import typing as t
 
 import requests
 from singer_sdk.authenticators import APIKeyAuthenticator
+
+from tap_callcdr.core.account import Account
 
 
 class TencentAppAuthenticator(APIKeyAuthenticator):
@@ -16,9 +19,9 @@ class TencentAppAuthenticator(APIKeyAuthenticator):
     and this subclass adds `appId` to the body, keeping both out of the payload code.
     """
 
-    def __init__(self, *, url_id: str, app_id: str) -> None:
-        super().__init__(key="id", value=url_id, location="params")
-        self.app_id = app_id
+    def __init__(self, account: Account[t.Any]) -> None:
+        super().__init__(key="id", value=account.settings["id"], location="params")
+        self.app_id = account.settings["app_id"]
 
     def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         request = super().authenticate_request(request)

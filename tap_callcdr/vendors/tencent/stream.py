@@ -58,7 +58,7 @@ class TencentCDRStream(CDRStream[AppId]):
     schema = SCHEMA
 
     def new_authenticator(self, account: AppId) -> TencentAppAuthenticator:
-        return TencentAppAuthenticator(url_id=account.settings["id"], app_id=account.settings["app_id"])
+        return TencentAppAuthenticator(account)
 
     def get_new_paginator(self) -> SinglePagePaginator:
         return SinglePagePaginator()
