@@ -98,6 +98,13 @@ def test_every_vendor_package_has_the_canonical_modules(vendor: str) -> None:
     assert [name for name in REQUIRED_MODULES if name not in present] == []
 
 
+@pytest.mark.parametrize("vendor", VENDOR_NAMES)
+def test_columns_import_nothing(vendor: str) -> None:
+    """columns.py is data: schema.py, records.py and a row worker read it for free."""
+    path = VENDORS / vendor / "columns.py"
+    assert [where(path, line, name) for line, name in imports(path) if name != "__future__.annotations"] == []
+
+
 @pytest.mark.parametrize("module", [f"{v}{light}" for v in VENDOR_NAMES for light in LIGHT])
 def test_a_vendor_package_and_its_record_modules_load_no_sdk(module: str) -> None:
     """VENDOR is loaded on first use, so importing a vendor package (as a row worker does, for
