@@ -17,6 +17,7 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
 from singer_sdk.tap_base import CliTestOptionValue
 
+from tap_callcdr.core.account import account_zone
 from tap_callcdr.core.errors import (
     AccountsFailedError,
     CallCDRError,
@@ -29,7 +30,6 @@ from tap_callcdr.core.errors import (
 )
 from tap_callcdr.core.settings import check_known, check_types
 from tap_callcdr.core.statecheck import check_bookmarks, checked_state_file, shape_problem
-from tap_callcdr.core.stream import account_zone
 from tap_callcdr.core.vendor import VendorSpec
 from tap_callcdr.core.windows import parse_instant
 from tap_callcdr.fastpath.sdk import SDKTap

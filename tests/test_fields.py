@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tap_callcdr.core.fields import FieldConverters, Text
-from tap_callcdr.core.stream import as_text, to_integer
+from tap_callcdr.core.fields import FieldConverters, Text, as_text, to_integer
 
 
 def text_or_json(value: t.Any) -> str | None:

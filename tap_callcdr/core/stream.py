@@ -18,7 +18,6 @@ from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_callcdr.core.account import Account, described, network_errors_named
-from tap_callcdr.core.account import account_zone as account_zone  # re-exported for tap.py
 from tap_callcdr.core.errors import (
     URL_STATUSES,
     AccountsFailedError,
@@ -31,10 +30,7 @@ from tap_callcdr.core.errors import (
     url_hint,
 )
 from tap_callcdr.core.fields import CONVERSION_ERRORS, FieldConverters, RowError
-from tap_callcdr.core.fields import as_text as as_text  # re-exported for the vendors
-from tap_callcdr.core.fields import to_integer as to_integer  # re-exported for the vendors
 from tap_callcdr.core.redact import install as install_log_scrubbing
-from tap_callcdr.core.times import local_to_utc as local_to_utc  # re-exported for the vendors
 from tap_callcdr.core.windows import UTC, Window, WindowPlan, iso_utc, parse_instant
 from tap_callcdr.fastpath.emitting import BATCH_RECORDS, Batch, EncodedBatch, LeanRecordPath
 from tap_callcdr.fastpath.readahead import ReadAhead
