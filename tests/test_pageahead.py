@@ -1,5 +1,6 @@
-"""PagesAhead (fastpath/pageahead.py): a window's pages handed on in order, the ones asked
-ahead by helper threads that read as the account, as the thread asking page 1 does."""
+"""PagesAhead (fastpath/pageahead.py): a window's pages handed on in order; pages 2..N are sent
+ahead by helper threads, but every request is prepared in the thread reading the account, so a
+helper needs to know nothing of the account (CDRStream.send_request finds it in the context)."""
 
 from __future__ import annotations
 
@@ -9,39 +10,29 @@ import typing as t
 from tap_callcdr.fastpath.pageahead import PagesAhead
 
 
-class Reader:
-    """The account a thread reads as, kept per thread as CDRStream keeps it."""
+def test_pages_come_in_order_prepared_by_the_reader_and_sent_ahead_by_helpers() -> None:
+    reader = threading.current_thread().name  # the account's own thread (here, this one)
+    prepared: list[tuple[int, str]] = []
+    sent: list[tuple[int, str]] = []
 
-    def __init__(self) -> None:
-        self._thread = threading.local()
-
-    @property
-    def current_account(self) -> str:
-        return getattr(self._thread, "account", "?")
-
-    @current_account.setter
-    def current_account(self, name: str) -> None:
-        self._thread.account = name
-
-
-def test_pages_come_in_order_and_helpers_read_as_the_account() -> None:
-    reader = Reader()
-    reader.current_account = "latam"  # the account's own thread (here, this one)
-    asked: list[tuple[int, str, str]] = []
-
-    def fetch(page: int) -> t.Any:
-        asked.append((page, reader.current_account, threading.current_thread().name))
+    def prepare(page: int) -> t.Any:
+        prepared.append((page, threading.current_thread().name))
         return page
 
-    pages = PagesAhead(reader, "latam", in_flight=3)
+    def send(request: t.Any) -> t.Any:
+        sent.append((request, threading.current_thread().name))
+        return request
+
+    pages = PagesAhead(in_flight=3, name="latam")
     try:
-        answers = pages.responses(fetch, lambda first: 6)
+        answers = pages.responses(prepare, send, lambda first: 6)
         got = [next(answers) for _ in range(8)]  # page 1 says 6; 7 and 8 one by one after them
         answers.close()
     finally:
         pages.close()
     assert got == list(range(1, 9))
-    assert sorted(page for page, _, _ in asked) == got  # each page asked once
-    helpers = {page for page, _, thread in asked if thread.startswith("pages-latam")}
-    assert helpers == set(range(2, 7)), "pages 2..6 are asked ahead, the rest by the reader"
-    assert {account for _, account, _ in asked} == {"latam"}, "a helper read as another account"
+    assert sorted(page for page, _ in sent) == got  # each page sent once
+    assert sorted(page for page, _ in prepared) == got  # and prepared once
+    assert {thread for _, thread in prepared} == {reader}, "a request was prepared off the reader"
+    helpers = {page for page, thread in sent if thread.startswith("pages-latam")}
+    assert helpers == set(range(2, 7)), "pages 2..6 are sent ahead, the rest by the reader"
