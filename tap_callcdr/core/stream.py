@@ -389,6 +389,12 @@ class CDRStream(LeanRecordPath, t.Generic[A]):
         request loop by default."""
         yield from self.requested_records(account, window)
 
+    def window_of(self, context: Context | None) -> tuple[A, Window]:
+        """The account and window a request of the SDK's paging loop is for (`requested_records`
+        puts the window in the context), e.g. in `prepare_request_payload`."""
+        assert context is not None and WINDOW_KEY in context, "a request outside a window"
+        return self.account(context), context[WINDOW_KEY]
+
     def requested_records(self, account: A, window: Window) -> Iterable[Record]:
         """The SDK's paginated request loop over one window of `account` (the window rides in
         the context; in the account's reader thread, whose account the SDK's hooks use)."""

@@ -8,7 +8,7 @@ import requests
 
 from tap_callcdr.core.account import Account
 from tap_callcdr.core.errors import MalformedResponseError, TokenRejectedError
-from tap_callcdr.core.stream import WINDOW_KEY, CDRStream
+from tap_callcdr.core.stream import CDRStream
 from tap_callcdr.vendors.generic import envelope
 from tap_callcdr.vendors.generic.auth import GetBillTokenAuthenticator
 from tap_callcdr.vendors.generic.paging import GetBillPaginator
@@ -54,9 +54,7 @@ class GenericCDRStream(CDRStream[GenericAccount]):
     def prepare_request_payload(
         self, context: Context | None, next_page_token: int | None
     ) -> dict[str, t.Any]:
-        window = context[WINDOW_KEY] if context else None
-        assert window is not None
-        account = self.account(context)
+        account, window = self.window_of(context)
         zone = account.zone
         return {
             "service": SERVICE,

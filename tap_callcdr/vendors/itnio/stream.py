@@ -111,9 +111,7 @@ class ItnioRecordStream(CDRStream[ApiKey]):
     def prepare_request_payload(
         self, context: Context | None, next_page_token: int | None
     ) -> dict[str, t.Any]:
-        window = context[WINDOW_KEY] if context else None
-        assert window is not None
-        account = self.account(context)
+        account, window = self.window_of(context)
         zone = account.zone
         # endTime is the window's end itself, not its last second: the doc does not say
         # whether endTime is inclusive, and this loses nothing either way (see below).

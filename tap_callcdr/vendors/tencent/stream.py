@@ -20,7 +20,7 @@ from singer_sdk.pagination import SinglePagePaginator
 
 from tap_callcdr.core.account import Account
 from tap_callcdr.core.errors import MalformedResponseError, PaginationError
-from tap_callcdr.core.stream import WINDOW_KEY, CDRStream, WindowItem
+from tap_callcdr.core.stream import CDRStream, WindowItem
 from tap_callcdr.core.windows import Window, WindowPlan, iso_utc
 from tap_callcdr.vendors.tencent import envelope
 from tap_callcdr.vendors.tencent.auth import TencentAppAuthenticator
@@ -65,16 +65,15 @@ class TencentCDRStream(CDRStream[AppId]):
 
     def prepare_request_payload(self, context: Context | None, next_page_token: t.Any) -> dict[str, str]:
         """Every value a string, as the API demands; credentials come from the authenticator."""
-        window = context[WINDOW_KEY] if context else None
-        assert window is not None
-        account = self.account(context).settings
+        account, window = self.window_of(context)
+        settings = account.settings
         return {
-            "src": account.get("src") or "",  # empty: every caller
+            "src": settings.get("src") or "",  # empty: every caller
             "startTimeStamp": str(int(window.start.timestamp())),
             # The window end itself: right whether Tencent's end is inclusive or exclusive,
             # since calls starting at that second are dropped here (see records_in_window).
             "endTimeStamp": str(int(window.end.timestamp())),
-            "compress": "1" if account.get("compress", True) else "0",
+            "compress": "1" if settings.get("compress", True) else "0",
         }
 
     # -- requests sized to the cap -----------------------------------------------------------
