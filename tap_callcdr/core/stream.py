@@ -17,7 +17,7 @@ import requests
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
-from tap_callcdr.core.account import Account, described, network_errors_named
+from tap_callcdr.core.account import Account, described
 from tap_callcdr.core.errors import (
     URL_STATUSES,
     AccountsFailedError,
@@ -138,7 +138,7 @@ class CDRStream(LeanRecordPath, t.Generic[A]):
 
     # -- the account this thread reads, for the SDK's hooks ------------------------------------
     # The SDK calls some hooks without our context: `requests_session`, `authenticator`,
-    # `build_prepared_request`, `validate_response`, `parse_response`, paginators (made by
+    # `build_prepared_request`, `parse_response`, paginators (made by
     # `get_new_paginator`) and the retry decorator's handlers. Our code passes the account, but
     # these cannot take it, so the account an account's reader thread reads is kept in one
     # thread-local, set in one place: `_read_account`, where that thread starts. The SDK's paging
@@ -475,10 +475,6 @@ class CDRStream(LeanRecordPath, t.Generic[A]):
         if 400 <= status < 500:
             raise FatalAPIError(account.describe(f"HTTP {status} {response.reason}: {response.text}"))
 
-    def validate_response(self, response: requests.Response) -> None:
-        """The SDK's hook, for the account this thread reads (`_request` calls check_response)."""
-        self.check_response(response, self._reading())
-
     def describe(self, cause: str) -> str:
         """One line naming the stream, the account this thread reads, and the cause: for the
         SDK's hooks (parse_response, paginators, retries); code given the account uses its own."""
@@ -496,7 +492,7 @@ class CDRStream(LeanRecordPath, t.Generic[A]):
             jitter=self.backoff_jitter,
             giveup=retries_spent,
             logger=None,
-        )(self._transport_errors_named(func))
+        )(func)
 
     def retried_alone(self, step: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
         """`step` under its own retries, inside a retried step of several requests: what it
@@ -514,18 +510,6 @@ class CDRStream(LeanRecordPath, t.Generic[A]):
                 raise
 
         return run
-
-    def _transport_errors_named(self, func: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
-        """Network failures stay retriable, but say which account failed, and no URL secret."""
-
-        @functools.wraps(func)
-        def send(*args: t.Any, **kwargs: t.Any) -> t.Any:
-            account = self.reading_account
-            where = account.setting("api_url") if account else f"{self.vendor}_accounts[…].api_url"
-            with network_errors_named(self.describe, where):
-                return func(*args, **kwargs)
-
-        return send
 
     def send_request(
         self, prepared_request: requests.PreparedRequest, context: Context | None

@@ -84,11 +84,6 @@ class ItnioRecordStream(CDRStream[ApiKey]):
     def get_new_paginator(self) -> ItnioPaginator:
         return ItnioPaginator(self.describe)
 
-    def request_records(self, context: Context | None) -> t.Iterable[dict]:
-        assert context is not None, "CDR streams always run per account"
-        for _, records in self._answers(self.account(context), context):
-            yield from records
-
     def _answers(self, account: ApiKey, context: Context) -> Iterator[tuple[requests.Response, list[dict]]]:
         """The window's answers, each with its records: the SDK's paging loop with a window's
         pages asked ahead (fastpath/pageahead.py) by the account's helper threads."""
