@@ -22,7 +22,7 @@ from harness import run_cli
 from test_fast_path import in_process_lines, normalized
 from yeastar_helpers import start, tap_config
 
-from tap_callcdr.core import stream as client
+from tap_callcdr.core import stream as core_stream
 from tap_callcdr.core.errors import ConfigError
 from tap_callcdr.fastpath import rowworkers
 from tap_callcdr.fastpath.rowworkers import RowWorkers
@@ -195,7 +195,7 @@ def test_row_workers_default_to_the_core_count_and_none_on_one_core(sims, monkey
     sim, ca_file = sims
     stream = TapCallCDR(config=tap_config(sim, ca_file=ca_file)).streams["yeastar_cdr"]
     for cores, limit in [(8, 8), (2, 2), (1, 0), (None, 0)]:
-        monkeypatch.setattr(client.os, "cpu_count", lambda cores=cores: cores)
+        monkeypatch.setattr(core_stream.os, "cpu_count", lambda cores=cores: cores)
         assert stream.row_worker_limit() == limit
     with pytest.raises(ConfigError, match="row_workers"):
         TapCallCDR(config=tap_config(sim, ca_file=ca_file, row_workers=-1))
@@ -203,7 +203,7 @@ def test_row_workers_default_to_the_core_count_and_none_on_one_core(sims, monkey
 
 # -- worker modules stay light ---------------------------------------------------------------
 
-PACKAGE = Path(client.__file__).parents[1]
+PACKAGE = Path(core_stream.__file__).parents[1]
 WORKER_MODULES = sorted(
     {"tap_callcdr.fastpath.worker"}
     | {f"tap_callcdr.vendors.{path.parent.name}.worker" for path in PACKAGE.glob("vendors/*/worker.py")}

@@ -3,8 +3,9 @@ and authenticator, and how it names itself and its settings in errors.
 
 A stream opens each account once (`CDRStream.open_account`, where a vendor adds its
 authenticator and anything else it keeps per account), keeps it (`CDRStream.account`), and
-passes it to the code that reads the account's windows: nothing there asks which account a
-thread is reading.
+passes it to the code that reads the account's windows. Only the SDK's hooks that get no
+context (the paginator, `parse_response`, ...) find it through the reader thread's account
+(`CDRStream.reading_account`).
 """
 
 from __future__ import annotations

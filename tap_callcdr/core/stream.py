@@ -157,7 +157,8 @@ class CDRStream(LeanRecordPath, t.Generic[A]):
 
     @property
     def requests_session(self) -> requests.Session:
-        """The session of the account this thread reads: threads never share one."""
+        """The session of the account this thread reads: accounts never share one (an
+        account's page helpers share its keep-alive pool)."""
         account = self.reading_account
         return account.session if account is not None else super().requests_session
 
