@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import typing as t
+from pathlib import Path
 
 from callcdr_simulator import Simulator
 from callcdr_simulator.itnio import GROUP, SIP
 from harness import TapRun, run_tap
+from landed import LandedStream, Raw, iso_to_utc
 
 SIP_STREAM = "itnio_sip_cdr"
 GROUP_STREAM = "itnio_group_cdr"
@@ -90,3 +92,43 @@ def bookmark(run: TapRun, stream: str, account: str) -> str:
         if partition["context"]["account"] == account:
             return str(partition["replication_key_value"])
     raise AssertionError(f"no bookmark for {account}")
+
+
+# ------------------------------------------------------- end to end (tests/landed.py)
+
+
+def _is_group(raw: Raw) -> bool:
+    return "baseCost" in raw  # the truth holds both endpoints; group records carry baseCost
+
+
+E2E_CREDENTIALS = ("api_key", "api_secret")
+E2E_STREAMS = (
+    LandedStream(SIP_STREAM, ("account", "voiceId"), "callTime", TIME_FIELDS,
+                 money=("cost", "rate"), holds=lambda raw: not _is_group(raw)),
+    # the control API adds ITNIO calls to the SIP endpoint only
+    LandedStream(GROUP_STREAM, ("account", "voiceId"), "callTime", TIME_FIELDS,
+                 money=("cost", "rate", "baseCost"), gets_added_calls=False, holds=_is_group),
+)  # fmt: skip
+
+
+def e2e_accounts(days: int) -> list[dict[str, t.Any]]:
+    return [
+        {"name": "intl", "api_key": "intl-apikey", "api_secret": "intl-secret-S3cr3t",
+         "timezone": "Asia/Shanghai", "calls": 300, "group_calls": 100, "days": days, "seed": 7},
+        {"name": "latam", "api_key": "latam-apikey", "api_secret": "latam-secret-S3cr3t",
+         "timezone": "America/Sao_Paulo", "currency": "USD", "calls": 200, "group_calls": 80,
+         "days": days, "seed": 8},
+    ]  # fmt: skip
+
+
+def e2e_tap_account(account: dict[str, t.Any], api_url: str, ca_file: Path | None) -> dict[str, t.Any]:
+    return {"name": account["name"], "api_url": api_url, "api_key": account["api_key"],
+            "api_secret": account["api_secret"]}  # fmt: skip
+
+
+def e2e_fields(raw: Raw) -> Raw:
+    return dict(raw)
+
+
+def e2e_instant(account: dict[str, t.Any], value: str | None) -> dt.datetime | None:
+    return iso_to_utc(value or "")  # ISO 8601 with offset

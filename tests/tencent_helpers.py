@@ -6,10 +6,12 @@ import datetime as dt
 import json
 import typing as t
 import zlib
+from pathlib import Path
 
 import requests
 from callcdr_simulator import Simulator
 from callcdr_simulator.tencent import TIME_FIELDS
+from landed import LandedStream, Raw, epoch_to_utc, local_to_utc
 
 STREAM = "tencent_cdr"
 FAST_RETRIES = {"retry_wait_seconds": 0.01, "max_retries": 3, "request_timeout_seconds": 5}
@@ -96,3 +98,39 @@ def decoded(response: requests.Response) -> t.Any:
         return response.json()
     except ValueError:
         return json.loads(zlib.decompress(response.content))
+
+
+# ------------------------------------------------------- end to end (tests/landed.py)
+
+E2E_CREDENTIALS = ("id", "app_id")
+E2E_STREAMS = (LandedStream(STREAM, ("account", "callId"), "startSrcCallTime", TIME_FIELDS),)
+
+
+def e2e_accounts(days: int) -> list[dict[str, t.Any]]:
+    """branch writes local date-times instead of epochs and cuts answers at 80 calls (the tap
+    splits windows)."""
+    return [
+        {"name": "hq", "id": "hq-id", "app_id": "hq-appId-S3cr3t", "calls": 300, "days": days,
+         "seed": 7},
+        {"name": "branch", "id": "branch-id", "app_id": "branch-appId-S3cr3t", "calls": 200,
+         "days": days, "seed": 8, "time_format": "datetime", "timezone": "Asia/Shanghai", "cap": 80},
+    ]  # fmt: skip
+
+
+def e2e_tap_account(account: dict[str, t.Any], api_url: str, ca_file: Path | None) -> dict[str, t.Any]:
+    return {"name": account["name"], "api_url": api_url, "id": account["id"],
+            "app_id": account["app_id"],
+            **({"timezone": account["timezone"]} if "timezone" in account else {})}  # fmt: skip
+
+
+def e2e_fields(raw: Raw) -> Raw:
+    fields = dict(raw)
+    fields.setdefault("callType", "3")  # the doc: a record without callType is type 3
+    return fields
+
+
+def e2e_instant(account: dict[str, t.Any], value: str | None) -> dt.datetime | None:
+    """Epoch seconds, or local date-times in the account's zone when it has one."""
+    if "timezone" not in account:
+        return epoch_to_utc(value or "")
+    return None if value in (None, "0") else local_to_utc(value, account["timezone"])

@@ -30,23 +30,19 @@ from typing import Any
 import pytest
 from conftest import venv_executable
 from test_e2e_meltano import (
-    ACCOUNTS,
-    PRIMARY_KEY,
-    SIM_GENERIC,
-    SIM_ITNIO,
-    SIM_TENCENT,
-    SIM_YEASTAR,
-    VENDOR_OF,
     Rows,
+    account_names,
     as_utc,
     assert_landed_exactly,
     by_key,
     column_types,
     fetch_rows,
     new_schema,
+    sim_accounts,
     truth,
     without_sdc,
 )
+from vendors import STREAMS, TESTED
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chaos]
 
@@ -218,34 +214,20 @@ def assert_resumed(run: Run, why: str) -> None:
 
 
 def tap_config(sim: Any, start_date: datetime) -> dict[str, Any]:
-    base = sim.base_url
     return {
         "start_date": start_date.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "max_retries": RETRIES,
         "retry_wait_seconds": 0.05,
         "request_timeout_seconds": 1,
         "window_hours": 6,  # more windows: more checkpoints for a kill to keep
-        "generic_accounts": [
-            {"name": a["name"], "api_url": f"{base}/generic/", "appid": a["appid"],
-             "accesskey": a["accesskey"], "timezone": a["timezone"]}
-            for a in SIM_GENERIC
-        ],
-        "tencent_accounts": [
-            {"name": a["name"], "api_url": f"{base}/tencent", "id": a["id"], "app_id": a["app_id"],
-             **({"timezone": a["timezone"]} if "timezone" in a else {})}
-            for a in SIM_TENCENT
-        ],
-        "itnio_accounts": [
-            {"name": a["name"], "api_url": f"{base}/itnio/voice/", "api_key": a["api_key"],
-             "api_secret": a["api_secret"]}
-            for a in SIM_ITNIO
-        ],
-        "yeastar_accounts": [
-            {"name": a["name"], "api_url": f"{base}/yeastar/{a['name']}", "username": "api",
-             "password": a["password"], "timezone": a["timezone"]}
-            for a in SIM_YEASTAR
-        ],
-    }  # fmt: skip
+        **{
+            vendor.setting: [
+                vendor.e2e_tap_account(a, sim.api_url(vendor.name, a["name"]), None)
+                for a in sim_accounts(vendor)
+            ]
+            for vendor in TESTED  # every vendor on one plain-HTTP simulator
+        },
+    }
 
 
 @pytest.fixture
@@ -255,9 +237,8 @@ def chaos(meltano: Any, postgres: Any, start_simulator: Any, tmp_path: Path) -> 
     anchor = (datetime.now(UTC) - timedelta(hours=3)).replace(second=0, microsecond=0)
     sim = start_simulator(
         anchor=anchor,
-        config={"generic": SIM_GENERIC, "tencent": SIM_TENCENT, "itnio": SIM_ITNIO,
-                "yeastar": SIM_YEASTAR, "anchor": anchor.isoformat()},
-    )  # fmt: skip
+        config={**{v.name: sim_accounts(v) for v in TESTED}, "anchor": anchor.isoformat()},
+    )
     tap_file, target_file = tmp_path / "tap.json", tmp_path / "target.json"
     tap_file.write_text(json.dumps(tap_config(sim, anchor - timedelta(days=DAYS + 1))))
     target_file.write_text(json.dumps({
@@ -271,14 +252,14 @@ def chaos(meltano: Any, postgres: Any, start_simulator: Any, tmp_path: Path) -> 
 def add_late_calls(sim: Any, minutes: tuple[int, int]) -> None:
     """New calls that started between `minutes` ago (most, least)."""
     now = datetime.now(UTC)
-    for vendor, accounts in ACCOUNTS.items():
-        for account in accounts:
+    for vendor in TESTED:
+        for account in account_names(vendor):
             sim.add_calls(account, 3, now - timedelta(minutes=minutes[0]),
-                          now - timedelta(minutes=minutes[1]), vendor=vendor)  # fmt: skip
+                          now - timedelta(minutes=minutes[1]), vendor=vendor.name)  # fmt: skip
 
 
 def landed(chaos: Chaos, schema: str) -> dict[str, Rows]:
-    return {s: fetch_rows(_dsn(chaos), schema, s) for s in VENDOR_OF}
+    return {s: fetch_rows(_dsn(chaos), schema, s) for s in STREAMS}
 
 
 def _dsn(chaos: Chaos) -> str:
@@ -288,7 +269,7 @@ def _dsn(chaos: Chaos) -> str:
 
 def assert_same_rows(stream: str, got: Rows, clean: Rows) -> None:
     """Every column of every row (loader bookkeeping aside) as a fault-free run landed it."""
-    key = PRIMARY_KEY[stream]
+    key = STREAMS[stream][1].key
     ours = {k: without_sdc(v[0]) for k, v in by_key(got, key).items()}
     theirs = {k: without_sdc(v[0]) for k, v in by_key(clean, key).items()}
     assert ours.keys() == theirs.keys(), f"{stream}: keys differ from a fault-free run"
@@ -344,8 +325,8 @@ def test_chaos_every_vendor_faults_kills_and_late_calls_land_exactly(chaos: Chao
 
     schema = json.loads(chaos.target_config.read_text())["default_target_schema"]
     rows = landed(chaos, schema)
-    for stream in VENDOR_OF:
-        expected = truth(dict.fromkeys(ACCOUNTS, chaos.sim), stream)
+    for stream in STREAMS:
+        expected = truth({v.name: chaos.sim for v in TESTED}, stream)
         assert_landed_exactly(stream, rows[stream], expected, column_types(_dsn(chaos), schema, stream))
 
     # Every column, not only the ones checked against the truth: a fault-free run from scratch

@@ -3,9 +3,9 @@
 `meltano run tap-callcdr target-postgres` is driven with env-var config only (as a user of
 meltano.yml would), with its own meltano system database (so its own state) and its own
 target schema. Every stream of every vendor lands through the same two runs: the
-`landing` fixture starts one plain-HTTP simulator (generic, Tencent, ITNIO) and one HTTPS
-simulator (Yeastar, with a throwaway CA the account's `ca_bundle` names: TLS verification on),
-runs meltano, adds calls through the control API, runs meltano again, and keeps what
+`landing` fixture starts one plain-HTTP simulator and one HTTPS simulator (the vendors whose
+helper says HTTPS, Yeastar, with a throwaway CA the account's `ca_bundle` names: TLS
+verification on), runs meltano, adds calls through the control API, runs meltano again, and keeps what
 PostgreSQL held after each run. The tests then hold every table against the simulators'
 ground truth (their control API): every record exactly once by primary key, and every
 column of every row the vendor's value: instants (local time, epoch or ISO with offset) as
@@ -13,6 +13,9 @@ UTC, money digit for digit, everything else as sent. What target-postgres legiti
 changes: instants land as UTC `timestamp without time zone`, integers as bigint, money as
 NUMERIC, an absent value as NULL, a Yeastar row without extra columns as JSON null in `extra`;
 it adds its `_sdc_*` columns. Yeastar's `row_id` is the tap's hash, not a vendor field.
+Each vendor's accounts, streams and value conversions are its tests/<vendor>_helpers.py's
+(tests/landed.py), read through tests/vendors.py: this file names no vendor but in the tests
+of one vendor's own feature.
 
 The loader-only tests pipe a hand-made Singer stream through the loaders as configured in
 meltano.yml, to pin down upsert-on-primary-key and time-zone handling of the loaders.
@@ -28,17 +31,19 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import duckdb
+import itnio_helpers
 import psycopg
 import pytest
+import yeastar_helpers
+from landed import epoch_to_utc, iso_to_utc, local_to_utc
 from psycopg import sql
 from psycopg.rows import dict_row
+from vendors import STREAMS, TESTED, VendorUnderTest
 
 pytestmark = pytest.mark.e2e
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 STREAM = "generic_cdr"  # the loader-only tests' hand-made stream
 DAYS = 2
 
@@ -56,24 +61,6 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def local_to_utc(local: str | None, tz: ZoneInfo | str = SHANGHAI) -> datetime | None:
-    """Vendor local-time string ("2026-11-20 09:00:00") to an aware UTC datetime."""
-    if not local:
-        return None
-    zone = ZoneInfo(tz) if isinstance(tz, str) else tz
-    return datetime.strptime(local, "%Y-%m-%d %H:%M:%S").replace(tzinfo=zone).astimezone(UTC)
-
-
-def epoch_to_utc(epoch: str) -> datetime | None:
-    """Tencent epoch seconds ("0": never happened)."""
-    return None if epoch in ("", "0") else datetime.fromtimestamp(int(epoch), UTC)
-
-
-def iso_to_utc(text: str) -> datetime | None:
-    """ITNIO ISO 8601 with offset ("": never happened)."""
-    return datetime.fromisoformat(text).astimezone(UTC) if text else None
 
 
 def test_time_conversions_examples() -> None:
@@ -118,125 +105,37 @@ def without_sdc(row: dict[str, Any]) -> dict[str, Any]:
 
 # ----------------------------------------------------------- the vendors, as simulated
 
-# Accounts as the simulators' --config has them: their zones differ on purpose (the tap must
-# use each account's own), one generic account speaks doc v1, one Tencent account writes local
-# date-times instead of epochs and cuts answers at 80 calls (the tap splits windows), one PBX
-# runs newer firmware whose CSV carries extra columns (the `extra` JSON column).
-SIM_GENERIC = [
-    {"name": "hq", "appid": "hq-appid", "accesskey": "hq-accesskey-S3cr3t",
-     "timezone": "Asia/Shanghai", "calls": 300, "days": DAYS, "seed": 7},
-    {"name": "branch", "appid": "branch-appid", "accesskey": "branch-accesskey-S3cr3t",
-     "timezone": "America/Sao_Paulo", "doc_version": "v1", "calls": 200, "days": DAYS, "seed": 8},
-]  # fmt: skip
-SIM_TENCENT = [
-    {"name": "hq", "id": "hq-id", "app_id": "hq-appId-S3cr3t", "calls": 300, "days": DAYS,
-     "seed": 7},
-    {"name": "branch", "id": "branch-id", "app_id": "branch-appId-S3cr3t", "calls": 200,
-     "days": DAYS, "seed": 8, "time_format": "datetime", "timezone": "Asia/Shanghai", "cap": 80},
-]  # fmt: skip
-SIM_ITNIO = [
-    {"name": "intl", "api_key": "intl-apikey", "api_secret": "intl-secret-S3cr3t",
-     "timezone": "Asia/Shanghai", "calls": 300, "group_calls": 100, "days": DAYS, "seed": 7},
-    {"name": "latam", "api_key": "latam-apikey", "api_secret": "latam-secret-S3cr3t",
-     "timezone": "America/Sao_Paulo", "currency": "USD", "calls": 200, "group_calls": 80,
-     "days": DAYS, "seed": 8},
-]  # fmt: skip
-EXTRA_COLUMNS = ["crm_customer", "坐席组"]
-SIM_YEASTAR = [
-    {"name": "pbx1", "password": "pbx1-S3cr3t", "timezone": "Asia/Shanghai", "calls": 300,
-     "days": DAYS, "seed": 7, "extra_columns": EXTRA_COLUMNS},
-    {"name": "pbx2", "password": "pbx2-S3cr3t", "timezone": "Asia/Kolkata", "calls": 200,
-     "days": DAYS, "seed": 8},
-]  # fmt: skip
-ZONES = {
-    "generic": {a["name"]: a["timezone"] for a in SIM_GENERIC},
-    "tencent": {a["name"]: a["timezone"] for a in SIM_TENCENT if "timezone" in a},
-    "yeastar": {a["name"]: a["timezone"] for a in SIM_YEASTAR},
-}
-VENDOR_OF = {
-    "generic_cdr": "generic",
-    "tencent_cdr": "tencent",
-    "itnio_sip_cdr": "itnio",
-    "itnio_group_cdr": "itnio",
-    "yeastar_cdr": "yeastar",
-}
-ACCOUNTS = {
-    "generic": [a["name"] for a in SIM_GENERIC],
-    "tencent": [a["name"] for a in SIM_TENCENT],
-    "itnio": [a["name"] for a in SIM_ITNIO],
-    "yeastar": [a["name"] for a in SIM_YEASTAR],
-}
-TENCENT_TIMES = (
-    "startSrcCallTime", "startSrcRingTime", "srcAcceptTime", "startDstCallTime",
-    "startDstRingTime", "dstAcceptTime", "endCallTime",
-)  # fmt: skip
-ITNIO_TIMES = ("submitTime", "callTime", "ringingTime", "answerTime", "hangupTime")
-ITNIO_MONEY = {"itnio_sip_cdr": ("cost", "rate"), "itnio_group_cdr": ("cost", "rate", "baseCost")}
-# The column each stream is replicated by, and the table's identity for these tests. Yeastar's
-# primary key (account, row_id) is a hash the tap makes; the PBX's own identity of a CSV row
-# is (callid, timestart): legs of a transferred call share the callid.
-REPLICATION_KEY = {
-    "generic_cdr": "starttime",
-    "tencent_cdr": "startSrcCallTime",
-    "itnio_sip_cdr": "callTime",
-    "itnio_group_cdr": "callTime",
-    "yeastar_cdr": "timestart",
-}
-IDENTITY = {
-    "generic_cdr": ("account", "id"),
-    "tencent_cdr": ("account", "callId"),
-    "itnio_sip_cdr": ("account", "voiceId"),
-    "itnio_group_cdr": ("account", "voiceId"),
-    "yeastar_cdr": ("account", "callid", "timestart"),
-}
-PRIMARY_KEY = {**IDENTITY, "yeastar_cdr": ("account", "row_id")}
+# Each vendor's accounts, streams and how its raw values land: its tests/<vendor>_helpers.py
+# (tests/landed.py lists the facts), read through tests/vendors.py. Accounts differ on purpose
+# (zones, doc versions, time formats, answer caps, extra CSV columns): the tap must use each
+# account's own.
 
 
-TIME_COLUMNS = {
-    "generic_cdr": ("starttime", "answertime", "endtime"),
-    "tencent_cdr": TENCENT_TIMES,
-    "itnio_sip_cdr": ITNIO_TIMES,
-    "itnio_group_cdr": ITNIO_TIMES,
-    "yeastar_cdr": ("timestart",),
-}
-# Columns that hold no vendor field: the tap makes them (checked by their own assertions).
-MADE_BY_TAP = {"yeastar_cdr": {"row_id"}}  # the primary key: a hash of the row's columns
+def sim_accounts(vendor: VendorUnderTest) -> list[dict[str, Any]]:
+    """The vendor's accounts as the simulators' --config has them."""
+    return vendor.e2e_accounts(DAYS)
 
 
-def instant(stream: str, account: str, value: str | None) -> datetime | None:
-    """A vendor time as the UTC instant it means (each vendor writes times its own way)."""
-    vendor = VENDOR_OF[stream]
-    if vendor == "tencent":
-        zone = ZONES["tencent"].get(account)
-        if zone is None:
-            return epoch_to_utc(value or "")
-        return None if value in (None, "0") else local_to_utc(value, zone)
-    if vendor == "itnio":
-        return iso_to_utc(value or "")
-    return local_to_utc(value, ZONES[vendor][account])
+def account_names(vendor: VendorUnderTest) -> list[str]:
+    return [a["name"] for a in sim_accounts(vendor)]
 
 
-def vendor_fields(stream: str, raw: dict[str, Any]) -> dict[str, Any]:
-    """The raw vendor record under the table's column names, as the vendors' docs define them."""
-    fields = dict(raw)
-    if stream == "generic_cdr" and "displaynumber" in fields:  # doc v1's name for disnumber
-        fields["disnumber"] = fields.pop("displaynumber")
-    if stream == "tencent_cdr":
-        fields.setdefault("callType", "3")  # the doc: a record without callType is type 3
-    if stream == "yeastar_cdr":  # newer firmware's columns, by their CSV name
-        fields["extra"] = {c: fields.pop(c) for c in EXTRA_COLUMNS if c in fields} or None
-    return fields
+def key_part(value: Any) -> str:
+    """A column of the identity, as text (an instant as UTC ISO, naive or aware)."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=value.tzinfo or UTC).astimezone(UTC).isoformat()
+    return str(value)
 
 
-def expected_rows(stream: str, account: str, raw: dict[str, Any]) -> tuple[Key, dict[str, Any]]:
-    """(identity, {column: the vendor's value}) for one raw vendor record: every field it
-    sent, times as UTC instants; `stored` then types the rest as PostgreSQL holds them."""
-    want = {"account": account, **vendor_fields(stream, raw)}
-    for column in TIME_COLUMNS[stream]:
-        want[column] = instant(stream, account, want.get(column))
-    if stream == "yeastar_cdr":
-        return (account, raw["callid"], want["timestart"].isoformat()), want
-    return (account, *(str(want[c]) for c in IDENTITY[stream][1:])), want
+def expected_rows(stream: str, account: dict[str, Any], raw: dict[str, Any]) -> tuple[Key, dict[str, Any]]:
+    """(identity, {column: the vendor's value}) for one raw vendor record of this simulated
+    `account`: every field it sent, times as UTC instants; `stored` then types the rest as
+    PostgreSQL holds them."""
+    vendor, landing = STREAMS[stream]
+    want = {"account": account["name"], **vendor.fields(raw)}
+    for column in landing.time_columns:
+        want[column] = vendor.instant(account, want.get(column))
+    return tuple(key_part(want[c]) for c in landing.identity), want
 
 
 def stored(data_type: str, value: Any) -> Any:
@@ -263,13 +162,11 @@ def landed(value: Any) -> Any:
 
 def truth(sims: dict[str, SimulatorProcess], stream: str) -> dict[Key, dict[str, Any]]:
     """Identity -> expected column values, for every record the simulator holds."""
-    vendor = VENDOR_OF[stream]
+    vendor, landing = STREAMS[stream]
     out: dict[Key, dict[str, Any]] = {}
-    for account in ACCOUNTS[vendor]:
-        for raw in sims[vendor].truth(account, vendor=vendor):
-            if stream == "itnio_sip_cdr" and "baseCost" in raw:
-                continue  # ITNIO truth holds both endpoints; group records carry baseCost
-            if stream == "itnio_group_cdr" and "baseCost" not in raw:
+    for account in sim_accounts(vendor):
+        for raw in sims[vendor.name].truth(account["name"], vendor=vendor.name):
+            if not landing.holds(raw):  # a record of the vendor's other stream
                 continue
             key, want = expected_rows(stream, account, raw)
             assert key not in out, f"simulator truth repeats {key}"
@@ -278,9 +175,7 @@ def truth(sims: dict[str, SimulatorProcess], stream: str) -> dict[Key, dict[str,
 
 
 def identity(stream: str, row: dict[str, Any]) -> Key:
-    if stream == "yeastar_cdr":
-        return (row["account"], row["callid"], as_utc(row["timestart"]).isoformat())
-    return tuple(str(row[c]) for c in IDENTITY[stream])
+    return tuple(key_part(row[c]) for c in STREAMS[stream][1].identity)
 
 
 def assert_landed_exactly(
@@ -289,7 +184,8 @@ def assert_landed_exactly(
     """Every expected record exactly once (by primary key and by the vendor's identity),
     nothing else, and every column of every row as the vendor meant it (`types`: the
     table's columns and their PostgreSQL types)."""
-    pk = by_key(rows, PRIMARY_KEY[stream])
+    made_by_tap = STREAMS[stream][1].made_by_tap
+    pk = by_key(rows, STREAMS[stream][1].key)
     dupes = {k: len(v) for k, v in pk.items() if len(v) > 1}
     assert not dupes, f"{stream}: {len(dupes)} primary keys landed more than once: {list(dupes)[:5]}"
     landed_rows: dict[Key, dict[str, Any]] = {}
@@ -301,7 +197,7 @@ def assert_landed_exactly(
     extra = landed_rows.keys() - expected.keys()
     assert not missing, f"{stream}: {len(missing)} records never landed, e.g. {sorted(missing)[:5]}"
     assert not extra, f"{stream}: {len(extra)} rows not in the simulator's truth: {sorted(extra)[:5]}"
-    columns = {c for c in types if not c.startswith("_sdc_")} - MADE_BY_TAP.get(stream, set())
+    columns = {c for c in types if not c.startswith("_sdc_")} - made_by_tap
     dropped = {c for want in expected.values() for c in want} - columns
     assert not dropped, f"{stream}: vendor fields with no column: {sorted(dropped)}"
     wrong = []
@@ -311,7 +207,7 @@ def assert_landed_exactly(
             got, value = landed(row[column]), stored(types[column], want.get(column))
             if got != value:
                 wrong.append((key, column, got, value))
-        for column in MADE_BY_TAP.get(stream, ()):
+        for column in made_by_tap:
             if not (isinstance(row[column], str) and row[column]):
                 wrong.append((key, column, row[column], "a non-empty text"))
     assert not wrong, (
@@ -336,47 +232,37 @@ class Landing:
     states: str = ""
 
 
-def tap_accounts(http: SimulatorProcess, https: SimulatorProcess) -> dict[str, str]:
-    """TAP_CALLCDR_*_ACCOUNTS for the simulated accounts, as a user would set them."""
-    generic = [
-        {"name": a["name"], "api_url": http.api_url("generic", a["name"]), "appid": a["appid"],
-         "accesskey": a["accesskey"], "timezone": a["timezone"]}
-        for a in SIM_GENERIC
-    ]  # fmt: skip
-    tencent = [
-        {"name": a["name"], "api_url": http.api_url("tencent", a["name"]), "id": a["id"],
-         "app_id": a["app_id"], **({"timezone": a["timezone"]} if "timezone" in a else {})}
-        for a in SIM_TENCENT
-    ]  # fmt: skip
-    itnio = [
-        {"name": a["name"], "api_url": http.api_url("itnio", a["name"]), "api_key": a["api_key"],
-         "api_secret": a["api_secret"]}
-        for a in SIM_ITNIO
-    ]  # fmt: skip
-    yeastar = [
-        {"name": a["name"], "api_url": https.api_url("yeastar", a["name"]), "username": "api",
-         "password": a["password"], "timezone": a["timezone"], "ca_bundle": str(https.ca_file)}
-        for a in SIM_YEASTAR
-    ]  # fmt: skip
-    return {
-        "TAP_CALLCDR_GENERIC_ACCOUNTS": json.dumps(generic),
-        "TAP_CALLCDR_TENCENT_ACCOUNTS": json.dumps(tencent),
-        "TAP_CALLCDR_ITNIO_ACCOUNTS": json.dumps(itnio),
-        "TAP_CALLCDR_YEASTAR_ACCOUNTS": json.dumps(yeastar, ensure_ascii=False),
-    }
+def tap_accounts(sims: dict[str, SimulatorProcess]) -> dict[str, str]:
+    """TAP_CALLCDR_<VENDOR>_ACCOUNTS for the simulated accounts, as a user would set them."""
+    env = {}
+    for vendor in TESTED:
+        sim = sims[vendor.name]
+        accounts = [
+            vendor.e2e_tap_account(a, sim.api_url(vendor.name, a["name"]), sim.ca_file)
+            for a in sim_accounts(vendor)
+        ]
+        env[f"TAP_CALLCDR_{vendor.setting.upper()}"] = json.dumps(accounts, ensure_ascii=False)
+    return env
+
+
+def sim_config(anchor: datetime, *, https: bool) -> dict[str, Any]:
+    """One simulator's --config: the accounts of the vendors it serves, an empty list for the
+    others (the CLI's default would start generic demo accounts)."""
+    accounts = {v.name: sim_accounts(v) if v.https == https else [] for v in TESTED}
+    return {**accounts, "anchor": anchor.isoformat()}
 
 
 def add_new_calls(sims: dict[str, SimulatorProcess]) -> None:
     """New calls 30-90 minutes ago: inside the look-back window of the second run."""
     now = datetime.now(UTC)
-    for vendor, accounts in ACCOUNTS.items():
-        for index, account in enumerate(accounts):
-            sims[vendor].add_calls(
+    for vendor in TESTED:
+        for index, account in enumerate(account_names(vendor)):
+            sims[vendor.name].add_calls(
                 account,
                 5 - 2 * index,  # 5 to the first account, 3 to the second
                 start=now - timedelta(minutes=90 - 10 * index),
                 end=now - timedelta(minutes=30 + 10 * index),
-                vendor=vendor,
+                vendor=vendor.name,
             )
 
 
@@ -393,31 +279,19 @@ def landing(
     start_date = anchor - timedelta(days=DAYS + 1)
     started: list[SimulatorProcess] = []
     try:
-        http = simulator_launcher(
-            work,
-            anchor=anchor,
-            config={
-                "generic": SIM_GENERIC,
-                "tencent": SIM_TENCENT,
-                "itnio": SIM_ITNIO,
-                "anchor": anchor.isoformat(),
-            },
-        )
+        http = simulator_launcher(work, anchor=anchor, config=sim_config(anchor, https=False))
         started.append(http)
         https = simulator_launcher(
-            work,
-            anchor=anchor,
-            https=True,
-            config={"generic": [], "yeastar": SIM_YEASTAR, "anchor": anchor.isoformat()},
+            work, anchor=anchor, https=True, config=sim_config(anchor, https=True)
         )
         started.append(https)
         assert https.base_url.startswith("https://127.0.0.1:"), https.base_url
-        sims = {"generic": http, "tencent": http, "itnio": http, "yeastar": https}
+        sims = {v.name: https if v.https else http for v in TESTED}
         landing = Landing(schema=new_schema("e2e_all"), sims=sims)
         env = meltano.env(
             work,
             TAP_CALLCDR_START_DATE=start_date.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            **tap_accounts(http, https),
+            **tap_accounts(sims),
             TARGET_POSTGRES_HOST=postgres.host,
             TARGET_POSTGRES_PORT=str(postgres.port),
             TARGET_POSTGRES_USER=postgres.user,
@@ -428,11 +302,11 @@ def landing(
         )
 
         # ---- first run: everything the simulators have
-        landing.truth1 = {stream: truth(sims, stream) for stream in VENDOR_OF}
+        landing.truth1 = {stream: truth(sims, stream) for stream in STREAMS}
         settled = datetime.now(UTC) - timedelta(minutes=10)
         for stream, expected in landing.truth1.items():
             assert expected, f"test setup: the simulator has no {stream} records"
-            times = [want[REPLICATION_KEY[stream]] for want in expected.values()]
+            times = [want[STREAMS[stream][1].replication_key] for want in expected.values()]
             outside = [t for t in times if not start_date <= t <= settled]
             assert not outside, (
                 f"test setup: {len(outside)} simulated {stream} calls fall outside "
@@ -440,15 +314,15 @@ def landing(
                 "end of the data?"
             )
         meltano.check("run", "tap-callcdr", "target-postgres", env=env)
-        landing.rows1 = {s: fetch_rows(postgres.url, landing.schema, s) for s in VENDOR_OF}
-        landing.types = {s: column_types(postgres.url, landing.schema, s) for s in VENDOR_OF}
+        landing.rows1 = {s: fetch_rows(postgres.url, landing.schema, s) for s in STREAMS}
+        landing.types = {s: column_types(postgres.url, landing.schema, s) for s in STREAMS}
         landing.states = meltano.check("state", "list", env=env).stdout
 
         # ---- second run, after new calls
         add_new_calls(sims)
-        landing.truth2 = {stream: truth(sims, stream) for stream in VENDOR_OF}
+        landing.truth2 = {stream: truth(sims, stream) for stream in STREAMS}
         meltano.check("run", "tap-callcdr", "target-postgres", env=env)
-        landing.rows2 = {s: fetch_rows(postgres.url, landing.schema, s) for s in VENDOR_OF}
+        landing.rows2 = {s: fetch_rows(postgres.url, landing.schema, s) for s in STREAMS}
         yield landing
     finally:
         for sim in started:
@@ -457,28 +331,28 @@ def landing(
 
 # ------------------------------------------------------------------ tap -> target-postgres
 
-ALL_STREAMS = pytest.mark.parametrize("stream", list(VENDOR_OF))
+ALL_STREAMS = pytest.mark.parametrize("stream", list(STREAMS))
 
 
 @ALL_STREAMS
 def test_first_run_lands_every_record_once_in_utc(landing: Landing, stream: str) -> None:
     assert_landed_exactly(stream, landing.rows1[stream], landing.truth1[stream], landing.types[stream])
     accounts = {row["account"] for row in landing.rows1[stream]}
-    assert accounts == set(ACCOUNTS[VENDOR_OF[stream]])
+    assert accounts == set(account_names(STREAMS[stream][0]))
 
 
 @ALL_STREAMS
 def test_second_run_lands_exactly_the_new_calls(landing: Landing, stream: str) -> None:
     new_keys = landing.truth2[stream].keys() - landing.truth1[stream].keys()
     assert landing.truth1[stream].keys() <= landing.truth2[stream].keys()
-    if stream == "itnio_group_cdr":  # the control API adds ITNIO calls to the SIP endpoint
+    if not STREAMS[stream][1].gets_added_calls:  # e.g. ITNIO's: the control API adds SIP calls
         assert not new_keys
     else:
         # 5 + 3 calls; a transferred Yeastar call is two CSV rows
         assert len(new_keys) >= 8, f"{stream}: simulator added {len(new_keys)} calls"
     assert_landed_exactly(stream, landing.rows2[stream], landing.truth2[stream], landing.types[stream])
 
-    pk = PRIMARY_KEY[stream]
+    pk = STREAMS[stream][1].key
     before = {k: without_sdc(v[0]) for k, v in by_key(landing.rows1[stream], pk).items()}
     after = {k: without_sdc(v[0]) for k, v in by_key(landing.rows2[stream], pk).items()}
     added = {identity(stream, after[k]) for k in after.keys() - before.keys()}
@@ -495,11 +369,13 @@ def test_state_is_saved(landing: Landing) -> None:
     assert "tap-callcdr-to-target-postgres" in landing.states, f"no state: {landing.states!r}"
 
 
-@pytest.mark.parametrize("stream", ["itnio_sip_cdr", "itnio_group_cdr"])
+@pytest.mark.parametrize("stream", list(itnio_helpers.STREAMS))
 def test_itnio_money_is_exact_numeric(landing: Landing, stream: str) -> None:
     """NUMERIC columns, every digit the vendor sent (compared as strings above, too)."""
     types = landing.types[stream]
-    for column in ITNIO_MONEY[stream]:
+    money = STREAMS[stream][1].money
+    assert money
+    for column in money:
         assert types[column] == "numeric", f"{stream}.{column} is {types[column]}"
     rows = landing.rows2[stream]
     assert all(isinstance(r["rate"], Decimal) for r in rows)
@@ -514,10 +390,11 @@ def test_yeastar_extra_is_queryable_json(landing: Landing, postgres: Any) -> Non
     A row without extra columns holds JSON null there (target-postgres writes `null` into
     jsonb, not SQL NULL): `extra->>'name'` is NULL either way, `extra IS NULL` is not.
     """
-    assert landing.types["yeastar_cdr"]["extra"] == "jsonb"
+    extra_columns = yeastar_helpers.EXTRA_COLUMNS
+    assert landing.types[yeastar_helpers.STREAM]["extra"] == "jsonb"
     expected = {
         key[1:]: want["extra"]
-        for key, want in landing.truth2["yeastar_cdr"].items()
+        for key, want in landing.truth2[yeastar_helpers.STREAM].items()
         if key[0] == "pbx1"
     }
     table = sql.SQL("{}.yeastar_cdr").format(sql.Identifier(landing.schema))
@@ -529,13 +406,13 @@ def test_yeastar_extra_is_queryable_json(landing: Landing, postgres: Any) -> Non
         "GROUP BY 1, 2 ORDER BY 1, 2"
     ).format(table)
     with psycopg.connect(postgres.url, autocommit=True) as conn:
-        rows = conn.execute(query, EXTRA_COLUMNS).fetchall()
+        rows = conn.execute(query, extra_columns).fetchall()
         by_kind = {(a, k): n for a, k, n in conn.execute(kinds).fetchall()}
     assert len(rows) == len(expected)
     for callid, start, first, second in rows:
         want = expected[(callid, as_utc(start).isoformat())]
         assert want is not None
-        assert (first, second) == (want[EXTRA_COLUMNS[0]], want[EXTRA_COLUMNS[1]])
+        assert (first, second) == (want[extra_columns[0]], want[extra_columns[1]])
     assert set(by_kind) <= {("pbx1", "object"), ("pbx2", "null"), ("pbx2", "SQL NULL")}, by_kind
 
 
@@ -550,13 +427,9 @@ def dumped_config(meltano: Any, tmp_path: Path, environment: str) -> dict[str, A
 def test_demo_accounts_only_in_demo_environment_with_simulator_credentials(
     meltano_postgres: Any, tmp_path: Path
 ) -> None:
-    """scripts/demo's accounts (environment `demo`) are the simulator's demo credentials, the
-    Yeastar ones trust the CA file scripts/demo writes; dev carries no account at all."""
-    from callcdr_simulator.generic import demo_accounts
-    from callcdr_simulator.itnio import itnio_demo_accounts
-    from callcdr_simulator.tencent import tencent_demo_accounts
-    from callcdr_simulator.yeastar import yeastar_demo_accounts
-
+    """scripts/demo's accounts (environment `demo`) are the simulator's demo credentials, those
+    of a vendor reached over HTTPS (Yeastar) trust the CA file scripts/demo writes; dev carries
+    no account at all."""
     from tap_callcdr.tap import VENDORS
 
     dev = dumped_config(meltano_postgres, tmp_path, "dev")
@@ -564,35 +437,18 @@ def test_demo_accounts_only_in_demo_environment_with_simulator_credentials(
     assert accounts and not accounts & set(dev), f"dev has accounts: {sorted(dev)}"
 
     demo = dumped_config(meltano_postgres, tmp_path, "demo")
-    generic = {a["name"]: a for a in demo["generic_accounts"]}
-    for account in demo_accounts(list(generic)):
-        assert (generic[account.name]["appid"], generic[account.name]["accesskey"]) == (
-            account.appid,
-            account.accesskey,
-        )
-    for account, sim in zip(
-        demo["tencent_accounts"],
-        tencent_demo_accounts([a["name"] for a in demo["tencent_accounts"]]),
-        strict=True,
-    ):
-        assert (account["id"], account["app_id"]) == (sim.id, sim.app_id)
-    for account, sim in zip(
-        demo["itnio_accounts"],
-        itnio_demo_accounts([a["name"] for a in demo["itnio_accounts"]]),
-        strict=True,
-    ):
-        assert (account["api_key"], account["api_secret"]) == (sim.api_key, sim.api_secret)
-    for account, sim in zip(
-        demo["yeastar_accounts"],
-        yeastar_demo_accounts([a["name"] for a in demo["yeastar_accounts"]]),
-        strict=True,
-    ):
-        assert (account["username"], account["password"]) == (sim.username, sim.password)
-        assert account["api_url"].startswith("https://")
-        assert account["ca_bundle"] == str(meltano_postgres.root / "output" / "demo-ca.pem")
-        assert account.get("verify_tls", True) is True
-    for vendor in ("generic", "tencent", "itnio", "yeastar"):
-        assert 1 <= len(demo[f"{vendor}_accounts"]) <= 2, vendor
+    for vendor in TESTED:
+        configured = demo[vendor.setting]
+        simulated = vendor.demo_accounts([a["name"] for a in configured])
+        for account, sim in zip(configured, simulated, strict=True):
+            assert [account[k] for k in vendor.credentials] == [
+                getattr(sim, k) for k in vendor.credentials
+            ], (vendor.name, account["name"])
+            if vendor.https:
+                assert account["api_url"].startswith("https://")
+                assert account["ca_bundle"] == str(meltano_postgres.root / "output" / "demo-ca.pem")
+                assert account.get("verify_tls", True) is True
+        assert 1 <= len(configured) <= 2, vendor.name
 
 
 # ----------------------------------------------------- loaders with a hand-made stream

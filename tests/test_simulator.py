@@ -18,16 +18,18 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import ModuleType
 from zoneinfo import ZoneInfo
 
 import pytest
 import requests
+import vendors
 from callcdr_simulator import VENDORS, Simulator, parse_spec
 from callcdr_simulator.cli import build_parser, build_simulator
 from callcdr_simulator.faults import MIX_KINDS
 from callcdr_simulator.generic import GenericAccount, demo_accounts
 from callcdr_simulator.itnio import GROUP, SIP, itnio_demo_accounts
-from vendors import VENDOR_NAMES
+from vendors import STREAMS, TESTED, VENDOR_NAMES
 
 from tap_callcdr.tap import VENDORS as TAP_VENDORS
 
@@ -815,6 +817,34 @@ def test_one_vendor_table_drives_the_simulator_its_cli_and_the_tests() -> None:
     assert set(sim.vendors) == names and sim.itnio is sim.vendors["itnio"]
     with pytest.raises(TypeError, match=r"^object is no simulated vendor's account"):
         Simulator([object()], anchor=ANCHOR)
+
+
+def test_the_vendor_table_lands_every_stream_of_every_vendor_end_to_end() -> None:
+    """The e2e and chaos tests land the streams tests/vendors.py lists: each vendor's helper
+    must name every stream the tap has for it, with its keys among the columns it checks."""
+    for tested in TESTED:
+        [spec] = [vendor for vendor in TAP_VENDORS if vendor.key == tested.name]
+        assert {stream.name for stream in tested.streams} == {s.name for s in spec.streams}, tested.name
+        for stream in tested.streams:
+            assert STREAMS[stream.name] == (tested, stream)
+            assert stream.identity[0] == stream.key[0] == "account", stream.name
+            assert stream.replication_key in stream.time_columns, stream.name
+        assert tested.e2e_accounts(2) and tested.credentials, tested.name
+
+
+def test_a_vendor_without_end_to_end_facts_fails_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new vendor whose helper has only tap_config would pass every test but the e2e ones,
+    which it would silently skip: tests/vendors.py refuses it, naming the helper and facts."""
+    helpers = ModuleType("fifth_helpers")
+    helpers.tap_config = lambda sim, **_: {}  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "fifth_helpers", helpers)
+    fifth = type("FifthVendor", (), {"name": "fifth"})
+    with pytest.raises(ImportError, match=r"^tests/fifth_helpers.py has no end-to-end facts \['e2e_acc"):
+        vendors._tested(fifth)
+    for fact in vendors.E2E_FACTS:
+        setattr(helpers, fact, ())
+    with pytest.raises(ImportError, match=r"no end-to-end facts \['E2E_STREAMS'\]"):
+        vendors._tested(fifth)
 
 
 def test_cli_config_help_names_every_vendor_key() -> None:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from callcdr_simulator import Simulator, SimulatorTLS
 from callcdr_simulator.yeastar import CSV_COLUMNS, YeastarAccount
+from landed import LandedStream, Raw, local_to_utc
 
 STREAM = "yeastar_cdr"
 FAST_RETRIES = {"retry_wait_seconds": 0.01, "max_retries": 3, "request_timeout_seconds": 5}
@@ -113,3 +114,40 @@ def bookmark(state: dict[str, t.Any] | None, account: str) -> str | None:
         if partition["context"]["account"] == account:
             return partition.get("replication_key_value")
     return None
+
+
+# ------------------------------------------------------- end to end (tests/landed.py)
+
+EXTRA_COLUMNS = ["crm_customer", "坐席组"]  # pbx1's newer firmware: the `extra` JSON column
+E2E_CREDENTIALS = ("username", "password")
+# The primary key (account, row_id) is a hash the tap makes; the PBX's own identity of a CSV
+# row is (callid, timestart): legs of a transferred call share the callid.
+E2E_STREAMS = (
+    LandedStream(STREAM, ("account", "callid", "timestart"), "timestart", ("timestart",),
+                 primary_key=("account", "row_id"), made_by_tap=frozenset({"row_id"})),
+)  # fmt: skip
+
+
+def e2e_accounts(days: int) -> list[dict[str, t.Any]]:
+    return [
+        {"name": "pbx1", "password": "pbx1-S3cr3t", "timezone": "Asia/Shanghai", "calls": 300,
+         "days": days, "seed": 7, "extra_columns": EXTRA_COLUMNS},
+        {"name": "pbx2", "password": "pbx2-S3cr3t", "timezone": "Asia/Kolkata", "calls": 200,
+         "days": days, "seed": 8},
+    ]  # fmt: skip
+
+
+def e2e_tap_account(account: dict[str, t.Any], api_url: str, ca_file: Path | None) -> dict[str, t.Any]:
+    config = {"name": account["name"], "api_url": api_url, "username": "api",
+              "password": account["password"], "timezone": account["timezone"]}  # fmt: skip
+    return config | ({"ca_bundle": str(ca_file)} if ca_file is not None else {})
+
+
+def e2e_fields(raw: Raw) -> Raw:
+    fields = dict(raw)  # newer firmware's columns, by their CSV name
+    fields["extra"] = {c: fields.pop(c) for c in EXTRA_COLUMNS if c in fields} or None
+    return fields
+
+
+def e2e_instant(account: dict[str, t.Any], value: str | None) -> dt.datetime | None:
+    return local_to_utc(value, account["timezone"])
