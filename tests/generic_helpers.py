@@ -14,6 +14,9 @@ STREAM = "generic_cdr"
 FAST_RETRIES = {"retry_wait_seconds": 0.01, "max_retries": 3, "request_timeout_seconds": 5}
 
 
+FAKE_ACCOUNT = {"appid": "a", "accesskey": "k"}  # well-formed, not valid (tests/vendors.py)
+
+
 def account_config(sim: Simulator, name: str, **overrides: t.Any) -> dict[str, t.Any]:
     account = sim.generic.account(name)
     config = {

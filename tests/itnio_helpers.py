@@ -19,6 +19,9 @@ TIME_FIELDS = ("submitTime", "callTime", "ringingTime", "answerTime", "hangupTim
 FAST_RETRIES = {"retry_wait_seconds": 0.01, "max_retries": 3, "request_timeout_seconds": 5}
 
 
+FAKE_ACCOUNT = {"api_key": "k", "api_secret": "s"}  # well-formed, not valid (tests/vendors.py)
+
+
 def account_config(sim: Simulator, name: str, **overrides: t.Any) -> dict[str, t.Any]:
     account = sim.itnio.account(name)
     config = {

@@ -18,6 +18,9 @@ FAST_RETRIES = {"retry_wait_seconds": 0.01, "max_retries": 3, "request_timeout_s
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 
 
+FAKE_ACCOUNT = {"id": "i", "app_id": "a"}  # well-formed, not valid (tests/vendors.py)
+
+
 def account_config(sim: Simulator, name: str, **overrides: t.Any) -> dict[str, t.Any]:
     account = sim.tencent.account(name)
     config = {"name": name, "api_url": f"{sim.url}/tencent", "id": account.id, "app_id": account.app_id}

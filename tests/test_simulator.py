@@ -845,12 +845,17 @@ def test_a_vendor_without_end_to_end_facts_fails_the_table(monkeypatch: pytest.M
         setattr(helpers, fact, ())
     with pytest.raises(ImportError, match=r"no end-to-end facts \['E2E_STREAMS'\]"):
         vendors._tested(fifth)
+    helpers.E2E_STREAMS = ("a stream",)  # type: ignore[attr-defined]
+    with pytest.raises(ImportError, match=r"^tests/fifth_helpers.py has no FAKE_ACCOUNT"):
+        vendors._tested(fifth)  # else test_strict_input would leave it out
+    helpers.FAKE_ACCOUNT = {}  # type: ignore[attr-defined]
+    assert vendors._tested(fifth).name == "fifth"
 
 
 def test_cli_config_help_names_every_vendor_key() -> None:
     [config] = [a for a in build_parser()._actions if "--config" in a.option_strings]
     assert config.help is not None
-    for key in ("generic", "tencent", "itnio", "yeastar", "anchor", "faults", "fault_mix"):
+    for key in (*VENDOR_NAMES, "anchor", "faults", "fault_mix"):
         assert f'"{key}"' in config.help
 
 
@@ -867,3 +872,11 @@ def test_cli_https_writes_its_test_ca_to_a_fresh_dir_per_process(capsys: pytest.
         "cli.build_simulator(a); print(a.ca_file)"  # fmt: skip
     printed = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert printed.stdout.strip() and not Path(printed.stdout.strip()).parent.exists(), "removed on exit"
+
+
+def test_control_error_names_an_unknown_account_in_full() -> None:
+    """A KeyError's message is given as it is: one ending in a quoted name keeps its last quote."""
+    with Simulator(demo_accounts(["hq"], calls=1), anchor=ANCHOR) as s:
+        body = {"vendor": "generic", "account": "nope", "n": 1}
+        answer = requests.post(f"{s.url}/_control/calls", json=body, timeout=5)
+    assert answer.status_code == 400 and answer.json()["error"] == "unknown generic account 'nope'"

@@ -26,6 +26,7 @@ from callcdr_simulator import Simulator
 from callcdr_simulator.generic import demo_accounts
 from generic_helpers import STREAM, keys, tap_config
 from harness import TapRun, run_cli, tap_executable, write_json
+from vendors import TESTED, VENDOR_NAMES
 
 from tap_callcdr.tap import TapCallCDR
 
@@ -55,12 +56,8 @@ def warnings_of(run: TapRun) -> list[str]:
 
 def vendor_account(vendor: str, url: str) -> dict[str, t.Any]:
     """A well-formed account of each vendor (fake credentials) at `url`."""
-    return {
-        "generic": {"name": "hq", "api_url": url, "appid": "a", "accesskey": "k"},
-        "tencent": {"name": "hq", "api_url": url, "id": "i", "app_id": "a"},
-        "itnio": {"name": "hq", "api_url": url, "api_key": "k", "api_secret": "s"},
-        "yeastar": {"name": "hq", "api_url": url, "username": "u", "password": "p"},
-    }[vendor]
+    [tested] = [v for v in TESTED if v.name == vendor]
+    return tested.fake_account(url)
 
 
 def vendor_config(vendor: str, url: str, **account: t.Any) -> dict[str, t.Any]:
@@ -68,7 +65,7 @@ def vendor_config(vendor: str, url: str, **account: t.Any) -> dict[str, t.Any]:
     return {"start_date": start, **QUICK, f"{vendor}_accounts": [{**vendor_account(vendor, url), **account}]}
 
 
-VENDORS = ("generic", "tencent", "itnio", "yeastar")
+VENDORS = tuple(VENDOR_NAMES)  # every vendor of the table (tests/vendors.py)
 # every command path that reads the config: sync, and the ones that exit in their callbacks
 MODES = [(), ("--discover",), ("--test",), ("--test=schema",)]
 MODE_IDS = ["sync", "discover", "test", "test-schema"]

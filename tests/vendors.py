@@ -6,6 +6,8 @@ Each simulated vendor `<name>` has a module tests/<name>_helpers.py with
 - ``HTTPS = True`` (optional) when the tap reaches its accounts over HTTPS only (with a
   ``ca_bundle``): its simulator then serves TLS and ``tap_config`` takes ``ca_file=``;
 - ``STANDARD_DEMO`` (optional): more demo-account options for the SDK's standard tests;
+- ``FAKE_ACCOUNT``: a well-formed account's settings besides name and api_url (credentials of
+  the right shape, not valid ones), for the strict-input tests of every command path;
 - its end-to-end facts (``e2e_accounts``, ``E2E_STREAMS``...: tests/landed.py lists them), which
   test_e2e_meltano.py and test_chaos.py read: a helper without them stops every test that
   imports this module, naming the vendor, so no vendor skips the end-to-end tests.
@@ -41,6 +43,10 @@ class VendorUnderTest:
     @property
     def https(self) -> bool:
         return bool(getattr(self.helpers, "HTTPS", False))
+
+    def fake_account(self, url: str) -> dict[str, t.Any]:
+        """A well-formed account named hq at `url` (fake credentials)."""
+        return {"name": "hq", "api_url": url, **self.helpers.FAKE_ACCOUNT}
 
     @property
     def standard_demo(self) -> dict[str, t.Any]:
@@ -92,6 +98,11 @@ def _tested(vendor: type[Vendor]) -> VendorUnderTest:
         raise ImportError(
             f"tests/{vendor.name}_helpers.py has no end-to-end facts {missing or ['E2E_STREAMS']}: "
             "test_e2e_meltano.py and test_chaos.py would skip it (tests/landed.py says what they are)"
+        )
+    if not hasattr(helpers, "FAKE_ACCOUNT"):
+        raise ImportError(
+            f"tests/{vendor.name}_helpers.py has no FAKE_ACCOUNT: test_strict_input.py needs a "
+            "well-formed account of every vendor"
         )
     return VendorUnderTest(vendor, helpers)
 

@@ -19,6 +19,9 @@ HTTPS = True  # tests reach PBXs over HTTPS, as real ones are, TLS verified (ca_
 STANDARD_DEMO = {"extra_columns": ["crm_customer"]}  # newer firmware: `extra` carries a value
 
 
+FAKE_ACCOUNT = {"username": "u", "password": "p"}  # well-formed, not valid (tests/vendors.py)
+
+
 def start(tls: SimulatorTLS, accounts: list[YeastarAccount]) -> Simulator:
     return Simulator(accounts, anchor=ANCHOR, ssl_context=tls.context).start()
 

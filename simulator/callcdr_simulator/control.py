@@ -32,7 +32,10 @@ def handle(sim: Simulator, request: HttpRequest) -> HttpResponse:
     except ControlError as err:
         return json_response({"error": str(err)}, err.status)
     except (KeyError, ValueError, TypeError) as err:
-        return json_response({"error": str(err).strip("'\"")}, 400)
+        # a KeyError's str() is its message quoted: give the message itself (which may end
+        # in a quoted name, so the quotes cannot be stripped)
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        return json_response({"error": str(message)}, 400)
 
 
 def _health(sim: Simulator, request: HttpRequest) -> Any:
