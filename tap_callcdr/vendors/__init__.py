@@ -6,7 +6,7 @@ Every vendor package has these modules, each in the same role:
   spec.py (`vendor_attribute`): a row worker imports a vendor's light modules and must not
   pay for the SDK that VENDOR's settings need.
 - `spec.py`: VENDOR, the core's VendorSpec: the vendor's streams, account settings and
-  their checks.
+  their checks, and what its secrets are called (settings marked secret, `wire_secrets`).
 - `auth.py`: the SDK authenticator (a login, a signature or static credentials).
 - `envelope.py`: an answer to its payload (core/answers.py's `payload`, which parses a body
   once), and the vendor's codes to the tap's errors (core/errors.py).
