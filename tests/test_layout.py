@@ -93,6 +93,25 @@ def test_core_and_fastpath_import_no_vendor_nor_the_tap(package: str) -> None:
     assert wrong == []
 
 
+@pytest.mark.parametrize(
+    ("package", "above"),
+    [("vendors", "tap_callcdr.tap"), ("fastpath", "tap_callcdr.core")],
+)
+def test_imports_point_one_way(package: str, above: str) -> None:
+    """tap -> vendors -> core, fastpath; core -> fastpath: a vendor is registered by the tap,
+    never the other way, and the speed machinery knows the core only by the Protocols it
+    declares (TYPE_CHECKING imports included: they are arrows all the same)."""
+    files = sorted((PACKAGE / package).rglob("*.py"))
+    assert files
+    wrong = [
+        where(path, line, name)
+        for path in files
+        for line, name in imports(path)
+        if name == above or name.startswith(f"{above}.")
+    ]
+    assert wrong == []
+
+
 @pytest.mark.parametrize("vendor", VENDOR_NAMES)
 def test_every_vendor_package_has_the_canonical_modules(vendor: str) -> None:
     present = {path.stem for path in (VENDORS / vendor).glob("*.py")}

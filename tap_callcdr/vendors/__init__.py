@@ -27,7 +27,8 @@ Optional modules, named so wherever a vendor has one:
 - a reader of a file format only one vendor sends, named after it (Yeastar's `csvfile.py`).
 
 Imports point one way: a vendor imports tap_callcdr.core, tap_callcdr.fastpath and its own
-package; the core and fastpath import no vendor (tests/test_layout.py checks both).
+package, never tap.py (which registers it); the core and fastpath import no vendor, and
+fastpath no core (tests/test_layout.py checks each).
 """
 
 from __future__ import annotations
