@@ -112,6 +112,35 @@ def test_imports_point_one_way(package: str, above: str) -> None:
     assert wrong == []
 
 
+ROW_WORKER_CONTRACT = ("FILE_AT_NEWLINES", "ONE_PAGE")  # a vendor's row_cut; the rest is CDRStream's
+
+
+def test_vendors_reach_row_workers_only_through_the_stream_contract() -> None:
+    """A vendor names its task and its cut, and asks CDRStream (converted_by_workers,
+    spool_directory): it never holds the RowWorkers, so their design stays fastpath's."""
+    wrong = []
+    for path in sorted(VENDORS.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        wrong += [
+            f"{path.relative_to(PACKAGE.parent)}:{node.lineno} reads .row_workers"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and node.attr == "row_workers"
+        ]
+        wrong += [
+            f"{path.relative_to(PACKAGE.parent)}:{node.lineno} uses rowworkers.{node.attr}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+            and node.value.id == "rowworkers" and node.attr not in ROW_WORKER_CONTRACT
+        ]  # fmt: skip
+        wrong += [
+            where(path, line, name)
+            for line, name in imports(path)
+            if name.startswith("tap_callcdr.fastpath.rowworkers.")
+            and name.rpartition(".")[2] not in ROW_WORKER_CONTRACT
+        ]
+    assert wrong == []
+
+
 @pytest.mark.parametrize("vendor", VENDOR_NAMES)
 def test_every_vendor_package_has_the_canonical_modules(vendor: str) -> None:
     present = {path.stem for path in (VENDORS / vendor).glob("*.py")}
