@@ -148,6 +148,15 @@ def test_every_vendor_package_has_the_canonical_modules(vendor: str) -> None:
 
 
 @pytest.mark.parametrize("vendor", VENDOR_NAMES)
+def test_every_envelope_check_takes_the_parsed_body(vendor: str) -> None:
+    """One role: `payload` parses an answer once, `check` judges the body it gave."""
+    path = VENDORS / vendor / "envelope.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    checks = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "check"]
+    assert [node.args.args[0].arg for node in checks] == ["body"]
+
+
+@pytest.mark.parametrize("vendor", VENDOR_NAMES)
 def test_columns_import_nothing(vendor: str) -> None:
     """columns.py is data: schema.py, records.py and a row worker read it for free."""
     path = VENDORS / vendor / "columns.py"

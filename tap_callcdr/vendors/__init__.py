@@ -9,7 +9,7 @@ Every vendor package has these modules, each in the same role:
   their checks, and what its secrets are called (settings marked secret, `wire_secrets`).
 - `auth.py`: the SDK authenticator (a login, a signature or static credentials).
 - `envelope.py`: an answer to its payload (core/answers.py's `payload`, which parses a body
-  once), and the vendor's codes to the tap's errors (core/errors.py).
+  once), and `check(body, describe)`: the vendor's codes to the tap's errors (core/errors.py).
 - `columns.py`: the record's fields by kind; imports nothing, for records.py and schema.py.
 - `schema.py`: the streams' JSON schemas, built from columns.py.
 - `records.py`: a vendor row to a record (`converters`, `build_record`); imports no SDK, so a
