@@ -28,6 +28,7 @@ from tap_callcdr.core.errors import (
     one_line,
     raise_collected,
 )
+from tap_callcdr.core.redact import register as register_secrets
 from tap_callcdr.core.settings import check_known, check_types
 from tap_callcdr.core.statecheck import check_bookmarks, checked_state_file, shape_problem
 from tap_callcdr.core.vendor import VendorSpec
@@ -38,6 +39,7 @@ from tap_callcdr.vendors import generic, itnio, tencent, yeastar
 
 # Every vendor package exposes a VendorSpec; `<key>_accounts` in config turns it on.
 VENDORS: tuple[VendorSpec, ...] = (generic.VENDOR, tencent.VENDOR, itnio.VENDOR, yeastar.VENDOR)
+register_secrets(name for vendor in VENDORS for name in vendor.secret_names)
 
 
 class TapCallCDR(SDKTap):

@@ -5,6 +5,7 @@ no vendor and not the tap. Read from every file's syntax tree, so a new file is 
 from __future__ import annotations
 
 import ast
+import importlib
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -92,10 +93,67 @@ def test_core_and_fastpath_import_no_vendor_nor_the_tap(package: str) -> None:
     assert wrong == []
 
 
+@pytest.mark.parametrize(
+    ("package", "above"),
+    [("vendors", "tap_callcdr.tap"), ("fastpath", "tap_callcdr.core")],
+)
+def test_imports_point_one_way(package: str, above: str) -> None:
+    """tap -> vendors -> core, fastpath; core -> fastpath: a vendor is registered by the tap,
+    never the other way, and the speed machinery knows the core only by the Protocols it
+    declares (TYPE_CHECKING imports included: they are arrows all the same)."""
+    files = sorted((PACKAGE / package).rglob("*.py"))
+    assert files
+    wrong = [
+        where(path, line, name)
+        for path in files
+        for line, name in imports(path)
+        if name == above or name.startswith(f"{above}.")
+    ]
+    assert wrong == []
+
+
+ROW_WORKER_CONTRACT = ("FILE_AT_NEWLINES", "ONE_PAGE")  # a vendor's row_cut; the rest is CDRStream's
+
+
+def test_vendors_reach_row_workers_only_through_the_stream_contract() -> None:
+    """A vendor names its task and its cut, and asks CDRStream (converted_by_workers,
+    spool_directory): it never holds the RowWorkers, so their design stays fastpath's."""
+    wrong = []
+    for path in sorted(VENDORS.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        wrong += [
+            f"{path.relative_to(PACKAGE.parent)}:{node.lineno} reads .row_workers"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and node.attr == "row_workers"
+        ]
+        wrong += [
+            f"{path.relative_to(PACKAGE.parent)}:{node.lineno} uses rowworkers.{node.attr}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+            and node.value.id == "rowworkers" and node.attr not in ROW_WORKER_CONTRACT
+        ]  # fmt: skip
+        wrong += [
+            where(path, line, name)
+            for line, name in imports(path)
+            if name.startswith("tap_callcdr.fastpath.rowworkers.")
+            and name.rpartition(".")[2] not in ROW_WORKER_CONTRACT
+        ]
+    assert wrong == []
+
+
 @pytest.mark.parametrize("vendor", VENDOR_NAMES)
 def test_every_vendor_package_has_the_canonical_modules(vendor: str) -> None:
     present = {path.stem for path in (VENDORS / vendor).glob("*.py")}
     assert [name for name in REQUIRED_MODULES if name not in present] == []
+
+
+@pytest.mark.parametrize("vendor", VENDOR_NAMES)
+def test_every_envelope_check_takes_the_parsed_body(vendor: str) -> None:
+    """One role: `payload` parses an answer once, `check` judges the body it gave."""
+    path = VENDORS / vendor / "envelope.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    checks = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "check"]
+    assert [node.args.args[0].arg for node in checks] == ["body"]
 
 
 @pytest.mark.parametrize("vendor", VENDOR_NAMES)
@@ -119,6 +177,10 @@ def test_a_vendor_package_and_its_record_modules_load_no_sdk(module: str) -> Non
 
 
 def test_vendor_is_still_there_on_first_use() -> None:
-    from tap_callcdr.vendors import generic, itnio, tencent, yeastar
+    """Every package's VENDOR, loaded on first use, is the one tap.py registers: a new vendor
+    is checked without editing this file, and one left out of tap.VENDORS is named."""
+    from tap_callcdr.tap import VENDORS as REGISTERED
 
-    assert [v.VENDOR.key for v in (generic, itnio, tencent, yeastar)] == VENDOR_NAMES
+    packages = [importlib.import_module(f"tap_callcdr.vendors.{name}") for name in VENDOR_NAMES]
+    assert [v.VENDOR.key for v in packages] == VENDOR_NAMES
+    assert sorted(vendor.key for vendor in REGISTERED) == VENDOR_NAMES

@@ -1,32 +1,45 @@
 """Keep credentials that vendors want in query strings out of every log line and error.
 
-Yeastar puts its token and download random in the URL, Tencent its account `id`; urllib3
-quotes request URLs in its DEBUG lines and in connection errors, which the retry log and
-the final error repeat. One filter on urllib3's loggers and one scrub for messages.
+Vendors put secrets in URLs (Yeastar its token and download random, Tencent its account
+`id`); urllib3 quotes request URLs in its DEBUG lines and in connection errors, which the
+retry log and the final error repeat. One filter on urllib3's loggers and one scrub for
+messages. What a secret is called is each vendor's to say (VendorSpec.secret_names); the
+tap registers every vendor's here (`register`), so the core names none.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 
 from urllib3.exceptions import NewConnectionError
 
 from tap_callcdr.core.errors import one_line, url_hint
 
-SECRET_NAMES = "token|random|password|accesskey|api_secret|sign"  # what a credential is called
-SECRET_PARAM = re.compile(  # in a query string (Tencent's account `id` too)
-    rf"(?<![A-Za-z0-9_])((?:id|{SECRET_NAMES})=)[^&\s'\")]*",
-    re.IGNORECASE,
-)
-SECRET_VALUE = re.compile(rf'("(?:{SECRET_NAMES})"\s*:\s*")[^"]*', re.IGNORECASE)  # in JSON text
 URL_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry")  # the ones that quote URLs
+
+_names: frozenset[str] = frozenset()  # what a credential is called (`register`)
+_patterns: tuple[re.Pattern[str], ...] = ()  # query values, then JSON string values
+
+
+def register(names: Iterable[str]) -> None:
+    """Mask values named so from now on, in queries and JSON (case ignored); at import time."""
+    global _names, _patterns
+    _names = _names | {name.lower() for name in names}
+    named = "|".join(sorted(map(re.escape, _names)))
+    _patterns = (
+        re.compile(rf"(?<![A-Za-z0-9_])((?:{named})=)[^&\s'\")]*", re.IGNORECASE),  # a query
+        re.compile(rf'("(?:{named})"\s*:\s*")[^"]*', re.IGNORECASE),  # JSON text
+    )
 
 
 def scrub(text: str) -> str:
     """The text with every secret-bearing query value and JSON string value masked (a JSON
     value even cut short: an answer quoted in an error may end inside it)."""
-    return SECRET_VALUE.sub(r"\1***", SECRET_PARAM.sub(r"\1***", text))
+    for pattern in _patterns:
+        text = pattern.sub(r"\1***", text)
+    return text
 
 
 def network_reason(exc: BaseException) -> str:

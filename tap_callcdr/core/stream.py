@@ -39,6 +39,8 @@ from tap_callcdr.fastpath.sdk import RETRIED
 from tap_callcdr.fastpath.session import Session
 
 if t.TYPE_CHECKING:
+    from pathlib import Path
+
     from singer_sdk.helpers.types import Context
 
     from tap_callcdr.fastpath.sdk import BatchConfig
@@ -319,6 +321,11 @@ class CDRStream(LeanRecordPath, t.Generic[A]):
             return None
         job = {**self.worker_job(self.row_task, account), **fields}
         return self.row_cut.convert(self.row_workers, job, source, encoding)
+
+    def spool_directory(self) -> Path | None:
+        """Where a vendor spools input for the row workers (their directory: a file there is
+        handed over without a copy, and removed with them); None when this sync has none."""
+        return self.row_workers.directory if self.row_workers is not None else None
 
     def worker_job(self, task: str, account: A) -> dict[str, t.Any]:
         """What every row worker job of this stream carries: its task, the account and zone,

@@ -32,6 +32,16 @@ class VendorSpec:
     streams: tuple[type[CDRStream], ...]
     account_properties: tuple[th.Property, ...]
     check_account: Callable[[str, t.Mapping[str, t.Any]], None]
+    # Secrets named only on the wire, not as a setting (query parameters, JSON keys, headers):
+    # a session token, a signature. Settings say theirs with `secret=True`.
+    wire_secrets: tuple[str, ...] = ()
+
+    @property
+    def secret_names(self) -> tuple[str, ...]:
+        """What this vendor's secrets are called in settings and on the wire: the tap has
+        every log line and error mask them (core/redact.py)."""
+        settings = (prop.name for prop in self.account_properties if prop.secret)
+        return (*settings, *self.wire_secrets)
 
     @property
     def default_api_url(self) -> str | None:

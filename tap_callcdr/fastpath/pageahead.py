@@ -18,13 +18,43 @@ from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 if t.TYPE_CHECKING:
-    import requests
-    from singer_sdk.helpers.types import Context
+    import logging
 
-    from tap_callcdr.core.stream import CDRStream
+    import requests
+    from singer_sdk import metrics
+    from singer_sdk.helpers.types import Context
+    from singer_sdk.pagination import BaseAPIPaginator
 
 Prepare = Callable[[int], "requests.PreparedRequest"]
 Send = Callable[["requests.PreparedRequest"], "requests.Response"]
+
+
+class PagedStream(t.Protocol):
+    """What `answers` uses of a stream: the SDK's public RESTStream members and sdk.py's
+    `send_request`. The core's CDRStream is one; fastpath imports no core (test_layout.py)."""
+
+    @property
+    def logger(self) -> logging.Logger: ...
+
+    def get_new_paginator(self) -> BaseAPIPaginator[t.Any] | None: ...
+
+    def request_decorator(self, func: Callable[..., t.Any]) -> Callable[..., t.Any]: ...
+
+    def send_request(
+        self, prepared_request: requests.PreparedRequest, context: Context | None
+    ) -> requests.Response: ...
+
+    def prepare_request(
+        self, context: Context | None, next_page_token: t.Any
+    ) -> requests.PreparedRequest: ...
+
+    def get_http_request_counter(self) -> metrics.Counter: ...
+
+    def update_sync_costs(
+        self, request: requests.PreparedRequest, response: requests.Response, context: Context | None
+    ) -> dict[str, int]: ...
+
+    def parse_response(self, response: requests.Response) -> t.Iterable[dict]: ...
 
 
 class PagesAhead:
@@ -69,7 +99,7 @@ class PagesAhead:
 
 
 def answers(
-    stream: CDRStream[t.Any],
+    stream: PagedStream,
     context: Context | None,
     pages: PagesAhead,
     pages_of: Callable[[requests.Response], int],

@@ -6,10 +6,10 @@ Every vendor package has these modules, each in the same role:
   spec.py (`vendor_attribute`): a row worker imports a vendor's light modules and must not
   pay for the SDK that VENDOR's settings need.
 - `spec.py`: VENDOR, the core's VendorSpec: the vendor's streams, account settings and
-  their checks.
+  their checks, and what its secrets are called (settings marked secret, `wire_secrets`).
 - `auth.py`: the SDK authenticator (a login, a signature or static credentials).
 - `envelope.py`: an answer to its payload (core/answers.py's `payload`, which parses a body
-  once), and the vendor's codes to the tap's errors (core/errors.py).
+  once), and `check(body, describe)`: the vendor's codes to the tap's errors (core/errors.py).
 - `columns.py`: the record's fields by kind; imports nothing, for records.py and schema.py.
 - `schema.py`: the streams' JSON schemas, built from columns.py.
 - `records.py`: a vendor row to a record (`converters`, `build_record`); imports no SDK, so a
@@ -27,7 +27,8 @@ Optional modules, named so wherever a vendor has one:
 - a reader of a file format only one vendor sends, named after it (Yeastar's `csvfile.py`).
 
 Imports point one way: a vendor imports tap_callcdr.core, tap_callcdr.fastpath and its own
-package; the core and fastpath import no vendor (tests/test_layout.py checks both).
+package, never tap.py (which registers it); the core and fastpath import no vendor, and
+fastpath no core (tests/test_layout.py checks each).
 """
 
 from __future__ import annotations

@@ -35,9 +35,11 @@ def exact_json(response: requests.Response) -> t.Any:
     return response_json(response, exact_decimals=True)  # money keeps its digits
 
 
-def check(response: requests.Response, describe: Callable[[str], str]) -> dict[str, t.Any]:
-    """`data` of a successful answer; otherwise raise what the error policy says."""
-    body = payload(response, describe)
+def check(
+    body: dict[str, t.Any], describe: Callable[[str], str], sent: requests.PreparedRequest | None = None
+) -> dict[str, t.Any]:
+    """`data` of a successful answer (`payload`'s body); otherwise raise what the error policy
+    says. `sent`: the request answered, quoted by the errors about what the tap asked."""
     status, reason = str(body["status"]).strip(), body.get("reason") or ""
     cause = f"(status {status}: {reason})"
     if status == OK:
@@ -48,14 +50,14 @@ def check(response: requests.Response, describe: Callable[[str], str]) -> dict[s
         raise TransientVendorError(describe(f"vendor system error {cause}"))
     if status in FATAL_HINTS:
         raise VendorError(describe(f"{FATAL_HINTS[status]} {cause}"))
-    sent = request_body(response)
+    asked = request_body(sent)
     if status == "-22":
         raise VendorError(
             describe(f"vendor rejected the request parameters {cause}; this is a tap bug, please "
-                     f"report it with this line. Request body: {json.dumps(sent)}")
+                     f"report it with this line. Request body: {json.dumps(asked)}")
         )  # fmt: skip
     if status == "-25":
-        params = sent.get("params") or {}
+        params = asked.get("params") or {}
         raise VendorError(
             describe(f"vendor refused the window strTime={params.get('strTime')} endTime="
                      f"{params.get('endTime')} {cause}; the tap keeps windows within 31 days "
@@ -80,9 +82,9 @@ def page_data(body: dict[str, t.Any], describe: Callable[[str], str]) -> dict[st
     return data
 
 
-def request_body(response: requests.Response) -> dict[str, t.Any]:
+def request_body(request: requests.PreparedRequest | None) -> dict[str, t.Any]:
     """What we sent (our own JSON; no secrets: those travel in headers)."""
-    body = response.request.body
+    body = request.body if request is not None else None
     try:
         sent = json.loads(body) if isinstance(body, str | bytes) else {}
     except ValueError:

@@ -49,4 +49,5 @@ VENDOR = VendorSpec(
                     "if the API key is rate limited"),
     ),
     check_account=check_account,
+    wire_secrets=("sign",),  # the header signing each request with api_secret
 )  # fmt: skip

@@ -148,7 +148,7 @@ class ItnioRecordStream(CDRStream[ApiKey]):
     def check_response(self, response: requests.Response, account: ApiKey) -> None:
         super().check_response(response, account)  # HTTP-level policy
         try:
-            envelope.check(response, account.describe)
+            envelope.check(envelope.payload(response, account.describe), account.describe, response.request)
         except TimestampExpiredError as error:
             account.authenticator.timestamp_expired(response, error)
             raise

@@ -40,4 +40,5 @@ VENDOR = VendorSpec(
                     description="Ask for zlib-compressed answers (CDR pulls are large)"),
     ),
     check_account=check_account,
+    wire_secrets=("appId",),  # the app_id, as the request body names it
 )  # fmt: skip

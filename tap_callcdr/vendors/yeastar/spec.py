@@ -75,4 +75,5 @@ VENDOR = VendorSpec(
                     description="Encoding of the CDR file (some firmware writes gbk)"),
     ),
     check_account=check_account,
+    wire_secrets=("token", "random"),  # the login token and a download's one-use random, in URLs
 )  # fmt: skip

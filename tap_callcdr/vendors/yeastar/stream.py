@@ -191,9 +191,8 @@ class YeastarCDRStream(CDRStream[Pbx]):
                 raise MalformedResponseError(describe("download answered JSON, not CSV"))
             if not first or csvfile.looks_like_a_page(first):  # a proxy's answer, not the PBX's
                 raise answers.not_a_value(first, status, where, describe)
-            workers = self.row_workers  # their directory: no copy of the file to hand it over
             named = functools.partial(_at, where, describe)
-            return csvfile.spool(first, chunks, named, workers.directory if workers else None)
+            return csvfile.spool(first, chunks, named, self.spool_directory())
 
     def _check_header(self, pbx: Pbx, header: list[str]) -> None:
         missing = [name for name in CSV_COLUMNS if name not in header]
