@@ -1,9 +1,16 @@
 """Only tap_callcdr/fastpath/sdk.py touches the SDK's internals, and its docstring lists each.
 
-An SDK internal is a `_`-named member of an SDK class the tap builds on (read, called,
-overridden or assigned), or anything imported from a `_`-named SDK module or by a `_` name.
-The names are taken from the SDK's classes themselves (their `dir()` and the `self._x`
-attributes their source sets), so a new SDK version cannot make this test stale.
+An SDK internal is:
+- on `self`, `cls` or `super()`: a `_`-named member of the SDK classes the enclosing class
+  builds on (read, called, overridden or assigned). These names are taken from the SDK's
+  classes themselves (their `dir()` and the `self._x` attributes their source sets);
+- on any other object: a `_` name that tap_callcdr does not define itself (no def, class,
+  class or module variable, or `self._x = ...` of that name), or one of the names above.
+  Such an object may be an SDK object that is no base class of ours (the state manager):
+  what the SDK names privately there need not be listed anywhere;
+- anything imported from a `_`-named SDK module or by a `_` name, or reached through one by
+  attributes (`singer_sdk.helpers._util.utc_now`) or by `importlib.import_module`.
+Nothing here is a list of the SDK's names, so a new SDK version cannot make this test stale.
 """
 
 from __future__ import annotations
@@ -87,13 +94,66 @@ def all_sdk_names() -> frozenset[str]:
     return frozenset().union(*(sdk_private_names(cls) for cls in classes))
 
 
+def scope_names(body: list[ast.stmt]) -> t.Iterator[str]:
+    """The names a module's or class's body binds (not its functions' locals)."""
+    for node in body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            yield node.name
+            if isinstance(node, ast.ClassDef):
+                yield from scope_names(node.body)
+            continue
+        for target in assigned(node):
+            yield from (name.id for name in ast.walk(target) if isinstance(name, ast.Name))
+        for field in ("body", "orelse", "finalbody"):  # if, try, with, for
+            yield from scope_names([n for n in getattr(node, field, []) if isinstance(n, ast.stmt)])
+        for handler in getattr(node, "handlers", []):
+            yield from scope_names(handler.body)
+
+
+def assigned(node: ast.AST) -> list[ast.expr]:
+    if isinstance(node, ast.Assign):
+        return node.targets
+    return [node.target] if isinstance(node, ast.AnnAssign | ast.AugAssign) else []
+
+
+def defined_names(tree: ast.Module) -> set[str]:
+    """The `_` names a module defines: module and class level, defs anywhere, `self._x = ...`."""
+    names = set(scope_names(tree.body))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        for target in assigned(node):
+            for part in ast.walk(target):
+                if isinstance(part, ast.Attribute) and is_own(part):
+                    names.add(part.attr)
+    return {name for name in names if is_private(name)}
+
+
+@cache
+def own_names() -> frozenset[str]:
+    """Every `_` name tap_callcdr defines itself, in any module."""
+    return frozenset().union(*(defined_names(ast.parse(path.read_text())) for path in tap_modules()))
+
+
+def sdk_path(name: str) -> str | None:
+    """`singer_sdk.helpers._util` as the check names it (`helpers._util`); None if not the SDK's."""
+    parts = name.split(".")
+    return ".".join(parts[1:]) if parts[0] == "singer_sdk" else None
+
+
+def through_private(path: str) -> bool:
+    return any(is_private(part) for part in path.split("."))
+
+
 class Finder(ast.NodeVisitor):
     """Each SDK internal a module's code uses, as (line, what)."""
 
-    def __init__(self, module: t.Any) -> None:
+    def __init__(self, module: t.Any, tree: ast.Module) -> None:
         self.module = module
         self.found: list[tuple[int, str]] = []
         self.names: frozenset[str] = frozenset()  # the enclosing class's SDK names
+        self.ours = own_names() | defined_names(tree)
+        self.sdk_modules: dict[str, str] = {}  # a local name for an SDK module or member: its path
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         parts = (node.module or "").split(".")
@@ -102,12 +162,32 @@ class Finder(ast.NodeVisitor):
             for alias in node.names:
                 if private_module or is_private(alias.name):
                     self.found.append((node.lineno, f"{'.'.join(parts[1:])}.{alias.name}"))
+                self.sdk_modules[alias.asname or alias.name] = ".".join([*parts[1:], alias.name])
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
             parts = alias.name.split(".")
             if parts[0] == "singer_sdk" and any(is_private(part) for part in parts):
                 self.found.append((node.lineno, ".".join(parts[1:])))
+            if parts[0] == "singer_sdk":  # `import singer_sdk.x` binds singer_sdk itself
+                self.sdk_modules[alias.asname or "singer_sdk"] = ".".join(parts[1:] if alias.asname else [])
+
+    def sdk_chain(self, node: ast.Attribute) -> str | None:
+        """`helpers._util.utc_now` for an attribute chain from a name bound to the SDK."""
+        attrs: list[str] = []
+        value: ast.expr = node
+        while isinstance(value, ast.Attribute):
+            attrs.append(value.attr)
+            value = value.value
+        if not isinstance(value, ast.Name) or value.id not in self.sdk_modules:
+            return None
+        return ".".join(filter(None, [self.sdk_modules[value.id], *reversed(attrs)]))
+
+    def is_sdk_name(self, name: str, own: bool) -> bool:
+        """On self/cls/super(): the enclosing class's SDK names; else any `_` name not ours."""
+        if own:
+            return name in self.names
+        return name in all_sdk_names() or name not in self.ours
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         outer = self.names
@@ -123,21 +203,33 @@ class Finder(ast.NodeVisitor):
         self.names = outer
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
-        if is_private(node.attr) and node.attr in (self.names if is_own(node) else all_sdk_names()):
+        chain = self.sdk_chain(node)
+        if chain is not None:  # names all the way down: nothing else to visit
+            if through_private(chain):
+                self.found.append((node.lineno, chain))
+            return
+        if is_private(node.attr) and self.is_sdk_name(node.attr, is_own(node)):
             self.found.append((node.lineno, node.attr))
         self.generic_visit(node)
 
     def visit_Call(self, node: ast.Call) -> None:
-        """getattr(x, "_name") and the like."""
+        """getattr(x, "_name") and the like, and importlib.import_module("singer_sdk._x")."""
         name = text(node.args[1]) if len(node.args) > 1 else None
-        if getattr(node.func, "id", "") in REFLECTION and name in all_sdk_names():
-            self.found.append((node.lineno, str(name)))
+        if getattr(node.func, "id", "") in REFLECTION and name and is_private(name):
+            own = isinstance(node.args[0], ast.Name) and node.args[0].id in RECEIVERS
+            if name in all_sdk_names() or self.is_sdk_name(name, own):
+                self.found.append((node.lineno, name))
+        function = getattr(node.func, "attr", getattr(node.func, "id", ""))
+        module = sdk_path(text(node.args[0]) or "") if node.args else None
+        if function in ("import_module", "__import__") and module and through_private(module):
+            self.found.append((node.lineno, module))
         self.generic_visit(node)
 
 
 def sdk_internals(source: str, module: t.Any) -> list[tuple[int, str]]:
-    finder = Finder(module)
-    finder.visit(ast.parse(source))
+    tree = ast.parse(source)
+    finder = Finder(module, tree)
+    finder.visit(tree)
     return finder.found
 
 
@@ -202,4 +294,39 @@ def test_the_check_finds_each_kind_of_use() -> None:
         "_stream_version",
         "_finalize_state",
         "_config",
+    ]
+
+
+def test_the_check_finds_uses_through_other_objects_and_modules() -> None:
+    """A `_` name reached on an object that is not one of our classes' own (an SDK object
+    that is no base class of ours, like the state manager) is the SDK's unless tap_callcdr
+    defines it; and no attribute chain may pass through a `_` module of singer_sdk."""
+    source = textwrap.dedent(
+        '''
+        import importlib
+        import singer_sdk
+        import singer_sdk.helpers as helpers
+        from singer_sdk import helpers as sdk_helpers
+
+        class Plain:
+            def run(self, stream):
+                stream.state_manager._check_sorted = False
+                stamp = singer_sdk.helpers._util.utc_now()
+                load = helpers._util.load_json
+                is_boolean = sdk_helpers._typing.is_boolean_type
+                util = importlib.import_module("singer_sdk.helpers._util")
+                setattr(stream.state_manager, "_check_sorted", True)
+                # tap_callcdr's own names (CDRStream's accounts), and this class's own: fine
+                return stream._opened, self._anything, helpers.types, stamp, load, is_boolean, util
+        '''
+    )
+    module = type("Module", (), {"Plain": type("Plain", (), {})})
+    found = [what for _, what in sdk_internals(source, module)]
+    assert found == [
+        "_check_sorted",
+        "helpers._util.utc_now",
+        "helpers._util.load_json",
+        "helpers._typing.is_boolean_type",
+        "helpers._util",
+        "_check_sorted",
     ]
