@@ -8,6 +8,10 @@ An SDK internal is:
   class or module variable, or `self._x = ...` of that name), or one of the names above.
   Such an object may be an SDK object that is no base class of ours (the state manager):
   what the SDK names privately there need not be listed anywhere;
+- a public attribute or property of those SDK classes whose type comes from a `_`-named SDK
+  module, on any object: a part of the SDK object with a private API (the stream's
+  `state_manager`, a `singer_sdk.streams._state.StreamStateManager`). A value a public method
+  returns (`get_batch_config`'s `BatchConfig`) is data handed over, not a part;
 - anything imported from a `_`-named SDK module or by a `_` name, or reached through one by
   attributes (`singer_sdk.helpers._util.utc_now`) or by `importlib.import_module`.
 Nothing here is a list of the SDK's names, so a new SDK version cannot make this test stale.
@@ -18,9 +22,11 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import re
+import sys
 import textwrap
 import typing as t
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 
 import pytest
@@ -83,15 +89,21 @@ def tap_modules() -> list[Path]:
 
 
 @cache
-def all_sdk_names() -> frozenset[str]:
-    """Every SDK `_` name of a class the tap builds on (plus Tap and RESTStream themselves)."""
+def sdk_classes() -> frozenset[type]:
+    """Every SDK class the tap builds on (plus Tap and RESTStream themselves)."""
     classes: set[type] = {Tap, RESTStream, Stream}
     for path in tap_modules():
         module = importlib.import_module(module_name(path))
         for value in vars(module).values():
             if isinstance(value, type) and value.__module__.startswith("tap_callcdr"):
                 classes.update(base for base in value.__mro__ if is_sdk(base))
-    return frozenset().union(*(sdk_private_names(cls) for cls in classes))
+    return frozenset(classes)
+
+
+@cache
+def all_sdk_names() -> frozenset[str]:
+    """Every SDK `_` name of a class the tap builds on."""
+    return frozenset().union(*(sdk_private_names(cls) for cls in sdk_classes()))
 
 
 def scope_names(body: list[ast.stmt]) -> t.Iterator[str]:
@@ -143,6 +155,64 @@ def sdk_path(name: str) -> str | None:
 
 def through_private(path: str) -> bool:
     return any(is_private(part) for part in path.split("."))
+
+
+def private_module(module: str) -> bool:
+    return module.split(".")[0] == "singer_sdk" and through_private(module)
+
+
+@cache
+def private_imports(module: str) -> dict[str, t.Any]:
+    """What an SDK module imports from `_`-named SDK modules (under TYPE_CHECKING too), by name."""
+    source = inspect.getsource(sys.modules[module])
+    package = module.split(".")
+    names: dict[str, t.Any] = {}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            where = node.module or ""
+            if node.level:  # relative to this module's package
+                where = ".".join([*package[: len(package) - node.level], where]).strip(".")
+            if private_module(where):
+                for alias in node.names:
+                    names[alias.asname or alias.name] = getattr(importlib.import_module(where), alias.name)
+    return names
+
+
+def private_typed(value: t.Any, module: str) -> bool:
+    """Whether an annotation (a type, or its text in `module`) names a `_`-module SDK class; a
+    stdlib class a `_` module re-exports (`helpers._compat.Traversable`) is not one."""
+    if isinstance(value, type):
+        return private_module(value.__module__)
+    imported = private_imports(module)
+    return any(
+        private_typed(imported[word], module)
+        for word in re.findall(r"[A-Za-z_]\w*", str(value))
+        if isinstance(imported.get(word), type)
+    )
+
+
+@cache
+def private_typed_members(cls: type) -> frozenset[str]:
+    """Public attributes and properties of an SDK class whose type is a `_`-module SDK class."""
+    names = set()
+    for name in dir(cls):
+        member = inspect.getattr_static(cls, name)
+        getter = getattr(member, "fget", None) or getattr(member, "func", None)  # (cached) property
+        if name.startswith("_") or not isinstance(member, property | cached_property):
+            continue
+        hint = getter.__annotations__.get("return") if getter else None
+        if hint is not None and private_typed(hint, getter.__module__):
+            names.add(name)
+    for base in cls.__mro__:
+        for name, hint in vars(base).get("__annotations__", {}).items():
+            if is_sdk(base) and not name.startswith("_") and private_typed(hint, base.__module__):
+                names.add(name)
+    return frozenset(names)
+
+
+@cache
+def all_private_typed_members() -> frozenset[str]:
+    return frozenset().union(*(private_typed_members(cls) for cls in sdk_classes()))
 
 
 class Finder(ast.NodeVisitor):
@@ -208,7 +278,8 @@ class Finder(ast.NodeVisitor):
             if through_private(chain):
                 self.found.append((node.lineno, chain))
             return
-        if is_private(node.attr) and self.is_sdk_name(node.attr, is_own(node)):
+        private = is_private(node.attr) and self.is_sdk_name(node.attr, is_own(node))
+        if private or node.attr in all_private_typed_members():
             self.found.append((node.lineno, node.attr))
         self.generic_visit(node)
 
@@ -324,9 +395,28 @@ def test_the_check_finds_uses_through_other_objects_and_modules() -> None:
     found = [what for _, what in sdk_internals(source, module)]
     assert found == [
         "_check_sorted",
+        "state_manager",  # (a part of the SDK with a private API: the next test)
         "helpers._util.utc_now",
         "helpers._util.load_json",
         "helpers._typing.is_boolean_type",
         "helpers._util",
         "_check_sorted",
+        "state_manager",
     ]
+
+
+def test_the_check_finds_sdk_objects_of_private_types() -> None:
+    """The stream's `state_manager` is public, but what it returns is a class of the SDK's
+    private `streams._state`: its bookkeeping (`is_flushed`, `finalize_state`) is internal."""
+    assert {"state_manager", "state_writer"} <= all_private_typed_members()
+    source = textwrap.dedent(
+        """
+        class Plain:
+            def run(self, stream):
+                stream.state_manager.is_flushed = False
+                self.state_manager.finalize_state({})
+                return stream.state, stream.stream_state  # public, of public types: fine
+        """
+    )
+    module = type("Module", (), {"Plain": type("Plain", (), {})})
+    assert [what for _, what in sdk_internals(source, module)] == ["state_manager", "state_manager"]

@@ -409,7 +409,7 @@ class CDRStream(LeanRecordPath, t.Generic[A]):
             state["replication_key"] = self.replication_key
             state["replication_key_value"] = new
         if self.get_batch_config(self.config):  # batch mode: the SDK emits the STATE after the
-            self.state_manager.finalize_state(state)  # BATCH message holding the window's records
+            self.finalize_partition_state(state)  # BATCH message holding the window's records
         else:
             self.finalize_state_progress_markers(state)  # emits STATE after the records
 
