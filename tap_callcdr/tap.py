@@ -30,6 +30,7 @@ from tap_callcdr.core.errors import (
 )
 from tap_callcdr.core.settings import check_known, check_types
 from tap_callcdr.core.statecheck import check_bookmarks, checked_state_file, shape_problem
+from tap_callcdr.core.stream import CDRStream
 from tap_callcdr.core.vendor import VendorSpec
 from tap_callcdr.core.windows import parse_instant
 from tap_callcdr.fastpath.sdk import SDKTap
@@ -196,7 +197,7 @@ class TapCallCDR(SDKTap):
         with streams_go_on() as failed:
             self.run_connection_test()
             for stream in self.streams.values():
-                accounts = getattr(stream, "_failures", None)
+                accounts = stream.failed_accounts if isinstance(stream, CDRStream) else {}
                 if accounts and stream.name not in failed:
                     counted = f"{len(accounts)} accounts"
                     failed[stream.name] = collected(list(accounts.values()), AccountsFailedError, counted)

@@ -420,3 +420,22 @@ def test_the_check_finds_sdk_objects_of_private_types() -> None:
     )
     module = type("Module", (), {"Plain": type("Plain", (), {})})
     assert [what for _, what in sdk_internals(source, module)] == ["state_manager", "state_manager"]
+
+
+def test_the_tap_and_its_streams_meet_through_declared_hooks() -> None:
+    """A stream hands its failure to the tap's `stream_failed`, declared on the tap's SDK mixin
+    with the SDK's behaviour (the failure is raised); the tap reads each stream's accounts that
+    failed from its public `failed_accounts`. Neither is looked up by name."""
+    from tap_callcdr.core.errors import VendorError
+    from tap_callcdr.fastpath.sdk import SDKTap
+    from tap_callcdr.tap import TapCallCDR, streams_go_on
+
+    account = {"name": "hq", "api_url": "http://127.0.0.1:9/", "token": "t"}
+    tap = TapCallCDR(config={"start_date": "2026-01-01T00:00:00Z", "generic_accounts": [account]})
+    stream = tap.streams["generic_cdr"]
+    error = VendorError("generic_cdr account 'hq': down")
+    assert SDKTap.stream_failed(tap, stream, error) is False
+    assert stream.failed_accounts == {}  # before any sync
+    assert not stream.sync_failed(error)  # in-process: raised, as by the SDK
+    with pytest.raises(VendorError), streams_go_on():  # the one failure, as it is
+        assert stream.sync_failed(error)  # the run goes on, and names it at the end

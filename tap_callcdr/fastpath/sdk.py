@@ -64,7 +64,7 @@ The public-named hooks defined here, which the rest of the tap uses instead:
   record loop); `write_record`, `sdk_write_record_message`, `stream_version`, `tap` (RECORDs);
   `write_state_message`, `mark_state_unflushed`, `finalize_partition_state` (STATE);
   `send_request`, `log_request_duration` (requests);
-- tap: `check_settings` (config).
+- tap: `check_settings` (config), `stream_failed` (a stream's failure: raised by default).
 """
 
 from __future__ import annotations
@@ -226,8 +226,9 @@ class SDKStream(RESTStream[t.Any]):
         return self._stream_version
 
     @property
-    def tap(self) -> Tap:
-        return self._tap
+    def tap(self) -> SDKTap:
+        """The tap (ours: its hooks, such as `stream_failed`, are there)."""
+        return t.cast("SDKTap", self._tap)
 
     # -- requests ------------------------------------------------------------------------
 
@@ -260,3 +261,8 @@ class SDKTap(Tap):
 
     def check_settings(self) -> None:
         """Checks of the config that raise before the SDK's own; none by default."""
+
+    def stream_failed(self, stream: SDKStream, error: Exception) -> bool:
+        """A stream's sync failed with `error` (its `sync_failed`): True if the run goes on
+        without it; by default it is raised, as the SDK does."""
+        return False
