@@ -133,13 +133,11 @@ class TapCallCDR(SDKTap):
         """The SDK's, but a stream that fails does not keep the others from being read
         (`streams_go_on`), and every error the user can act on is one line, not a traceback."""
         try:
-            with streams_go_on():
+            with user_errors(), streams_go_on():
                 state = checked_state_file(state)  # one line naming the file, not the SDK's traceback
                 super().invoke(
                     about=about, about_format=about_format, config=config, state=state, catalog=catalog
                 )
-        except USER_ERRORS as exc:
-            fail(user_message(exc))
         finally:  # whatever happened, what was written reaches the target
             BufferedMsgspecWriter.flush_all()
 
