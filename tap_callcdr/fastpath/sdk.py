@@ -23,7 +23,7 @@ Overridden on the stream (`singer_sdk.streams.core.Stream`, `.rest.RESTStream`):
   (`state_manager.is_flushed`, below); `sdk_write_record_message` is the SDK's. Check the
   RECORD message it builds (tests/test_fast_path.py compares both).
 - `_increment_stream_state`: off; our bookmarks are window ends. Check it still only moves the
-  bookmark (and marks the state unflushed: `_write_record_message` does that too).
+  bookmark (a STATE is marked due in `_write_record_message`, not here).
 - `_request` (RESTStream): goes to `send_request`, which keeps the SDK's one attempt. Check the
   SDK's body against `send_request`, and that `request_records` still calls
   `request_decorator(self._request)`.
