@@ -31,6 +31,7 @@ from tap_callcdr.core.errors import (
 from tap_callcdr.core.redact import register as register_secrets
 from tap_callcdr.core.settings import check_known, check_types
 from tap_callcdr.core.statecheck import check_bookmarks, checked_state_file, shape_problem
+from tap_callcdr.core.stream import CDRStream
 from tap_callcdr.core.vendor import VendorSpec
 from tap_callcdr.core.windows import parse_instant
 from tap_callcdr.fastpath.sdk import SDKTap
@@ -134,13 +135,11 @@ class TapCallCDR(SDKTap):
         """The SDK's, but a stream that fails does not keep the others from being read
         (`streams_go_on`), and every error the user can act on is one line, not a traceback."""
         try:
-            with streams_go_on():
+            with user_errors(), streams_go_on():
                 state = checked_state_file(state)  # one line naming the file, not the SDK's traceback
                 super().invoke(
                     about=about, about_format=about_format, config=config, state=state, catalog=catalog
                 )
-        except USER_ERRORS as exc:
-            fail(user_message(exc))
         finally:  # whatever happened, what was written reaches the target
             BufferedMsgspecWriter.flush_all()
 
@@ -198,7 +197,7 @@ class TapCallCDR(SDKTap):
         with streams_go_on() as failed:
             self.run_connection_test()
             for stream in self.streams.values():
-                accounts = getattr(stream, "_failures", None)
+                accounts = stream.failed_accounts if isinstance(stream, CDRStream) else {}
                 if accounts and stream.name not in failed:
                     counted = f"{len(accounts)} accounts"
                     failed[stream.name] = collected(list(accounts.values()), AccountsFailedError, counted)

@@ -165,6 +165,37 @@ def test_the_batch_loop_writes_what_the_sdk_loop_writes(
     assert steps == [step for step in batched if step != "batch loop"]
 
 
+
+@pytest.mark.parametrize("vendor", VENDOR_NAMES)
+def test_each_state_write_finds_the_same_mark_in_both_loops(
+    vendor: str, http_sim: Simulator, https_sim: tuple[Simulator, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK's loop marks a STATE due after each RECORD; the batch loop only where a STATE
+    may follow. Every STATE write (one every 7 records, and those of windows and partitions)
+    must find the same mark, whether or not the state writer then drops a repeated STATE."""
+    config = {**configs(http_sim, https_sim)[vendor], **SAFE}
+    monkeypatch.setattr(Stream, "STATE_MSG_FREQUENCY", 7)
+    marks: list[str] = []
+    write_state = Stream._write_state_message
+
+    def spy(self: Stream) -> None:
+        marks.append("due" if not self.state_manager.is_flushed else "written")
+        write_state(self)
+
+    monkeypatch.setattr(Stream, "_write_state_message", spy)
+    batch_loop = LeanRecordPath._sync_in_batches
+    monkeypatch.setattr(
+        LeanRecordPath, "_sync_in_batches", lambda self: marks.append("batch loop") or batch_loop(self)
+    )
+    count = len(records(in_process_lines(config)))
+    batched, marks[:] = list(marks), []
+    assert "batch loop" in batched, "the batch loop did not run: this compares nothing"
+    assert batched.count("due") > count // 7
+    monkeypatch.setattr(LeanRecordPath, "_sync_records", Stream._sync_records)
+    in_process_lines(config)
+    assert marks == [mark for mark in batched if mark != "batch loop"]
+
+
 def test_the_safe_path_still_conforms_a_record_that_needs_it(http_sim: Simulator) -> None:
     config = {**generic_helpers.tap_config(http_sim, days=4), **SAFE}
     out = io.StringIO()

@@ -72,6 +72,8 @@ class CDRStream(LeanRecordPath, t.Generic[A]):
         self._opened: dict[str, A] = {}  # every account object, by name: the one per-account cache
         self._opening = threading.Lock()
         self._reader = threading.local()  # see reading_account
+        # The accounts that failed in this sync, by name (the tap's dry run reports them too).
+        self.failed_accounts: dict[str, Exception] = {}
         if self.config.get("trust_record_types"):
             # post_process already typed every field; the SDK's re-check is half the CPU.
             self.TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
@@ -229,35 +231,33 @@ class CDRStream(LeanRecordPath, t.Generic[A]):
                     yield item
         except ACCOUNT_FAILURES as error:
             # One dead PBX must not stop the others: they are read, then the run fails.
-            self._failures[name] = error
+            self.failed_accounts[name] = error
         except BaseException:
             read_ahead.cancel()
             raise
         self._fail_if_done(name)
 
-    _failures: dict[str, Exception]
-
     def _fail_if_done(self, name: str) -> None:
         """After the last account: stop with what went wrong, if anything did."""
         names = [p["account"] for p in self.partitions or []]
         last = not names or name == names[-1]
-        if name in self._failures and not last:
+        if name in self.failed_accounts and not last:
             self.logger.warning(
                 "%s account '%s' failed (the error is reported at the end); reading the other accounts first",
                 self.name,
                 name,
             )
-        if not self._failures or not last:
+        if not self.failed_accounts or not last:
             return
-        counted = f"{len(self._failures)} of {len(names)} accounts"
-        raise_collected(list(self._failures.values()), AccountsFailedError, counted)
+        counted = f"{len(self.failed_accounts)} of {len(names)} accounts"
+        raise_collected(list(self.failed_accounts.values()), AccountsFailedError, counted)
 
     def _start_reading(self, first: Context | None) -> ReadAhead[t.Any]:
         """Start this account and the ones after it (partition order)."""
         partitions = self.partitions or []
         names = [p["account"] for p in partitions]
         todo = partitions[names.index(first["account"]) :] if first else partitions
-        self._failures = {}
+        self.failed_accounts = {}
         count = self.row_worker_count(len(todo)) if self.batching else 0
         if count and self.row_workers is None:  # started now: ready when the answers are
             self.row_workers = RowWorkers(count)
@@ -272,8 +272,7 @@ class CDRStream(LeanRecordPath, t.Generic[A]):
     def sync_failed(self, error: Exception) -> bool:
         """A failure that stops this stream goes to the tap, which may go on with its other
         streams and name every failure at the end (`TapCallCDR.stream_failed`)."""
-        report = getattr(self.tap, "stream_failed", None)
-        return isinstance(error, ACCOUNT_FAILURES) and report is not None and report(self, error)
+        return isinstance(error, ACCOUNT_FAILURES) and self.tap.stream_failed(self, error)
 
     def end_sync(self) -> None:
         """The sync's row workers stop (vendors add what their reading holds)."""
@@ -417,7 +416,7 @@ class CDRStream(LeanRecordPath, t.Generic[A]):
             state["replication_key"] = self.replication_key
             state["replication_key_value"] = new
         if self.get_batch_config(self.config):  # batch mode: the SDK emits the STATE after the
-            self.state_manager.finalize_state(state)  # BATCH message holding the window's records
+            self.finalize_partition_state(state)  # BATCH message holding the window's records
         else:
             self.finalize_state_progress_markers(state)  # emits STATE after the records
 

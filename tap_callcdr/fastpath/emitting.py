@@ -113,35 +113,44 @@ class LeanRecordPath(SDKStream):
         STATE_MSG_FREQUENCY records of the stream; returns the stream's count so far.
 
         What `_write_record_message` does, inlined; the batch's records share one
-        time_extracted (read together, handed over together)."""
+        time_extracted (read together, handed over together).
+
+        The SDK marks a STATE due after each RECORD. Only writing a STATE reads that mark, so it
+        is set just before each periodic STATE, and as the batch ends (or fails) if records
+        followed the last one: the same mark wherever it is read, and no step per record."""
         writer = t.cast("BufferedMsgspecWriter", self._direct_writer)  # batched: never None here
         if isinstance(batch, EncodedBatch):
             return self._emit_encoded(batch, writer, written)
-        post_process, state, sdk_write = self.post_process, self.state_manager, self.sdk_write_record_message
+        post_process, sdk_write = self.post_process, self.sdk_write_record_message
         write = writer.record_writer(self.name, self.stream_version)
         unchanged = self._conformance.unchanged if self._conformance is not None else None
         keys = list((state_context or {}).items())
-        every = self.STATE_MSG_FREQUENCY
-        for row in batch:
-            record = post_process(row, context)
-            if record is None:
-                continue
-            for key, value in keys:
-                record.setdefault(key, value)
-            if unchanged is None or unchanged(record):
-                write(record)
-            else:
-                sdk_write(record)
-            state.is_flushed = False
-            written += 1
-            if written % every == 0:
-                self.write_state_message()
+        every, stated = self.STATE_MSG_FREQUENCY, written  # stated: the count at the last STATE
+        try:
+            for row in batch:
+                record = post_process(row, context)
+                if record is None:
+                    continue
+                for key, value in keys:
+                    record.setdefault(key, value)
+                if unchanged is None or unchanged(record):
+                    write(record)
+                else:
+                    sdk_write(record)
+                written += 1
+                if written % every == 0:
+                    self.mark_state_unflushed()
+                    self.write_state_message()
+                    stated = written
+        finally:
+            if written != stated:  # records after the last STATE: one is due
+                self.mark_state_unflushed()
         return written
 
     def _emit_encoded(self, batch: EncodedBatch, writer: BufferedMsgspecWriter, written: int) -> int:
         """emit_batch for records a worker encoded: each line into a RECORD, in order."""
         write = writer.encoded_record_writer(self.name, self.stream_version)
-        state, every = self.state_manager, self.STATE_MSG_FREQUENCY
+        every, stated = self.STATE_MSG_FREQUENCY, written
         try:
             with contextlib.ExitStack() as stack:
                 # a line of JSON holds no raw line break: msgspec escapes them in strings
@@ -150,21 +159,22 @@ class LeanRecordPath(SDKStream):
                     lines = stack.enter_context(batch.path.open("rb"))
                 for line in lines:
                     write(line.rstrip(b"\n"))
-                    state.is_flushed = False
                     written += 1
                     if written % every == 0:
+                        self.mark_state_unflushed()
                         self.write_state_message()
+                        stated = written
         finally:
+            if written != stated:  # as in emit_batch
+                self.mark_state_unflushed()
             if batch.path:
                 os.unlink(batch.path)
         return written
 
     def write_record(self, record: dict[str, t.Any]) -> None:
+        """The SDK's loop's RECORD (`_write_record_message`, which then marks a STATE due)."""
         writer, conformance = self._direct_writer, self._conformance
         if writer is None or (conformance is not None and not conformance.unchanged(record)):
             self.sdk_write_record_message(record)
         else:
             writer.write_record(self.name, record, self.stream_version)
-        # Either way a STATE is now due (the SDK marks it as it increments the bookmark, which
-        # our streams do not): else the SDK's abort (`--test`) writes none after this record.
-        self.state_manager.is_flushed = False

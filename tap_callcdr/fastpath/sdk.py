@@ -19,18 +19,24 @@ Overridden on the stream (`singer_sdk.streams.core.Stream`, `.rest.RESTStream`):
   still writes a STATE after each BATCH.
 - `_process_record`: without child streams only the partition keys are added (no child-context
   copy per record). Check it still does nothing else then.
-- `_write_record_message`: goes to `write_record`; `sdk_write_record_message` is the SDK's.
-  Check the RECORD message it builds (tests/test_fast_path.py compares both).
+- `_write_record_message`: goes to `write_record`, then marks a STATE due as the SDK's does
+  (`state_manager.is_flushed`, below); `sdk_write_record_message` is the SDK's. Check the
+  RECORD message it builds (tests/test_fast_path.py compares both).
 - `_increment_stream_state`: off; our bookmarks are window ends. Check it still only moves the
-  bookmark (and marks the state unflushed: `write_record` does that instead).
+  bookmark (a STATE is marked due in `_write_record_message`, not here).
 - `_request` (RESTStream): goes to `send_request`, which keeps the SDK's one attempt. Check the
   SDK's body against `send_request`, and that `request_records` still calls
   `request_decorator(self._request)`.
 - `RETRIED` copies the exceptions `RESTStream.request_decorator` retries: check the list.
 
 Read or called on the stream:
-- `_write_state_message` (`write_state_message`), and in the batch loop `_finalize_state`,
-  `_get_state_partition_context`, `_write_starting_replication_value`: check their signatures.
+- `_write_state_message` (`write_state_message`), `_finalize_state` (`finalize_partition_state`,
+  and the batch loop's), and in the batch loop `_get_state_partition_context`,
+  `_write_starting_replication_value`: check their signatures.
+- `state_manager`: a public property, but its `StreamStateManager` is from the private
+  `singer_sdk.streams._state`. Only its `is_flushed` is set here (`mark_state_unflushed`, and
+  `_write_record_message` per record): a STATE is written only while it is False. Check that the
+  SDK still sets it after each RECORD and reads it only in `_write_state_message`.
 - `_stream_version` (`stream_version`), `_tap` (`tap`): check they still exist.
 - `_write_request_duration_log` and `_LOG_REQUEST_METRIC_URLS` (`log_request_duration`): the
   request METRIC line `_request` writes. Check its signature.
@@ -49,8 +55,16 @@ Imported from `singer_sdk.helpers._*` (re-exported here):
 
 Copies of public SDK code elsewhere, to compare on an upgrade too: `TapCallCDR.cb_test` and
 `cb_discover` (Tap's, building the tap the same way), `CDRStream.request_decorator` (the
-SDK's retry decorator, with `RETRIED`), ITNIO's `_answers` (`RESTStream.request_records`'
-paging loop).
+SDK's retry decorator, with `RETRIED`), `CDRStream.prepared` (`RESTStream.build_prepared_request`:
+its User-Agent, the session's preparation and authenticator), `fastpath/pageahead.answers`
+(`RESTStream.request_records`' paging loop).
+
+The public-named hooks defined here, which the rest of the tap uses instead:
+- stream: `use_batch_loop`, `record_batches`, `emit_batch`, `sync_failed`, `end_sync` (the
+  record loop); `write_record`, `sdk_write_record_message`, `stream_version`, `tap` (RECORDs);
+  `write_state_message`, `mark_state_unflushed`, `finalize_partition_state` (STATE);
+  `send_request`, `log_request_duration` (requests);
+- tap: `check_settings` (config), `stream_failed` (a stream's failure: raised by default).
 """
 
 from __future__ import annotations
@@ -177,6 +191,9 @@ class SDKStream(RESTStream[t.Any]):
 
     def _write_record_message(self, record: dict[str, t.Any]) -> None:
         self.write_record(record)
+        # As the SDK's marks a STATE due after the RECORD (inline, not the hook: per record);
+        # else the SDK's abort (`--test`) writes no STATE after this record.
+        self.state_manager.is_flushed = False
 
     def write_record(self, record: dict[str, t.Any]) -> None:
         """One RECORD (and the messages of stream maps); the SDK's by default."""
@@ -193,14 +210,25 @@ class SDKStream(RESTStream[t.Any]):
         """A STATE, if the state changed since the last one."""
         self._write_state_message()
 
+    def mark_state_unflushed(self) -> None:
+        """A STATE is due at the next `write_state_message` (the SDK marks this after each
+        RECORD; the batch loop where a STATE may follow)."""
+        self.state_manager.is_flushed = False
+
+    def finalize_partition_state(self, state: dict[str, t.Any]) -> None:
+        """Promote the partition `state`'s progress markers and mark a STATE due, without
+        writing it (in batch mode the SDK writes it after the next BATCH message)."""
+        self._finalize_state(state)
+
     @property
     def stream_version(self) -> int | None:
         """The version RECORD messages carry (None: none)."""
         return self._stream_version
 
     @property
-    def tap(self) -> Tap:
-        return self._tap
+    def tap(self) -> SDKTap:
+        """The tap (ours: its hooks, such as `stream_failed`, are there)."""
+        return t.cast("SDKTap", self._tap)
 
     # -- requests ------------------------------------------------------------------------
 
@@ -233,3 +261,8 @@ class SDKTap(Tap):
 
     def check_settings(self) -> None:
         """Checks of the config that raise before the SDK's own; none by default."""
+
+    def stream_failed(self, stream: SDKStream, error: Exception) -> bool:
+        """A stream's sync failed with `error` (its `sync_failed`): True if the run goes on
+        without it; by default it is raised, as the SDK does."""
+        return False
