@@ -1,7 +1,7 @@
 """A vendor's answer read once, and the one rule for one that does not parse, for every
 vendor's envelope.py.
 
-The paginator, validate_response and parse_response each ask for an answer's payload: it is
+The paginator, check_response and parse_response each ask for an answer's payload: it is
 decoded once and kept on the response (`payload`).
 
 A 2xx body that is not a complete value (empty, cut short by a proxy that framed the cut
