@@ -224,6 +224,20 @@ def test_logins_whose_answer_is_lost_stop_before_the_lock(sim, tls) -> None:
     assert len(requests_to(sim, LOGIN)) == 4
 
 
+@pytest.mark.parametrize(
+    "fault", [{"kind": "vendor_error", "code": 10025}, {"kind": "http_429"}], ids=["busy", "429"]
+)
+def test_logins_the_pbx_answers_busy_are_not_counted_as_lost(sim, tls, fault) -> None:
+    """A login the PBX answered "busy" (its own code) or 429 reached no failed-login count: it
+    is retried like any transient answer, never taken for a lost answer (which may have been a
+    failed login), so 5 of them do not stop the account (the chaos test met 4 in a row)."""
+    kind = fault.pop("kind")
+    sim.faults.add(kind, vendor="yeastar", service=LOGIN, times=5, **fault)
+    result = run(sim, tls, "pbx1", max_retries=10)
+    assert_complete(sim, result.records(STREAM), "pbx1")
+    assert len(requests_to(sim, LOGIN)) == 6
+
+
 def test_idle_token_gets_a_heartbeat_and_a_dead_one_a_new_login(sim, tls, monkeypatch) -> None:
     monkeypatch.setattr(YeastarTokenAuthenticator, "keepalive_after", -1.0)  # always "idle"
     sim.faults.add("expire_tokens", vendor="yeastar", applies_to="login", after=2)

@@ -18,6 +18,7 @@ from singer_sdk.exceptions import RetriableAPIError
 from tap_callcdr.core.account import Account
 from tap_callcdr.core.auth import RenewOnceAuthenticator
 from tap_callcdr.core.errors import (
+    IncompleteAnswerError,
     MalformedResponseError,
     RenewalRejectedError,
     TokenRejectedError,
@@ -33,6 +34,10 @@ Send = Callable[[requests.PreparedRequest], requests.Response]
 # (cut, a proxy's page, a timeout) may have been one, so a 5th such login in a row is not sent.
 UNANSWERED_LOGINS = 4
 LOST = (RetriableAPIError, requests.RequestException, ConnectionResetError)
+# A login answer that says something, only not now: the PBX's "busy" code in a whole envelope,
+# or 429. No failed login and nothing lost: retried, never counted as unanswered. (5xx stay
+# counted: a gateway's 502/504 or the PBX failing mid-login may hide a failed login.)
+ANSWERED_STATUSES = range(200, 500)
 
 
 class YeastarTokenAuthenticator(RenewOnceAuthenticator):
@@ -83,7 +88,9 @@ class YeastarTokenAuthenticator(RenewOnceAuthenticator):
         """A new token; a lost answer is retried by the caller, but never up to the lock."""
         try:
             token = self._login_once()
-        except LOST:
+        except LOST as error:
+            if getattr(error, "login_answered", False):
+                raise  # the PBX said "not now": retried by the caller, nothing counted
             self._unanswered += 1
             if self._unanswered >= UNANSWERED_LOGINS:
                 raise VendorError(self.describe(
@@ -107,6 +114,10 @@ class YeastarTokenAuthenticator(RenewOnceAuthenticator):
             self.validate(response)
         except TokenRejectedError as error:  # nonsense at login; do not loop on it
             raise VendorError(self.describe(f"login: {error}")) from None
+        except RetriableAPIError as error:
+            complete = not isinstance(error, IncompleteAnswerError)  # not cut, empty or a page
+            error.login_answered = complete and response.status_code in ANSWERED_STATUSES  # type: ignore[attr-defined]
+            raise
         token = envelope.payload(response, self.describe).get("token")
         if not token:
             raise MalformedResponseError(self.describe("login answer carries no token"))
