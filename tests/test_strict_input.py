@@ -26,7 +26,7 @@ from callcdr_simulator import Simulator
 from callcdr_simulator.generic import demo_accounts
 from generic_helpers import STREAM, keys, tap_config
 from harness import TapRun, run_cli, tap_executable, write_json
-from vendors import TESTED, VENDOR_NAMES
+from vendors import STREAMS, TESTED, VENDOR_NAMES
 
 from tap_callcdr.tap import TapCallCDR
 
@@ -188,20 +188,37 @@ def test_meltano_yml_declares_and_sets_only_settings_the_tap_accepts() -> None:
                     assert set(account) <= set(known), (environment["name"], setting, account)
 
 
-def test_readme_account_examples_use_only_known_settings() -> None:
-    """Every JSON account list the README shows (TAP_CALLCDR_<VENDOR>_ACCOUNTS='[...]')."""
-    schema = TapCallCDR.config_jsonschema
+def readme_account_examples() -> list[tuple[str, dict[str, t.Any]]]:
+    """Every account of the JSON lists the README shows (TAP_CALLCDR_<VENDOR>_ACCOUNTS='[...]')."""
     text = (ROOT / "README.md").read_text()
-    shown = 0
+    shown = []
     for vendor in VENDORS:
         marker = f"TAP_CALLCDR_{vendor.upper()}_ACCOUNTS='"
         for chunk in text.split(marker)[1:]:
             accounts = json.loads(chunk.split("'", 1)[0].replace("…", ""))
-            known = schema["properties"][f"{vendor}_accounts"]["items"]["properties"]
-            for account in accounts:
-                assert set(account) <= set(known), (vendor, account)
-                shown += 1
+            shown += [(vendor, account) for account in accounts]
+    return shown
+
+
+def test_readme_account_examples_use_only_known_settings() -> None:
+    schema = TapCallCDR.config_jsonschema
+    shown = readme_account_examples()
+    for vendor, account in shown:
+        known = schema["properties"][f"{vendor}_accounts"]["items"]["properties"]
+        assert set(account) <= set(known), (vendor, account)
     assert shown, "the README shows no account example any more"
+
+
+def test_readme_shows_an_account_of_every_vendor_that_the_tap_accepts() -> None:
+    """The front page's first configuration: one account per vendor, all passing the tap's
+    own checks (schema, required settings, the vendors' account checks) as shown."""
+    shown = readme_account_examples()
+    assert sorted({vendor for vendor, _ in shown}) == sorted(VENDORS)
+    config: dict[str, t.Any] = {"start_date": "2026-01-01T00:00:00Z"}
+    for vendor, account in shown:
+        config.setdefault(f"{vendor}_accounts", []).append(account)
+    tap = TapCallCDR(config=config, validate_config=True, parse_env_config=False)
+    assert {stream.name for stream in tap.discover_streams()} == set(STREAMS)
 
 
 # -- item 5: --discover is one line too ----------------------------------------------------

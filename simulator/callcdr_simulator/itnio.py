@@ -1,7 +1,7 @@
 """The ITNIO voice API: ``voice/recordSipQuery`` and ``voice/recordGroupQuery`` (JSON POST).
 
 Behaviour follows /work/shared/vendor-docs/itnio-record-sip-query.md. What the doc leaves open
-is settled here (and in the README):
+is settled here (and in docs/vendors.md):
 
 - every request carries ``Api-Key``, ``Timestamp`` (epoch seconds) and ``Sign`` = lowercase
   md5(apiKey + apiSecret + Timestamp); a missing header, unknown key or wrong sign is -1, a

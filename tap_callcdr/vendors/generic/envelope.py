@@ -2,7 +2,7 @@
 
 Nothing but `ret` 200 with `data.status` 0 is data. The codes beyond the published
 docs (login, 600-604, 1001/1010/1002) are the ones this API family is known to send;
-the README lists them.
+docs/vendors.md lists them.
 """
 
 from __future__ import annotations
