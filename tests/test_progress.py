@@ -6,6 +6,7 @@ script against the simulator, their numbers checked against the run's own output
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections import Counter, defaultdict
@@ -18,6 +19,9 @@ from callcdr_simulator import Simulator, simulator_tls
 from callcdr_simulator.generic import demo_accounts
 from harness import TapRun, run_cli
 from vendors import TESTED, VENDOR_NAMES
+
+from tap_callcdr.core.progress import AccountProgress, duration
+from tap_callcdr.core.windows import Window
 
 NAMES = ["hq", "branch"]
 EVERY_WINDOW = {"progress_interval_seconds": 0, "window_hours": 24}
@@ -140,3 +144,55 @@ def test_a_failed_account_says_where_it_stopped_and_the_bookmark_it_left() -> No
 
     assert branch["ending"] == "finished" and branch["retries"] == "0"
     assert number(branch["records"]) == emitted[(stream, "branch")]
+
+
+# -- the wording of each ending, and the time left (no run, no clock) ------------------------
+
+DAY = dt.timedelta(days=1)
+START = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+FOUR = [Window(START + i * DAY, START + (i + 1) * DAY) for i in range(4)]
+
+
+def test_time_left_is_reckoned_by_the_span_of_time_read() -> None:
+    progress = AccountProgress("s", "a", FOUR)
+    assert progress.time_left(10.0) is None, "nothing read yet: no guess"
+    progress.window_done(FOUR[0])
+    assert progress.time_left(10.0) == pytest.approx(30.0)
+    progress.reached(START + 2 * DAY)  # a vendor's step inside the second window
+    assert progress.time_left(10.0) == pytest.approx(10.0)
+    assert progress.line(progress.started + 10.0).endswith(
+        "0 records, through 2026-03-03T00:00:00Z, 1/4 windows, ~10s left"
+    )
+
+
+@pytest.mark.parametrize(
+    ("windows", "done", "bookmark", "failed", "said"),
+    [
+        ([], 0, None, False, "s [a] had nothing to read (no window has settled since its bookmark): "
+         "0 records, 0 requests, 0 retries; no bookmark (none was ever set: the next run starts at "
+         "start_date)"),
+        (FOUR, 0, None, True, "s [a] failed in window [2026-03-01T00:00:00Z, 2026-03-02T00:00:00Z) after "
+         "0/4 windows: 0 records, 0 requests, 0 retries; no bookmark (no window was read completely: "
+         "the next run starts at start_date)"),
+        (FOUR, 0, "2026-02-28T00:00:00Z", True, "s [a] failed in window [2026-03-01T00:00:00Z, "
+         "2026-03-02T00:00:00Z) after 0/4 windows: 0 records, 0 requests, 0 retries; bookmark unchanged "
+         "at 2026-02-28T00:00:00Z"),
+        (FOUR, 2, "2026-03-03T00:00:00Z", False, "s [a] stopped in window [2026-03-03T00:00:00Z, "
+         "2026-03-04T00:00:00Z) after 2/4 windows: 0 records, 0 requests, 0 retries; bookmark "
+         "2026-03-03T00:00:00Z (the next run resumes there)"),
+    ],
+)
+def test_each_ending_says_what_the_next_run_does(
+    windows: list[Window], done: int, bookmark: str | None, failed: bool, said: str
+) -> None:
+    progress = AccountProgress("s", "a", windows)
+    for window in windows[:done]:
+        progress.window_done(window)
+    if done < len(windows):
+        progress.reading = windows[done]
+    assert progress.summary(bookmark, failed) == said
+
+
+@pytest.mark.parametrize(("seconds", "said"), [(0.4, "0s"), (42, "42s"), (70, "1m10s"), (3900, "1h05m")])
+def test_durations_read_as_a_person_says_them(seconds: float, said: str) -> None:
+    assert duration(seconds) == said

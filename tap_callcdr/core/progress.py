@@ -43,6 +43,11 @@ class AccountProgress:
     def __post_init__(self) -> None:
         self._said = self.started
 
+    def start(self) -> None:
+        """Its reader thread starts (an account may wait for one: `parallel_accounts`); the
+        time left is reckoned from here."""
+        self.started = self._said = time.monotonic()
+
     # -- counting (the reader thread; requests and retries from any thread) --------------
 
     def count_requests(self, count: int) -> None:

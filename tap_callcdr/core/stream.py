@@ -378,6 +378,7 @@ class CDRStream(LeanRecordPath, t.Generic[A]):
         progress counted per batch and window, and said when due (progress.py)."""
         self._reader.account = account  # for the SDK's hooks: the one place it is set (see above)
         progress = self.progress[account.name]
+        progress.start()
         for window in windows:
             self.logger.debug("Reading %s for account %s", window, account.name)
             progress.reading = window
