@@ -78,6 +78,10 @@ class TapCallCDR(SDKTap):
                     "on 2+ cores, else 0; 0 turns them off"),
         th.Property("request_timeout_seconds", th.IntegerType, default=60,
                     description="Give up on a silent vendor after this long (then retry)"),
+        th.Property("progress_interval_seconds", th.NumberType, default=30.0,
+                    description="At most this often, at a window's end, each account says at "
+                    "INFO how far it has read (records, window reached, windows left, time left); "
+                    "0: at every window's end"),
         *(vendor.accounts_property() for vendor in VENDORS),
         additional_properties=False,  # a misspelt setting is refused (settings.py)
     ).to_dict()  # fmt: skip
@@ -259,7 +263,7 @@ def check_config(config: t.Mapping[str, t.Any]) -> None:
         raise ConfigError(
             "start_date", f"{config.get('start_date')!r} is not an ISO 8601 date-time"
         ) from None
-    for setting in ("lookback_minutes", "settle_lag_minutes"):
+    for setting in ("lookback_minutes", "settle_lag_minutes", "progress_interval_seconds"):
         if int(config.get(setting, 0)) < 0:
             raise ConfigError(setting, "must not be negative")
     ceiling = config.get("retry_max_wait_seconds")

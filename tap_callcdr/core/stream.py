@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 import os
 import random
 import threading
@@ -14,6 +15,7 @@ from functools import cached_property
 
 import backoff
 import requests
+from singer_sdk import metrics
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
@@ -30,6 +32,7 @@ from tap_callcdr.core.errors import (
     url_hint,
 )
 from tap_callcdr.core.fields import CONVERSION_ERRORS, FieldConverters, RowError
+from tap_callcdr.core.progress import DEFAULT_INTERVAL, AccountProgress
 from tap_callcdr.core.redact import install as install_log_scrubbing
 from tap_callcdr.core.windows import UTC, Window, WindowPlan, iso_utc, parse_instant
 from tap_callcdr.fastpath.emitting import BATCH_RECORDS, Batch, EncodedBatch, LeanRecordPath
@@ -74,6 +77,8 @@ class CDRStream(LeanRecordPath, t.Generic[A]):
         self._reader = threading.local()  # see reading_account
         # The accounts that failed in this sync, by name (the tap's dry run reports them too).
         self.failed_accounts: dict[str, Exception] = {}
+        # Each account's progress in this sync, by name, in partition order (progress.py).
+        self.progress: dict[str, AccountProgress] = {}
         if self.config.get("trust_record_types"):
             # post_process already typed every field; the SDK's re-check is half the CPU.
             self.TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
@@ -262,10 +267,15 @@ class CDRStream(LeanRecordPath, t.Generic[A]):
         if count and self.row_workers is None:  # started now: ready when the answers are
             self.row_workers = RowWorkers(count)
         read_ahead: ReadAhead[t.Any] = ReadAhead(workers=int(self.config.get("parallel_accounts", 4)))
-        now, _ = self.now(), self.window_plan  # resolved here, not racing in the threads
+        now, plan = self.now(), self.window_plan  # resolved here, not racing in the threads
+        interval = float(self.config.get("progress_interval_seconds", DEFAULT_INTERVAL))
+        self.progress = {}
         for partition in todo:
-            bookmark = self.bookmark(partition)
-            produce = functools.partial(self._read_account, self.account(partition), bookmark, now)
+            account, bookmark = self.account(partition), self.bookmark(partition)
+            self.warn_if_beyond_horizon(account, bookmark, now)
+            windows = list(plan.windows(bookmark, now))
+            self.progress[account.name] = AccountProgress(self.name, account.name, windows, interval)
+            produce = functools.partial(self._read_account, account, windows)
             read_ahead.start(partition["account"], produce)
         return read_ahead
 
@@ -275,10 +285,20 @@ class CDRStream(LeanRecordPath, t.Generic[A]):
         return isinstance(error, ACCOUNT_FAILURES) and self.tap.stream_failed(self, error)
 
     def end_sync(self) -> None:
-        """The sync's row workers stop (vendors add what their reading holds)."""
+        """The sync's row workers stop (vendors add what their reading holds); each account
+        read says how it ended."""
         if self.row_workers is not None:
             self.row_workers.close()
             self.row_workers = None
+        self.log_summaries()
+
+    def log_summaries(self) -> None:
+        """One line per account read in this sync: records, requests, retries, its bookmark."""
+        progress, self.progress = self.progress, {}
+        for name, account in progress.items():
+            failed = name in self.failed_accounts
+            level = logging.WARNING if failed else logging.INFO
+            self.logger.log(level, account.summary(self.bookmark_value({"account": name}), failed))
 
     def get_batch_config(self, config: t.Mapping[str, t.Any]) -> BatchConfig | None:
         """The SDK's; none in a dry run (`--test`), which sends its records as RECORDs: the
@@ -342,38 +362,61 @@ class CDRStream(LeanRecordPath, t.Generic[A]):
         Read without creating the partition's state entry (get_context_state would), so a
         STATE emitted before this account's turn does not list it empty.
         """
+        value = self.bookmark_value(context)
+        return max(parse_instant(value), self.window_plan.start_date) if value else None
+
+    def bookmark_value(self, context: Context) -> str | None:
+        """The partition's bookmark as state holds it (None: none), without creating its entry."""
         partitions = self.stream_state.get("partitions") or []
         state: dict[str, t.Any] = next((p for p in partitions if p.get("context") == dict(context)), {})
         if state.get("replication_key") != self.replication_key:
             return None
-        value = state.get("replication_key_value")
-        return max(parse_instant(value), self.window_plan.start_date) if value else None
+        return state.get("replication_key_value") or None
 
-    def _read_account(
-        self, account: A, bookmark: dt.datetime | None, now: dt.datetime
-    ) -> Iterator[Batch | Window]:
-        """Runs in the account's thread: batches of records, then each window it completed."""
+    def _read_account(self, account: A, windows: list[Window]) -> Iterator[Batch | Window]:
+        """Runs in the account's thread: batches of records, then each window it completed;
+        progress counted per batch and window, and said when due (progress.py)."""
         self._reader.account = account  # for the SDK's hooks: the one place it is set (see above)
-        self.warn_if_beyond_horizon(account, bookmark, now)
-        for window in self.window_plan.windows(bookmark, now):
+        progress = self.progress[account.name]
+        progress.start()
+        for window in windows:
             self.logger.debug("Reading %s for account %s", window, account.name)
+            progress.reading = window
             batch: list[Record] = []
             for record in self.records_in_window(account, window):
                 # a Window: read completely up to its end, bookmark there; an EncodedBatch:
                 # records a worker made; either passes on as it is, after the batch before it
                 if isinstance(record, Window | EncodedBatch):
                     if batch:
-                        yield batch
+                        yield self._counted(progress, batch)
                         batch = []
-                    yield record
+                    if isinstance(record, Window):
+                        progress.reached(record.end)
+                        self._say_progress(progress, window_end=True)
+                        yield record
+                    else:
+                        yield self._counted(progress, record)
                     continue
                 batch.append(record)
                 if len(batch) == BATCH_RECORDS:
-                    yield batch
+                    yield self._counted(progress, batch)
                     batch = []
             if batch:
-                yield batch
+                yield self._counted(progress, batch)
+            progress.window_done(window)
+            self._say_progress(progress, window_end=True)
             yield window
+
+    def _counted(self, progress: AccountProgress, batch: Batch) -> Batch:
+        """`batch`, counted in the account's progress (said when due)."""
+        progress.records += batch.count if isinstance(batch, EncodedBatch) else len(batch)
+        self._say_progress(progress, window_end=False)
+        return batch
+
+    def _say_progress(self, progress: AccountProgress, *, window_end: bool) -> None:
+        line = progress.due(window_end=window_end)
+        if line is not None:
+            self.logger.info(line)
 
     def warn_if_beyond_horizon(self, account: A, bookmark: dt.datetime | None, now: dt.datetime) -> None:
         plan = self.window_plan
@@ -419,6 +462,14 @@ class CDRStream(LeanRecordPath, t.Generic[A]):
             self.finalize_partition_state(state)  # BATCH message holding the window's records
         else:
             self.finalize_state_progress_markers(state)  # emits STATE after the records
+
+    def log(self, message: str, *args: t.Any, level: int = logging.INFO, **kwargs: t.Any) -> None:
+        """The SDK's stream log, but its paging loop's line at each window's end ("Pagination
+        stopped after 0 pages ...") is DEBUG: one a window, an empty one too, it drowned the
+        progress lines (progress.py), which say where each account is."""
+        if message.startswith("Pagination stopped"):
+            level = min(level, logging.DEBUG)
+        super().log(message, *args, level=level, **kwargs)
 
     def get_replication_key_signpost(self, context: Context | None = None) -> None:
         """No signpost: windows already stop at now minus the settle lag."""
@@ -538,6 +589,28 @@ class CDRStream(LeanRecordPath, t.Generic[A]):
             raise
         return response
 
+    def get_http_request_counter(self) -> metrics.Counter:
+        """The SDK's counter (its METRIC lines as they were), also counting each request in
+        its account's progress: every request the METRIC counts, and only those."""
+        return CountingRequests(super().get_http_request_counter(), self.count_requests)
+
+    def count_requests(self, context: Context | None, count: int) -> None:
+        """`count` requests sent for the account of `context` (else the one this thread reads)."""
+        progress = self.progress_of(context)
+        if progress is not None:
+            progress.count_requests(count)
+
+    def progress_of(self, *hints: t.Any) -> AccountProgress | None:
+        """The progress of the account the first of `hints` names (an Account, a context),
+        else of the account this thread reads; None outside a sync's reading."""
+        for hint in hints:
+            if isinstance(hint, Account):
+                return self.progress.get(hint.name)
+            if isinstance(hint, Mapping) and "account" in hint:
+                return self.progress.get(str(hint["account"]))
+        account = self.reading_account
+        return self.progress.get(account.name) if account is not None else None
+
     def count_failed_request(self, context: Context | None) -> None:
         with self.get_http_request_counter() as counter:  # logged at once: failures are rare
             counter.with_context(context)
@@ -580,8 +653,13 @@ class CDRStream(LeanRecordPath, t.Generic[A]):
 
     def backoff_handler(self, details: t.Any) -> None:
         """One WARNING per retry: the cause (it names the stream and account), which retry
-        of how many, and the wait."""
+        of how many, and the wait; counted in the account's progress."""
         exc = details.get("exception")
+        # the account: in the retried call's arguments (a request's context, an Account), else
+        # the one this thread reads
+        progress = self.progress_of(*details.get("args", ()))
+        if progress is not None:
+            progress.count_retry()
         cause = one_line(str(exc) or type(exc).__name__)
         if not cause.startswith(f"{self.name} account '"):  # not named yet (ours all are)
             cause = self.describe(cause)
@@ -592,6 +670,19 @@ class CDRStream(LeanRecordPath, t.Generic[A]):
             self.backoff_max_tries() - 1,
             cause,
         )
+
+
+class CountingRequests(metrics.Counter):
+    """A copy of the SDK's request counter (the same metric, tags and METRIC lines) that also
+    hands each increment, with the counter's context, to `count`."""
+
+    def __init__(self, sdk: metrics.Counter, count: t.Callable[[Context | None, int], None]) -> None:
+        super().__init__(sdk.metric, dict(sdk.tags), log_interval=sdk.log_interval)
+        self.tally = count  # not `_count`: a `_` name on an SDK class reads as its internal
+
+    def increment(self, value: int = 1) -> None:
+        super().increment(value)
+        self.tally(self.context, value)
 
 
 def _retry_after(exc: BaseException | None) -> float | None:

@@ -126,8 +126,9 @@ def answers(
             stream.update_sync_costs(response.request, response, context)
             records = list(stream.parse_response(response))
             if not records and not paginator.continue_if_empty(response):
-                # the last page, empty (continue_if_empty raises if it is not)
-                stream.logger.info("Pagination stopped: page %s is empty", paginator.current_value)
+                # the last page, empty (continue_if_empty raises if it is not); DEBUG as the
+                # SDK's line is for our streams (CDRStream.log): one a window is noise
+                stream.logger.debug("Pagination stopped: page %s is empty", paginator.current_value)
                 break
             yield response, records
             paginator.advance(response)
