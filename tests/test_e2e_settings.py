@@ -3,12 +3,16 @@
 - use_singer_decimal: ITNIO's money lands in target-postgres as NUMERIC(38,18), and in
   target-duckdb as the vendor's text, which the one view line of docs/meltano.md makes
   DECIMAL(38,18), every digit the vendor's in both.
+- docs/meltano.md's phone-number stream map, set with `meltano config set`, hashes the
+  caller and callee numbers and changes nothing else.
+- `meltano config test tap-callcdr` passes, and with a bad secret fails in one line.
 
 One simulator with the ITNIO accounts of the end-to-end tests serves every test here.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,6 +25,7 @@ import psycopg
 import pytest
 from psycopg import sql
 from test_e2e_meltano import new_schema
+from test_meltano_settings import documented_map
 from vendors import TESTED
 
 pytestmark = pytest.mark.e2e
@@ -144,3 +149,66 @@ def test_use_singer_decimal_and_one_view_line_make_duckdb_exact(
                 }
     finally:
         con.close()
+
+
+def singer_output(meltano: Any, env: dict[str, str]) -> dict[str, Any]:
+    """`meltano invoke tap-callcdr`'s records by stream and key, and its schemas."""
+    lines = meltano.check("invoke", "tap-callcdr", env=env).stdout.splitlines()
+    messages = [json.loads(line) for line in lines if line.startswith("{")]
+    out: dict[str, Any] = {"SCHEMA": {m["stream"]: m["schema"] for m in messages if m["type"] == "SCHEMA"}}
+    for m in messages:
+        if m["type"] == "RECORD":
+            out.setdefault(m["stream"], {})[(m["record"]["account"], m["record"]["voiceId"])] = m["record"]
+    return out
+
+
+def test_stream_map_set_through_meltano_config_hashes_phone_numbers(
+    meltano: Any, itnio_sim: Any, tmp_path: Path
+) -> None:
+    meltano.install("tap-callcdr")
+    salt = "pepper-S3cr3t"
+    for state_dir in ("plain", "mapped"):
+        (tmp_path / state_dir).mkdir()
+    plain = singer_output(meltano, meltano.env(tmp_path / "plain", **tap_env(itnio_sim)))
+    map_config = json.dumps({"hash_salt": salt})  # the secret salt: from the environment
+    env = meltano.env(tmp_path / "mapped", **tap_env(itnio_sim), TAP_CALLCDR_STREAM_MAP_CONFIG=map_config)
+    stream_map = documented_map()
+    # the system database, not the repository's meltano.yml (the default store)
+    set_map = ("config", "set", "--store=db", "tap-callcdr", "stream_maps", json.dumps(stream_map))
+    meltano.check(*set_map, env=env)
+    stored = json.loads(meltano.check("invoke", "--dump=config", "tap-callcdr", env=env).stdout)
+    assert stored["stream_maps"] == stream_map  # an object, not its JSON text
+    mapped = singer_output(meltano, env)
+    assert mapped["SCHEMA"] == plain["SCHEMA"]
+    for stream in MONEY:
+        hashed = stream_map[stream]
+        assert mapped[stream].keys() == plain[stream].keys() and plain[stream]
+        for key, record in plain[stream].items():
+            want = {
+                k: hashlib.md5((salt + v).encode()).hexdigest() if k in hashed and v else v
+                for k, v in record.items()
+            }
+            assert mapped[stream][key] == want
+        numbers = [(key, f) for key, record in plain[stream].items() for f in hashed if record[f]]
+        assert numbers and all(plain[stream][k][f] != mapped[stream][k][f] for k, f in numbers)
+
+
+def test_config_test_passes_and_fails_in_one_line_with_a_bad_secret(
+    meltano: Any, itnio_sim: Any, tmp_path: Path
+) -> None:
+    meltano.install("tap-callcdr")
+    good = meltano.check("config", "test", "tap-callcdr", env=meltano.env(tmp_path, **tap_env(itnio_sim)))
+    assert "Plugin configuration is valid" in good.stdout + good.stderr
+
+    wrong = "wrong-S3cr3t"
+    env = tap_env(itnio_sim)
+    accounts = json.loads(env[f"TAP_CALLCDR_{ITNIO.setting.upper()}"])
+    env[f"TAP_CALLCDR_{ITNIO.setting.upper()}"] = json.dumps([{**a, "api_secret": wrong} for a in accounts])
+    bad = meltano("config", "test", "tap-callcdr", env=meltano.env(tmp_path, **env))
+    output = bad.stdout + bad.stderr
+    assert bad.returncode != 0 and "Plugin configuration is invalid" in output
+    # the tap's one line, then Meltano's own advice
+    told, *advice = output.split("Plugin configuration is invalid", 1)[1].strip().splitlines()
+    assert advice[0].startswith("Run 'meltano config list tap-callcdr'"), output[-3000:]
+    assert "account 'intl'" in told and "check the account's api_key and api_secret" in told, told
+    assert "Traceback" not in output and wrong not in output
