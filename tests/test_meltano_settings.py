@@ -1,14 +1,21 @@
 """meltano.yml declares every setting the tap accepts with the kind of its JSON type (so
 `meltano config set` stores an object as an object), and docs/meltano.md's phone-number
-stream map names every stream's caller and callee fields (test_e2e_settings.py runs it)."""
+stream map hashes every stream's caller and callee numbers (and Yeastar's row_id, a hash of
+the row with them) and changes nothing else, for every vendor (test_e2e_settings.py sets it
+through `meltano config set`)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import typing as t
 from pathlib import Path
 
+import pytest
 import yaml
+from callcdr_simulator import Simulator
+from test_fast_path import configs, http_sim, https_sim, in_process_lines  # noqa: F401 (fixtures)
+from vendors import VENDOR_NAMES
 
 from tap_callcdr.tap import VENDORS, TapCallCDR
 
@@ -53,7 +60,7 @@ def documented_map() -> dict[str, dict[str, str]]:
     return json.loads(section.split("```json", 1)[1].split("```", 1)[0])
 
 
-def test_documented_stream_map_hashes_two_existing_fields_of_every_stream() -> None:
+def test_documented_stream_map_hashes_the_numbers_of_every_stream() -> None:
     config = {"start_date": "2026-01-01T00:00:00Z"}
     config |= {v.setting: [{"name": "a", **FAKE[v.setting.removesuffix("_accounts")]}] for v in VENDORS}
     streams = TapCallCDR(config=config).streams
@@ -61,6 +68,35 @@ def test_documented_stream_map_hashes_two_existing_fields_of_every_stream() -> N
     assert set(stream_map) == set(streams)
     for name, fields in stream_map.items():
         properties = streams[name].schema["properties"]
-        assert len(fields) == 2 and set(fields) <= set(properties), name
-        assert set(fields).isdisjoint(streams[name].primary_keys), name
-        assert all(properties[f]["type"] == ["string", "null"] for f in fields), name
+        numbers = set(fields) - set(streams[name].primary_keys)
+        assert len(numbers) == 2 and numbers <= set(properties), name  # the caller and the callee
+        assert all("string" in properties[f]["type"] for f in fields), name  # what md5() returns
+
+
+def records(lines: list[bytes]) -> list[tuple[str, dict[str, t.Any]]]:
+    messages = [json.loads(line) for line in lines if line.startswith(b'{"type":"RECORD"')]
+    return [(m["stream"], m["record"]) for m in messages]
+
+
+def canonical(stream: str, record: dict[str, t.Any]) -> str:
+    return json.dumps([stream, record], sort_keys=True)
+
+
+@pytest.mark.parametrize("vendor", VENDOR_NAMES)
+def test_documented_stream_map_changes_only_what_it_hashes(
+    vendor: str, http_sim: Simulator, https_sim: tuple[Simulator, Path]  # noqa: F811
+) -> None:
+    salt = "pepper"
+    config = configs(http_sim, https_sim)[vendor]
+    stream_map = documented_map()
+    plain = records(in_process_lines(config))
+    settings = {"stream_maps": stream_map, "stream_map_config": {"hash_salt": salt}}
+    mapped = sorted(canonical(*message) for message in records(in_process_lines({**config, **settings})))
+
+    def hashed(stream: str, record: dict[str, t.Any]) -> str:
+        numbers = {k: v for k, v in record.items() if k in stream_map[stream] and v}
+        md5 = {k: hashlib.md5((salt + v).encode()).hexdigest() for k, v in numbers.items()}
+        return canonical(stream, {**record, **md5})
+
+    assert any(r.get(f) for s, r in plain for f in stream_map[s]), "no number to hash: proves nothing"
+    assert mapped == sorted(hashed(*message) for message in plain)
