@@ -195,10 +195,15 @@ def landed_twice(
     schema: str,
     run: Callable[[dict[str, str]], None],
     fetch: Callable[[], dict[str, Rows]],
+    *,
+    reread: bool = False,
 ) -> Iterator[Landing]:
     """Start the simulators (plain HTTP, and HTTPS for the vendors that want it), `run` meltano
     with the tap's settings for them (`run(env)`: TAP_CALLCDR_* to add to the loader's), add new
-    calls, run again; `fetch()` reads every stream's table after each run."""
+    calls, run again; `fetch()` reads every stream's table after each run. `reread`: the second
+    run looks back to the start date, so it sends every record again (the loader must upsert
+    each onto its row, not add one); otherwise it re-reads only its look-back (2 hours before
+    the first run's end: no old call is in it, the new calls are)."""
     anchor = (datetime.now(UTC) - timedelta(hours=3)).replace(second=0, microsecond=0)
     start_date = anchor - timedelta(days=DAYS + 1)
     started: list[SimulatorProcess] = []
@@ -230,6 +235,8 @@ def landed_twice(
         # ---- second run, after new calls
         add_new_calls(sims)
         landing.truth2 = {stream: truth(sims, stream) for stream in STREAMS}
+        if reread:
+            env["TAP_CALLCDR_LOOKBACK_MINUTES"] = str((DAYS + 2) * 24 * 60)
         run(env)
         landing.rows2 = fetch()
         yield landing

@@ -10,7 +10,8 @@ is reused); users never see it.
 
 The two runs and the ground truth are test_e2e_meltano.py's (tests/e2e_truth.py): every record
 once by primary key, every column the vendor's value (instants as UTC in TIMESTAMP_NTZ, money
-digit for digit), new calls and a second run adding no duplicates. What target-snowflake
+digit for digit), new calls and a second run adding exactly those: it looks back to the start
+date, so every record is sent again and must be merged onto its row. What target-snowflake
 changes: upper-cased table and column names (`baseCost` is BASECOST), integers as NUMBER(38,0),
 Yeastar's `extra` as VARIANT (queried here with `extra:"name"`), and money: FLOAT unless the tap's
 `use_singer_decimal` sends it as x-singer.decimal, then NUMBER(p,s).
@@ -223,7 +224,7 @@ def snowflake(
     def run(tap: dict[str, str]) -> None:
         meltano.check("run", "tap-callcdr", PLUGIN, env=env(**tap))
 
-    with landed_twice(simulator_launcher, work, schema, run, fetch) as landing:
+    with landed_twice(simulator_launcher, work, schema, run, fetch, reread=True) as landing:
         in_field_names(landing, tables)
         yield Snowflake(landing, tables, sql, schema)
 
