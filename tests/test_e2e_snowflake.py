@@ -99,14 +99,15 @@ def run_sql(python: Path, db_path: Path, schema: str) -> Statements:
 # ------------------------------------------------------------ how target-snowflake stores values
 
 
-def column_types(sql: Statements, schema: str) -> dict[str, dict[str, str]]:
-    """Table (upper-cased stream name) -> column -> its Snowflake type, e.g. NUMBER(38,6)."""
-    (result,) = sql(
-        [
-            "select table_name, column_name, data_type, numeric_precision, numeric_scale "
-            f"from information_schema.columns where table_schema = '{schema}'"
-        ]
+def columns_query(schema: str) -> str:
+    return (
+        "select table_name, column_name, data_type, numeric_precision, numeric_scale "
+        f"from information_schema.columns where table_schema = '{schema}'"
     )
+
+
+def column_types(result: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Table (upper-cased stream name) -> column -> its Snowflake type, e.g. NUMBER(38,6)."""
     types: dict[str, dict[str, str]] = {}
     for table, column, kind, precision, scale in result["rows"]:
         if kind == "NUMBER":
@@ -209,9 +210,12 @@ def snowflake(
     sql = run_sql(python, db_path, schema)
     tables: dict[str, dict[str, str]] = {}
 
-    def fetch() -> dict[str, Rows]:
-        tables.update(column_types(sql, schema))
-        results = sql([f"select * from {DATABASE}.{schema}.{stream.upper()}" for stream in STREAMS])
+    def fetch() -> dict[str, Rows]:  # one query.py: its start (fakesnow's import) takes seconds
+        columns, *results = sql(
+            [columns_query(schema)]
+            + [f"select * from {DATABASE}.{schema}.{stream.upper()}" for stream in STREAMS]
+        )
+        tables.update(column_types(columns))
         out = {}
         for stream, result in zip(STREAMS, results, strict=True):
             kinds = tables[stream.upper()]
