@@ -18,6 +18,7 @@ from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, Retriabl
 from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_callcdr.core.account import account_zone
+from tap_callcdr.core.catalog import keep_declared_keywords
 from tap_callcdr.core.errors import (
     AccountsFailedError,
     CallCDRError,
@@ -78,6 +79,11 @@ class TapCallCDR(SDKTap):
                     "on 2+ cores, else 0; 0 turns them off"),
         th.Property("request_timeout_seconds", th.IntegerType, default=60,
                     description="Give up on a silent vendor after this long (then retry)"),
+        th.Property("use_singer_decimal", th.BooleanType, default=False,
+                    description="Money (ITNIO's cost, rate, baseCost) as strings of the vendor's "
+                    "exact digits with format x-singer.decimal (precision 38, scale 18), which "
+                    "SDK loaders make NUMBER/DECIMAL(38,18): exact in target-snowflake, whose "
+                    "numbers are FLOAT. Off: JSON numbers, already exact in target-postgres"),
         *(vendor.accounts_property() for vendor in VENDORS),
         additional_properties=False,  # a misspelt setting is refused (settings.py)
     ).to_dict()  # fmt: skip
@@ -91,6 +97,12 @@ class TapCallCDR(SDKTap):
         config = dict(self.config)  # JSON Schema's objects are dicts
         check_known(config, schema)
         check_types(config, schema)
+
+    def setup_mapper(self) -> None:
+        """The SDK's, on a catalog that kept the keywords the streams declare (catalog.py:
+        use_singer_decimal's precision and scale reach the SCHEMA messages)."""
+        keep_declared_keywords(self.catalog, {name: s.schema for name, s in self.streams.items()})
+        super().setup_mapper()
 
     def load_state(self, state: dict[str, t.Any]) -> None:
         """The SDK's, on a state checked first (statecheck.py): a bookmark that cannot be

@@ -12,3 +12,10 @@ SIP_STRING_FIELDS = (
 )  # fmt: skip
 GROUP_DECIMAL_FIELDS = (*SIP_DECIMAL_FIELDS, "baseCost")
 GROUP_STRING_FIELDS = (*SIP_STRING_FIELDS, "voiceFileId", "feedbackValue", "calledInfo")
+
+# Money as `x-singer.decimal` text (setting use_singer_decimal): the NUMBER/DECIMAL(38, 18) a
+# loader makes of it. 38 digits is the most Snowflake and DuckDB hold; 18 decimals are far
+# more than the vendor's (its doc: "1.2", "2"; rates and costs carry 4 to 6), and 20 whole
+# digits more than any charge. A value that would not fit is refused, never rounded.
+MONEY_PRECISION = 38
+MONEY_SCALE = 18

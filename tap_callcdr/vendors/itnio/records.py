@@ -2,7 +2,8 @@
 row worker (itnio/worker.py) to import without the SDK.
 
 The record of a row: `account`, then every field converted (UTC times, integers, exact
-decimals, text as it is).
+decimals, text as it is). Money is a Decimal, or with use_singer_decimal the same digits as
+`x-singer.decimal` text (`money_as_text`).
 """
 
 from __future__ import annotations
@@ -10,17 +11,21 @@ from __future__ import annotations
 import decimal
 import functools
 import json
+import re
 import typing as t
 from zoneinfo import ZoneInfo
 
 from tap_callcdr.core.fields import FieldConverters, RowError, Text, to_integer
 from tap_callcdr.core.times import instant_to_utc
-from tap_callcdr.vendors.itnio.columns import INTEGER_FIELDS, TIME_FIELDS
+from tap_callcdr.vendors.itnio.columns import INTEGER_FIELDS, MONEY_PRECISION, MONEY_SCALE, TIME_FIELDS
 
 
 @functools.cache
-def converters(zone: ZoneInfo, strings: tuple[str, ...], decimals: tuple[str, ...]) -> FieldConverters:
-    """Each field's converter, for an account in `zone` (one pass per record)."""
+def converters(
+    zone: ZoneInfo, strings: tuple[str, ...], decimals: tuple[str, ...], money_as_text: bool = False
+) -> FieldConverters:
+    """Each field's converter, for an account in `zone` (one pass per record); money as
+    Decimals, or as their text with `money_as_text` (chosen here: no cost per record)."""
 
     def utc(value: t.Any) -> str | None:
         return instant_to_utc(value, zone)
@@ -29,7 +34,7 @@ def converters(zone: ZoneInfo, strings: tuple[str, ...], decimals: tuple[str, ..
         **dict.fromkeys(strings, Text(_text)),
         **dict.fromkeys(TIME_FIELDS, utc),
         **dict.fromkeys(INTEGER_FIELDS, to_integer),
-        **dict.fromkeys(decimals, _decimal),
+        **dict.fromkeys(decimals, _decimal_text if money_as_text else _decimal),
     })
 
 
@@ -72,6 +77,26 @@ def _decimal(value: t.Any) -> decimal.Decimal | None:
     if not number.is_finite():
         raise ValueError(value)
     return number
+
+
+# The vendor's usual text, which fits DECIMAL(MONEY_PRECISION, MONEY_SCALE) as it is
+_PLAIN_MONEY = re.compile(rf"-?[0-9]{{1,{MONEY_PRECISION - MONEY_SCALE}}}(\.[0-9]{{1,{MONEY_SCALE}}})?")
+
+
+def _decimal_text(value: t.Any) -> str | None:
+    """The vendor's digits as text (fixed-point, never an exponent) for a DECIMAL(MONEY_PRECISION,
+    MONEY_SCALE) column; a value that column would round or overflow is refused. Plain text
+    is passed as it is (one regex match: 4x faster than through a Decimal)."""
+    if type(value) is str and _PLAIN_MONEY.fullmatch(value):
+        return value
+    number = _decimal(value)
+    if number is None:
+        return None
+    if int(number.as_tuple().exponent) < -MONEY_SCALE and number != round(number, MONEY_SCALE):
+        raise ValueError(f"more than {MONEY_SCALE} decimals")
+    if number.adjusted() >= MONEY_PRECISION - MONEY_SCALE:
+        raise ValueError(f"more than {MONEY_PRECISION - MONEY_SCALE} whole digits")
+    return format(number, "f")
 
 
 def _text(value: t.Any) -> str | None:

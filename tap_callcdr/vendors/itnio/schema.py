@@ -3,6 +3,8 @@
 Money (`cost`, `rate`, `baseCost`) is a JSON number emitted from a Decimal built from the
 vendor's string, so every digit survives: the SDK writes Decimals verbatim and SDK targets
 read numbers back as Decimals (target-postgres: NUMERIC). A float would round them.
+Loaders that make every number a float (target-snowflake: FLOAT, target-duckdb: DOUBLE) get
+them exact with use_singer_decimal (`singer_decimal_schema`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from tap_callcdr.vendors.itnio.columns import (
     GROUP_DECIMAL_FIELDS,
     GROUP_STRING_FIELDS,
     INTEGER_FIELDS,
+    MONEY_PRECISION,
+    MONEY_SCALE,
     SIP_DECIMAL_FIELDS,
     SIP_STRING_FIELDS,
     TIME_FIELDS,
@@ -51,3 +55,16 @@ def schema(strings: tuple[str, ...], decimals: tuple[str, ...]) -> dict:
 
 SIP_SCHEMA = schema(SIP_STRING_FIELDS, SIP_DECIMAL_FIELDS)
 GROUP_SCHEMA = schema(GROUP_STRING_FIELDS, GROUP_DECIMAL_FIELDS)
+
+
+def singer_decimal_schema(schema: dict, decimals: tuple[str, ...]) -> dict:
+    """`schema` with money as `x-singer.decimal` text (the SDK's use_singer_decimal form),
+    which SDK loaders make DECIMAL(precision, scale): target-postgres NUMERIC(38,18),
+    target-snowflake NUMBER(38,18). Nullable ["string", "null"] takes the same path as
+    "string" there (JSONSchemaToSQL's string handler reads the format)."""
+    money = {"type": ["string", "null"], "format": "x-singer.decimal",
+             "precision": MONEY_PRECISION, "scale": MONEY_SCALE}  # fmt: skip
+    properties = {
+        name: {**prop, **money} if name in decimals else prop for name, prop in schema["properties"].items()
+    }
+    return {**schema, "properties": properties}

@@ -27,6 +27,7 @@ from tap_callcdr.vendors.itnio.schema import (
     SIP_DECIMAL_FIELDS,
     SIP_SCHEMA,
     SIP_STRING_FIELDS,
+    singer_decimal_schema,
 )
 
 if t.TYPE_CHECKING:
@@ -75,6 +76,13 @@ class ItnioRecordStream(CDRStream[ApiKey]):
     # Row workers convert each answer's page of records (worker.py), one page a job.
     row_task = "tap_callcdr.vendors.itnio.worker:convert_page"
     row_cut = rowworkers.ONE_PAGE
+
+    def __init__(self, tap: t.Any, *args: t.Any, **kwargs: t.Any) -> None:
+        # use_singer_decimal: money as x-singer.decimal text, for loaders that make numbers floats
+        self.money_as_text = bool(tap.config.get("use_singer_decimal"))
+        if self.money_as_text:
+            self.schema = singer_decimal_schema(type(self).schema, self.decimal_fields)
+        super().__init__(tap, *args, **kwargs)
 
     # -- requests ------------------------------------------------------------------------
 
@@ -131,6 +139,7 @@ class ItnioRecordStream(CDRStream[ApiKey]):
             converted = self.converted_by_workers(
                 account, response.content, response.encoding,
                 strings=self.string_fields, decimals=self.decimal_fields, sent=sent, end=end,
+                money_as_text=self.money_as_text,
             )  # fmt: skip
             if converted is not None:
                 yield from converted  # passed on as they are (_read_account)
@@ -159,7 +168,7 @@ class ItnioRecordStream(CDRStream[ApiKey]):
 
     def converters(self, zone: ZoneInfo) -> FieldConverters:
         """Each field's converter, for an account in `zone` (records.py)."""
-        return converters(zone, self.string_fields, self.decimal_fields)
+        return converters(zone, self.string_fields, self.decimal_fields, self.money_as_text)
 
     def post_process(self, row: dict, context: Context | None = None) -> dict:
         """Vendor record -> typed row (records.py): UTC times, integers, exact decimals, `account`."""

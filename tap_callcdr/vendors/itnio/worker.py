@@ -22,7 +22,8 @@ from tap_callcdr.vendors.itnio.records import build_record, converters, in_windo
 def convert_page(job: dict[str, t.Any]) -> tuple[int, bytes]:
     """The records of the answer in job["payload"]: their count and JSON lines."""
     rows = EXACT.decode(job["payload"])["data"]["records"]
-    convert = converters(ZoneInfo(job["zone"]), tuple(job["strings"]), tuple(job["decimals"]))
+    zone, money_as_text = ZoneInfo(job["zone"]), job["money_as_text"]
+    convert = converters(zone, tuple(job["strings"]), tuple(job["decimals"]), money_as_text)
     utc, sent, end, account = convert["callTime"], job["sent"], job["end"], job["account"]
     encode = line_encoder(job)
     lines = [encode(build_record(row, account, convert)) for row in rows if in_window(row, utc, sent, end)]
