@@ -13,8 +13,8 @@ once by primary key, every column the vendor's value (instants as UTC in TIMESTA
 digit for digit), new calls and a second run adding exactly those: it looks back to the start
 date, so every record is sent again and must be merged onto its row. What target-snowflake
 changes: upper-cased table and column names (`baseCost` is BASECOST), integers as NUMBER(38,0),
-Yeastar's `extra` as VARIANT (queried here with `extra:"name"`), and money: FLOAT unless the tap's
-`use_singer_decimal` sends it as x-singer.decimal, then NUMBER(p,s).
+Yeastar's `extra` as VARIANT (queried here with `extra:"name"`), and money: FLOAT, unless the
+tap's `use_singer_decimal` sends it as x-singer.decimal (as here): then NUMBER(38,18).
 """
 
 from __future__ import annotations
@@ -226,7 +226,8 @@ def snowflake(
         return out
 
     def run(tap: dict[str, str]) -> None:
-        meltano.check("run", "tap-callcdr", PLUGIN, env=env(**tap))
+        # money as x-singer.decimal: NUMBER(38,18), not FLOAT (docs/snowflake.md)
+        meltano.check("run", "tap-callcdr", PLUGIN, env=env(**tap, TAP_CALLCDR_USE_SINGER_DECIMAL="true"))
 
     with landed_twice(simulator_launcher, work, schema, run, fetch, reread=True) as landing:
         in_field_names(landing, tables)
@@ -259,14 +260,19 @@ def test_names_are_upper_case_and_instants_timestamp_ntz(snowflake: Snowflake) -
 
 
 @pytest.mark.parametrize("stream", list(itnio_helpers.STREAMS))
-def test_itnio_money(snowflake: Snowflake, stream: str) -> None:
-    """Without use_singer_decimal target-snowflake makes JSON numbers FLOAT (the values above
-    compare equal as floats, not digit for digit)."""
+def test_itnio_money_is_exact_number(snowflake: Snowflake, stream: str) -> None:
+    """With the tap's use_singer_decimal, money lands in NUMBER(38,18) columns, every digit the
+    vendor sent (compared as Decimals above, too); without it target-snowflake makes FLOAT."""
     types = snowflake.landing.types[stream]
     money = STREAMS[stream][1].money
     assert money
     for column in money:
-        assert types[column] == "FLOAT", f"{stream}.{column} is {types[column]}"
+        assert types[column] == "NUMBER(38,18)", f"{stream}.{column} is {types[column]}"
+    rows = snowflake.landing.rows2[stream]
+    assert all(isinstance(r["rate"], Decimal) for r in rows)
+    # rates have four decimals ("0.0085"): a float would not hold them exactly
+    assert any(r["rate"].normalize().as_tuple().exponent == -4 for r in rows)
+    assert any(r["cost"] != 0 for r in rows)
 
 
 def test_yeastar_extra_is_queryable_variant(snowflake: Snowflake) -> None:
