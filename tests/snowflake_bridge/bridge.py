@@ -12,21 +12,26 @@ else:
    user stage), cannot parse ``REMOVE``, and its binder fails the target's ``select $1:col::TYPE
    ... from '@~/...'``. So ``put_batches_to_stage`` only remembers the target's gzip JSONL batch
    files, ``remove_staged_files`` forgets them, and ``merge_from_stage`` / ``copy_from_stage``
-   load them into a side table (one VARIANT column, the staged record) and run the target's OWN
-   MERGE / COPY statement (``_get_merge_from_stage_statement`` / ``_get_copy_statement``: its
-   casts, its key properties, its dedup) with the stage reference swapped for the side table and
-   ``$1`` for that column. COPY INTO <table> (<cols>) FROM (select ...) is run as the INSERT it
-   means.
-2. One connection at a time: fakesnow's DuckDB connection is not shared across threads the way
+   load them into a side table (the staged record in a VARIANT column for ``$1``, and its
+   position in the files for ``SEQ8()``, which fakesnow makes a window function the target's
+   ``QUALIFY ... ORDER BY`` cannot hold). The target's OWN select over the stage (its casts and
+   its dedup on the key properties, from ``_get_merge_from_stage_statement`` /
+   ``_get_copy_statement``) is run over that side table into a second one, since DuckDB binds
+   the QUALIFY's column aliases to the MERGE's target when it stays a subquery of the join; then
+   the target's OWN MERGE runs with that table as its source. COPY INTO <table> (<cols>) FROM
+   (select ...) runs as the INSERT it means.
+2. ``DROP FILE FORMAT``, which fakesnow does not implement, is a no-op (fakesnow's
+   ``nop_regexes``); ``CREATE FILE FORMAT`` is fakesnow's own.
+3. One connection at a time: fakesnow's DuckDB connection is not shared across threads the way
    the SDK's parallel drain uses it, so the target drains its sinks one at a time
-   (``max_parallelism`` 1).
-3. A current schema: fakesnow's MERGE needs one, and the target's URL names only the database,
+   (``_MAX_PARALLELISM`` 1).
+4. A current schema: fakesnow's MERGE needs one, and the target's URL names only the database,
    so every connection is opened with ``schema=`` the target's ``default_target_schema``.
-4. Database and schema names: in DuckDB a database (catalog) named like a schema is ambiguous, so
-   the test names them differently (it checks that here, in one line).
+5. Database and schema names: in DuckDB a database (catalog) named like a schema is ambiguous, so
+   the test names them differently (this module stops, in one line, when they are the same).
 
 Everything else is the target's own: its DDL (CREATE SCHEMA/TABLE, ALTER), its JSON Schema to
-Snowflake type mapping (NUMBER, DOUBLE, TIMESTAMP_NTZ, VARIANT, VARCHAR), its upper-cased names,
+Snowflake type mapping (NUMBER, FLOAT, TIMESTAMP_NTZ, VARIANT, VARCHAR), its upper-cased names,
 its key properties and MERGE.
 """
 
@@ -142,18 +147,21 @@ def _run_staged(
             duck.execute(f"drop table if exists temp.main.{source}")
 
 
-def target_schema(argv: list[str]) -> str | None:
-    """The `default_target_schema` of the target's --config files (the last one that sets it)."""
-    schema = None
+def target_config(argv: list[str]) -> dict[str, t.Any]:
+    """The target's --config files, merged as the SDK merges them (later files win)."""
+    config: dict[str, t.Any] = {}
     for flag, value in itertools.pairwise(argv):
         if flag == "--config" and value != "ENV":
-            schema = json.loads(Path(value).read_text()).get("default_target_schema", schema)
-    return schema
+            config.update(json.loads(Path(value).read_text()))
+    return config
 
 
 def main() -> None:
     db_path = Path(os.environ["FAKESNOW_DB_PATH"])
-    schema = target_schema(sys.argv)
+    config = target_config(sys.argv)
+    schema = config.get("default_target_schema")
+    if schema and str(config.get("database", "")).upper() == schema.upper():
+        sys.exit(f"snowflake bridge: database and default_target_schema are both {schema}: ambiguous")
     SnowflakeConnector.put_batches_to_stage = put_batches_to_stage  # type: ignore[method-assign]
     SnowflakeConnector.remove_staged_files = remove_staged_files  # type: ignore[method-assign]
     SnowflakeConnector.merge_from_stage = merge_from_stage  # type: ignore[method-assign]
