@@ -24,7 +24,7 @@ else:
    ``nop_regexes``); ``CREATE FILE FORMAT`` is fakesnow's own.
 3. One connection at a time: fakesnow's DuckDB connection is not shared across threads the way
    the SDK's parallel drain uses it, so the target drains its sinks one at a time
-   (``_MAX_PARALLELISM`` 1).
+   (``max_parallelism`` 1).
 4. A current schema: fakesnow's MERGE needs one, and the target's URL names only the database,
    so every connection is opened with ``schema=`` the target's ``default_target_schema``.
 5. Database and schema names: in DuckDB a database (catalog) named like a schema is ambiguous, so
@@ -49,7 +49,6 @@ from urllib.parse import urlparse
 
 import fakesnow
 import snowflake.connector
-from singer_sdk import target_base
 from target_snowflake.connector import SnowflakeConnector
 from target_snowflake.target import TargetSnowflake
 
@@ -147,6 +146,14 @@ def _run_staged(
             duck.execute(f"drop table if exists temp.main.{source}")
 
 
+class OneConnectionTarget(TargetSnowflake):
+    """target-snowflake, draining its sinks one at a time (fakesnow: one connection)."""
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_parallelism = 1
+
+
 def target_config(argv: list[str]) -> dict[str, t.Any]:
     """The target's --config files, merged as the SDK merges them (later files win)."""
     config: dict[str, t.Any] = {}
@@ -166,7 +173,6 @@ def main() -> None:
     SnowflakeConnector.remove_staged_files = remove_staged_files  # type: ignore[method-assign]
     SnowflakeConnector.merge_from_stage = merge_from_stage  # type: ignore[method-assign]
     SnowflakeConnector.copy_from_stage = copy_from_stage  # type: ignore[method-assign]
-    target_base._MAX_PARALLELISM = 1  # what every Target starts with
     with fakesnow.patch(db_path=db_path, nop_regexes=[r"^drop file format "]):
         fake_connect = snowflake.connector.connect.side_effect
 
@@ -174,7 +180,7 @@ def main() -> None:
             return fake_connect(**{**kwargs, "schema": schema} if schema else kwargs)
 
         snowflake.connector.connect.side_effect = connect
-        TargetSnowflake.cli()
+        OneConnectionTarget.cli()
 
 
 if __name__ == "__main__":
