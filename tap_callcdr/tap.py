@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as dt
+import json
 import logging
+import re
 import sys
 import typing as t
 import zoneinfo
@@ -286,6 +288,7 @@ def check_config(config: t.Mapping[str, t.Any]) -> None:
         value = config.get(setting)
         if value is not None and int(value) < least:
             raise ConfigError(setting, "is too small")
+    check_stream_map_config(config)
     if not any(config.get(vendor.setting) for vendor in VENDORS):
         names = ", ".join(vendor.setting for vendor in VENDORS)
         raise ConfigError(names, "configure at least one account")
@@ -294,6 +297,22 @@ def check_config(config: t.Mapping[str, t.Any]) -> None:
             check_account(f"{vendor.setting}[{index}]", account, vendor)
             vendor.check_account(f"{vendor.setting}[{index}]", account)
         check_unique_names(vendor.setting, config.get(vendor.setting) or [])
+
+
+MAP_CONFIG_KEY = re.compile(r"""\bconfig\[\s*['"]([^'"]+)['"]\s*\]""")
+
+
+def check_stream_map_config(config: t.Mapping[str, t.Any]) -> None:
+    """A stream map reading config['x'] that stream_map_config lacks would fail with a
+    KeyError traceback at its first record (a salt whose variable was not exported)."""
+    known = config.get("stream_map_config") or {}
+    for key in sorted(set(MAP_CONFIG_KEY.findall(json.dumps(config.get("stream_maps") or {})))):
+        if key not in known:
+            raise ConfigError(
+                "stream_map_config",
+                f"has no {key!r}, which stream_maps reads as config[{key!r}]: set it "
+                "(TAP_CALLCDR_STREAM_MAP_CONFIG through Meltano)",
+            )
 
 
 def warn_if_start_in_future(config: t.Mapping[str, t.Any], logger: logging.Logger) -> None:

@@ -450,3 +450,20 @@ def test_the_simulators_404_for_a_wrong_path_points_at_api_url(sim: Simulator) -
     config["generic_accounts"][0]["api_url"] = f"{sim.url}/no-such-vendor/"
     line = error_line(run_cli(config))
     assert "login" in line and "HTTP 404" in line and "'generic_accounts[0].api_url'" in line
+
+
+def test_a_stream_map_reading_a_missing_map_config_key_is_refused_before_any_request(
+    sim: Simulator,
+) -> None:
+    """docs/meltano.md's PII map salts with config['hash_salt']; run without
+    stream_map_config (its variable not exported) it was a KeyError traceback mid-run."""
+    sim.clear_requests()
+    salted = "md5(config['hash_salt'] + (disnumber or ''))"
+    config = {**tap_config(sim), "stream_maps": {STREAM: {"disnumber": salted}}}
+    run = run_cli(config)
+    assert run.returncode == 1
+    line = error_line(run)
+    assert "stream_map_config" in line and "'hash_salt'" in line
+    assert sim.requests == [] and not run.messages
+    with_salt = {**config, "stream_map_config": {"hash_salt": "pepper"}}
+    assert run_cli(with_salt).returncode == 0
