@@ -55,3 +55,18 @@ def test_any_number_of_text_fields(texts: int) -> None:
     converters = {"id": to_integer, **{f"t{i}": Text(as_text) for i in range(texts)}}
     row = {"id": "7", "t0": 5, "t1": None}
     assert FieldConverters(converters)(row) == {name: c(row.get(name)) for name, c in converters.items()}
+
+
+@given(
+    st.fixed_dictionaries({"id": st.integers(0, 9)}, optional={"name": values, "when": st.text(max_size=3)}),
+    st.sampled_from([("account",), ("account", "name")]),  # a lead field may also be converted
+)
+def test_record_is_lead_then_converted(row: dict[str, t.Any], lead: tuple[str, ...]) -> None:
+    """`record` builds in one dict what the vendors built as {lead...} updated with convert(row)."""
+    convert = FieldConverters(CONVERTERS, lead=lead)
+    firsts = [f"lead-{name}" for name in lead]
+    expected = dict(zip(lead, firsts, strict=True))
+    expected.update(convert(row))
+    record = convert.record(row, *firsts)
+    assert record == expected
+    assert list(record) == list(expected)  # same key order: the same RECORD line bytes

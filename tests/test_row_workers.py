@@ -152,6 +152,26 @@ def test_a_split_inside_a_quoted_line_break_is_refused(tmp_path: Path) -> None:
     assert records[1]["pincode"] == "line one\nline two"
 
 
+def test_a_part_is_read_in_chunks_cut_anywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks of any size (cut mid-line, inside quotes, between CR and LF) read the same records."""
+    row = ["1.1", "2025-10-16 17:31:13", "1001", "1002", "5", "3", "", "", "ANSWERED", "Inbound"]
+    row += ["", "", "", "sn"]
+    quoted = [*row[:10], "line one\nline two\r\nthree", *row[11:]]
+    rows = [row, quoted, [*row[:6], "中国电信, 主线", *row[7:]]]
+    path = tmp_path / "cdr.csv"
+    write_csv(path, rows)
+    after = path.stat().st_size  # a split after the first three records (a split point is a record's end)
+    write_csv(path, rows * 3)
+    whole = worker.convert_file(job_for(path, tmp_path, 0, None, 0))
+    for n, size in enumerate((1, 7, 64), start=1):
+        monkeypatch.setattr(worker, "CHUNK_BYTES", size)
+        first = worker.convert_file(job_for(path, tmp_path, 0, after, 2 * n))
+        second = worker.convert_file(job_for(path, tmp_path, after, None, 2 * n + 1))
+        assert (whole, first + second) == (9, 9)
+        out = [(tmp_path / f"out{i}.jsonl").read_bytes() for i in (0, 2 * n, 2 * n + 1)]
+        assert out[1] + out[2] == out[0]
+
+
 def test_a_file_in_another_encoding_is_read_by_the_tap_itself() -> None:
     assert rowworkers.splittable("utf-8") and rowworkers.splittable("GBK")
     assert not rowworkers.splittable("utf-16") and not rowworkers.splittable("no-such-codec")

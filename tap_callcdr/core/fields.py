@@ -9,7 +9,7 @@ the others go through their converter. The result is exactly
 from __future__ import annotations
 
 import typing as t
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from operator import itemgetter
 
@@ -33,11 +33,16 @@ class Text:
 
 
 class FieldConverters(Mapping[str, Convert]):
-    """Field name -> converter, callable on a vendor row to build the typed record."""
+    """Field name -> converter, callable on a vendor row to build the typed record.
 
-    def __init__(self, converters: Mapping[str, Convert]) -> None:
+    `lead` names the fields a vendor's record starts with before the converted ones (the
+    account, say): `record` builds all of it in one dict.
+    """
+
+    def __init__(self, converters: Mapping[str, Convert], lead: Sequence[str] = ()) -> None:
         self._all = dict(converters)
         self._names = list(self._all)
+        self._record_keys = (*lead, *self._names)
         at = list(enumerate(self._all.values()))
         self._typed_at: list[tuple[int, Convert]] = [(i, c) for i, c in at if not isinstance(c, Text)]
         self._text_at: list[tuple[int, Convert]] = [(i, c) for i, c in at if isinstance(c, Text)]
@@ -49,6 +54,12 @@ class FieldConverters(Mapping[str, Convert]):
 
     def __call__(self, row: Mapping[str, t.Any]) -> dict[str, t.Any]:
         return self.convert_values(self.values_of(row))
+
+    def record(self, row: Mapping[str, t.Any], *lead: t.Any) -> dict[str, t.Any]:
+        """The `lead` fields' values, then the row's fields converted: what `{lead...}` updated
+        with `self(row)` is, built as one dict (a dict less per record)."""
+        values = [*lead, *self.convert_in_place(self.values_of(row))]
+        return dict(zip(self._record_keys, values, strict=True))
 
     def values_of(self, row: Mapping[str, t.Any]) -> list[t.Any]:
         """The row's values in this mapping's field order (None where absent)."""

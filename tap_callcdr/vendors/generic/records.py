@@ -26,7 +26,7 @@ def converters(zone: ZoneInfo) -> FieldConverters:
         **dict.fromkeys(TIME_FIELDS, utc),
         **dict.fromkeys(INTEGER_FIELDS, to_integer),
         **dict.fromkeys(STRING_FIELDS, Text(as_text)),
-    })
+    }, lead=("account",))
 
 
 def build_record(row: dict[str, t.Any], account: str, convert: FieldConverters) -> dict[str, t.Any]:
@@ -35,8 +35,7 @@ def build_record(row: dict[str, t.Any], account: str, convert: FieldConverters) 
     for old, new in RENAMED.items():
         if old in row:
             row.setdefault(new, row.pop(old))
-    record: dict[str, t.Any] = {"account": account}
-    record.update(convert(row))
+    record = convert.record(row, account)
     if record["id"] is None or record["starttime"] is None:
         raise RowError(f"record without id or starttime: {row}")
     return record

@@ -35,13 +35,12 @@ def converters(
         **dict.fromkeys(TIME_FIELDS, utc),
         **dict.fromkeys(INTEGER_FIELDS, to_integer),
         **dict.fromkeys(decimals, _decimal_text if money_as_text else _decimal),
-    })
+    }, lead=("account",))
 
 
 def build_record(row: t.Mapping[str, t.Any], account: str, convert: FieldConverters) -> dict[str, t.Any]:
     """The record of one row; a value its converter refuses raises (CONVERSION_ERRORS)."""
-    record: dict[str, t.Any] = {"account": account}
-    record.update(convert(row))
+    record = convert.record(row, account)
     if not record["voiceId"] or record["callTime"] is None:
         raise RowError(f"record without voiceId or callTime: {row}")
     return record

@@ -23,8 +23,7 @@ def build_record(row: t.Mapping[str, t.Any], account: str, convert: FieldConvert
     """The record of one row; a value its converter refuses raises (CONVERSION_ERRORS)."""
     if not row.get("callId"):
         raise RowError(f"record without callId: {row}")
-    record: dict[str, t.Any] = {"account": account, "callId": str(row["callId"])}
-    record.update(convert(row))
+    record = convert.record(row, account, str(row["callId"]))
     if record["callType"] is None:
         record["callType"] = DEFAULT_CALL_TYPE
     return record
@@ -53,4 +52,4 @@ def converters(zone: ZoneInfo) -> FieldConverters:
         **dict.fromkeys(TIME_FIELDS, instant),
         **dict.fromkeys(INTEGER_FIELDS, to_integer),
         **dict.fromkeys(STRING_FIELDS, Text(as_text)),
-    })
+    }, lead=("account", "callId"))
