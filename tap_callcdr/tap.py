@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as dt
-import json
 import logging
 import re
 import sys
@@ -82,9 +81,9 @@ class TapCallCDR(SDKTap):
         th.Property("request_timeout_seconds", th.IntegerType, default=60,
                     description="Give up on a silent vendor after this long (then retry)"),
         th.Property("progress_interval_seconds", th.NumberType, default=30.0,
-                    description="At most this often, at a window's end, each account says at "
-                    "INFO how far it has read (records, window reached, windows left, time left); "
-                    "0: at every window's end"),
+                    description="At most this often (at a window's end, or within a long "
+                    "window), each account says at INFO how far it has read (records, window "
+                    "reached, windows left, time left); 0: at every window's end"),
         th.Property("use_singer_decimal", th.BooleanType, default=False,
                     description="Money (ITNIO's cost, rate, baseCost) as strings of the vendor's "
                     "exact digits with format x-singer.decimal (precision 38, scale 18), which "
@@ -278,7 +277,7 @@ def check_config(config: t.Mapping[str, t.Any]) -> None:
             "start_date", f"{config.get('start_date')!r} is not an ISO 8601 date-time"
         ) from None
     for setting in ("lookback_minutes", "settle_lag_minutes", "progress_interval_seconds"):
-        if int(config.get(setting, 0)) < 0:
+        if float(config.get(setting, 0)) < 0:  # float: -0.5 is negative too
             raise ConfigError(setting, "must not be negative")
     ceiling = config.get("retry_max_wait_seconds")
     if ceiling is not None and float(ceiling) <= 0:
@@ -306,13 +305,26 @@ def check_stream_map_config(config: t.Mapping[str, t.Any]) -> None:
     """A stream map reading config['x'] that stream_map_config lacks would fail with a
     KeyError traceback at its first record (a salt whose variable was not exported)."""
     known = config.get("stream_map_config") or {}
-    for key in sorted(set(MAP_CONFIG_KEY.findall(json.dumps(config.get("stream_maps") or {})))):
+    read = {key for text in strings_in(config.get("stream_maps")) for key in MAP_CONFIG_KEY.findall(text)}
+    for key in sorted(read):
         if key not in known:
             raise ConfigError(
                 "stream_map_config",
                 f"has no {key!r}, which stream_maps reads as config[{key!r}]: set it "
                 "(TAP_CALLCDR_STREAM_MAP_CONFIG through Meltano)",
             )
+
+
+def strings_in(value: t.Any) -> Iterator[str]:
+    """Every string in a JSON value, as written (a JSON dump would escape double quotes)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from strings_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings_in(item)
 
 
 def warn_if_start_in_future(config: t.Mapping[str, t.Any], logger: logging.Logger) -> None:

@@ -113,6 +113,18 @@ class PostgresServer:
     def sqlalchemy_url(self) -> str:
         return f"postgresql+psycopg://{self.user}@{self.host}:{self.port}/{self.dbname}"
 
+    def target_env(self, schema: str) -> dict[str, str]:
+        """target-postgres' settings for this server, as Meltano environment variables."""
+        return {
+            "TARGET_POSTGRES_HOST": self.host,
+            "TARGET_POSTGRES_PORT": str(self.port),
+            "TARGET_POSTGRES_USER": self.user,
+            # target-postgres insists on a password; the throwaway server trusts 127.0.0.1
+            "TARGET_POSTGRES_PASSWORD": self.password,
+            "TARGET_POSTGRES_DATABASE": self.dbname,
+            "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
+        }
+
     def url_for(self, dbname: str) -> str:
         return f"postgresql://{self.user}@{self.host}:{self.port}/{dbname}"
 

@@ -130,15 +130,7 @@ def landing(
     meltano = meltano_postgres
     work = tmp_path_factory.mktemp("e2e-all-vendors")
     schema = new_schema("e2e_all")
-    target = {
-        "TARGET_POSTGRES_HOST": postgres.host,
-        "TARGET_POSTGRES_PORT": str(postgres.port),
-        "TARGET_POSTGRES_USER": postgres.user,
-        # target-postgres insists on a password; the throwaway server trusts 127.0.0.1
-        "TARGET_POSTGRES_PASSWORD": postgres.password,
-        "TARGET_POSTGRES_DATABASE": postgres.dbname,
-        "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
-    }
+    target = postgres.target_env(schema)
 
     def run(tap: dict[str, str]) -> None:
         meltano.check("run", "tap-callcdr", "target-postgres", env=meltano.env(work, **tap, **target))
@@ -339,16 +331,7 @@ def test_target_postgres_upserts_on_primary_key(
 ) -> None:
     meltano.install("target-postgres")
     schema = new_schema("e2e_loader")
-    env = meltano.env(
-        tmp_path,
-        TARGET_POSTGRES_HOST=postgres.host,
-        TARGET_POSTGRES_PORT=str(postgres.port),
-        TARGET_POSTGRES_USER=postgres.user,
-        # target-postgres insists on a password; the throwaway server trusts 127.0.0.1
-        TARGET_POSTGRES_PASSWORD=postgres.password,
-        TARGET_POSTGRES_DATABASE=postgres.dbname,
-        TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA=schema,
-    )
+    env = meltano.env(tmp_path, **postgres.target_env(schema))
     for batch in (FIRST_BATCH, SECOND_BATCH):
         meltano.check("invoke", "target-postgres", env=env, input=singer_messages(batch))
     assert_upserted(fetch_rows(postgres.url, schema))

@@ -85,12 +85,7 @@ def test_use_singer_decimal_lands_numeric_38_18_in_postgres(
         tmp_path,
         **tap_env(itnio_sim),
         TAP_CALLCDR_USE_SINGER_DECIMAL="true",
-        TARGET_POSTGRES_HOST=postgres.host,
-        TARGET_POSTGRES_PORT=str(postgres.port),
-        TARGET_POSTGRES_USER=postgres.user,
-        TARGET_POSTGRES_PASSWORD=postgres.password,
-        TARGET_POSTGRES_DATABASE=postgres.dbname,
-        TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA=schema,
+        **postgres.target_env(schema),
     )
     meltano_postgres.check("run", "tap-callcdr", "target-postgres", env=env)
     for stream, expected in money_truth(itnio_sim).items():

@@ -140,3 +140,19 @@ def test_a_value_decimal_38_18_would_round_is_refused(sim: Simulator) -> None:
     sim.itnio._state("intl").calls[SIP][-1].record["cost"] = "0.1234567890123456789"  # 19 decimals
     run = run_tap({**tap_config(sim), **ON}, expect_error=MalformedResponseError)
     assert "field 'cost' has '0.1234567890123456789'" in str(run.error)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("99999999999999999999.9999999999999999999", "more than 18 decimals"),  # 39 digits
+        ("12345678901234567890.1234567890123456789", "more than 18 decimals"),
+        ("123456789012345678901", "more than 20 whole digits"),
+    ],
+)
+def test_a_long_value_is_refused_for_its_reason_not_the_decimal_context(text: str, reason: str) -> None:
+    """Past the default 28-digit context, round() raised InvalidOperation instead of the reason."""
+    from tap_callcdr.vendors.itnio.records import _decimal_text
+
+    with pytest.raises(ValueError, match=reason):
+        _decimal_text(text)

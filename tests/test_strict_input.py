@@ -452,13 +452,14 @@ def test_the_simulators_404_for_a_wrong_path_points_at_api_url(sim: Simulator) -
     assert "login" in line and "HTTP 404" in line and "'generic_accounts[0].api_url'" in line
 
 
+@pytest.mark.parametrize("quote", ["'", '"'])
 def test_a_stream_map_reading_a_missing_map_config_key_is_refused_before_any_request(
-    sim: Simulator,
+    sim: Simulator, quote: str
 ) -> None:
     """docs/meltano.md's PII map salts with config['hash_salt']; run without
     stream_map_config (its variable not exported) it was a KeyError traceback mid-run."""
     sim.clear_requests()
-    salted = "md5(config['hash_salt'] + (disnumber or ''))"
+    salted = f"md5(config[{quote}hash_salt{quote}] + (disnumber or ''))"
     config = {**tap_config(sim), "stream_maps": {STREAM: {"disnumber": salted}}}
     run = run_cli(config)
     assert run.returncode == 1
@@ -467,3 +468,10 @@ def test_a_stream_map_reading_a_missing_map_config_key_is_refused_before_any_req
     assert sim.requests == [] and not run.messages
     with_salt = {**config, "stream_map_config": {"hash_salt": "pepper"}}
     assert run_cli(with_salt).returncode == 0
+
+
+def test_a_negative_fraction_of_a_progress_interval_is_refused() -> None:
+    config = vendor_config("generic", "http://127.0.0.1:9/")
+    run = run_cli({**config, "progress_interval_seconds": -0.5})
+    assert run.returncode == 1
+    assert "'progress_interval_seconds'" in error_line(run) and "negative" in error_line(run)

@@ -59,6 +59,11 @@ SDK's retry decorator, with `RETRIED`), `CDRStream.prepared` (`RESTStream.build_
 its User-Agent, the session's preparation and authenticator), `fastpath/pageahead.answers`
 (`RESTStream.request_records`' paging loop).
 
+Public behaviour relied on elsewhere, to check on an upgrade too: `core/catalog.py` (the
+precision and scale of `use_singer_decimal` in SCHEMA messages) relies on `singerlib.Schema`
+being a dataclass whose `to_dict` writes the catalog's schemas: tests/test_singer_decimal.py
+fails when that changes.
+
 The public-named hooks defined here, which the rest of the tap uses instead:
 - stream: `use_batch_loop`, `record_batches`, `emit_batch`, `sync_failed`, `end_sync` (the
   record loop); `write_record`, `sdk_write_record_message`, `stream_version`, `tap` (RECORDs);

@@ -91,7 +91,8 @@ def _decimal_text(value: t.Any) -> str | None:
     number = _decimal(value)
     if number is None:
         return None
-    if int(number.as_tuple().exponent) < -MONEY_SCALE and number != round(number, MONEY_SCALE):
+    _, digits, exponent = number.as_tuple()  # the digits, not round(): no 28-digit context
+    if int(exponent) < -MONEY_SCALE and any(digits[int(exponent) + MONEY_SCALE :]):
         raise ValueError(f"more than {MONEY_SCALE} decimals")
     if number.adjusted() >= MONEY_PRECISION - MONEY_SCALE:
         raise ValueError(f"more than {MONEY_PRECISION - MONEY_SCALE} whole digits")

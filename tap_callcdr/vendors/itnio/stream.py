@@ -102,10 +102,11 @@ class ItnioRecordStream(CDRStream[ApiKey]):
         return pageahead.answers(self, context, account.pages_ahead(), pages_of)
 
     def end_sync(self) -> None:
-        """The sync's page-ahead pools stop too."""
-        super().end_sync()
+        """The sync's page-ahead pools stop first, so that their last requests are in the
+        accounts' summaries that the base class then logs."""
         for account in self.opened_accounts:
             account.close_pages()
+        super().end_sync()
 
     def filters(self, account: t.Mapping[str, t.Any]) -> dict[str, str]:
         """Extra `params` of this endpoint besides the time range."""
