@@ -683,7 +683,8 @@ def report_pipeline(results: list[Result], args: argparse.Namespace) -> None:
     print()
     print(f"pipeline into target-postgres (seconds, best of --repeat {args.repeat}, range after it)")
     print(f"{'stream':<16}{'records':>9}{'alone default':>15}{'alone tuned':>13}{'speed-up':>9}"
-          f"{'piped':>12}{'piped/alone':>12}{'tap cpu us/rec':>15}{'floor':>7}{'ratio':>6}")  # fmt: skip
+          f"{'piped':>12}{'piped/alone':>12}{'tap cpu us/rec':>15}{'floor':>7}{'ratio':>6}"
+          f"{'loader MB default':>18}{'tuned':>6}")  # fmt: skip
     for r in results:
         pipe, main, floor = r.pipeline, r.main, r.floor
         assert pipe is not None and main is not None and floor is not None
@@ -692,10 +693,12 @@ def report_pipeline(results: list[Result], args: argparse.Namespace) -> None:
         print(f"{r.stream:<16}{pipe.records:>9}{pipe.spread('alone default'):>15}"
               f"{pipe.spread('alone tuned'):>13}{pipe.best('alone default').seconds / alone.seconds:>8.1f}x"
               f"{pipe.spread('piped records'):>12}{piped.seconds / alone.seconds:>12.2f}"
-              f"{tap_us:>15.1f}{floor_us:>7.1f}{tap_us / floor_us:>6.2f}")  # fmt: skip
+              f"{tap_us:>15.1f}{floor_us:>7.1f}{tap_us / floor_us:>6.2f}"
+              f"{pipe.best('alone default').rss['target']:>18.0f}{alone.rss['target']:>6.0f}")  # fmt: skip
     print("alone = target-postgres on the tap's saved output; tuned = meltano.yml's settings "
           f"{json.dumps(tuned_settings())}; piped = tap | target-postgres (tuned), wall time to the "
-          "target's end; tap/floor cpu = CPU microseconds a record of the plain runs above")
+          "target's end; tap/floor cpu = CPU microseconds a record of the plain runs above; loader MB = "
+          "its peak RSS alone")
     if args.batch:
         print()
         print(f"{'stream':<16}{'sent as':<14}{'loader alone':>13}{'piped':>12}{'tap MB':>8}"
