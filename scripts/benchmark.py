@@ -5,6 +5,8 @@ a test: speed is measured here, never by timed tests). Prints one table, one row
     .venv/bin/python scripts/benchmark.py --also trust_record_types=true   # full: ~16 min, 2 cores
     .venv/bin/python scripts/benchmark.py --quick                          # smoke: ~1.5 min
     .venv/bin/python scripts/benchmark.py --streams generic_cdr,yeastar_cdr --calls 50000
+    .venv/bin/python scripts/benchmark.py --streams generic_cdr,yeastar_cdr --rss-sizes 200000 \
+        --latency 0 --pipeline --batch --repeat 2                           # docs/pipeline.md
 
 (The full run spends ~10 of its 16 min on the 1M runs, half of that generating the data.)
 
@@ -27,6 +29,17 @@ that child's own (os.wait4). Columns:
   itnio: ceil(n/100), 31 days a query; yeastar: login + get_random + download, one window).
 - wall time with --latency (100 ms) added to every request (the simulator's `slow` fault),
   --latency-calls per account, for 1 and for 4 accounts.
+
+With --pipeline (off by default; needs `meltano install loader target-postgres`, or
+--target-postgres pointing at that package's executable), per stream, in the same run: the
+tap's output saved once to a file; target-postgres alone on it, with its default settings and
+with meltano.yml's (tuned); `tap | target-postgres` (tuned); piped / alone; the tap's and the
+floor's CPU seconds a record. The database is a throwaway PostgreSQL started as tests/pg.py
+starts it, a new schema for every load; what each load landed is compared with the default
+loader's (rows and a digest of their text), a difference printed under the table. --batch
+adds the tap with `batch_config` (jsonl, and parquet where pyarrow is installed) against
+RECORD messages: loader alone, piped, peak RSS and CPU of each process, and tuned + use_copy.
+docs/pipeline.md has the figures and what they mean.
 
 Windows are the tap's default 24 h, except Yeastar (one window: one CSV download of all rows,
 as issue 3 asks). Tencent runs with the tap's default too: the tap sizes its requests from the
@@ -124,7 +137,9 @@ def sample_tree(pid: int, done: threading.Event, peak: list[int]) -> None:
         peak[0] = max(peak[0], tree_rss_kb(pid))
 
 
-def run_measured(args: list[str]) -> tuple[float, float, float, str]:
+def run_measured(
+    args: list[str], stdin: Path | None = None, env: dict[str, str] | None = None
+) -> tuple[float, float, float, str]:
     """Wall seconds, peak RSS (MB) and CPU seconds of that child (its CPU counts the child
     processes it waited for: the row workers), and the lines of its stderr that `wanted`
     keeps, then its last line; stdout to /dev/null. The peak RSS of the child with its
@@ -133,9 +148,9 @@ def run_measured(args: list[str]) -> tuple[float, float, float, str]:
     Memory: a child's peak RSS counts this script's size at the fork (Linux keeps the
     high-water mark across exec), so nothing big is ever read into this process.
     """
-    with tempfile.TemporaryFile("w+") as err:
+    with tempfile.TemporaryFile("w+") as err, open(stdin or os.devnull, "rb") as source:
         began = time.perf_counter()
-        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err, text=True)
+        proc = subprocess.Popen(args, stdin=source, stdout=subprocess.DEVNULL, stderr=err, env=env)
         done, peak = threading.Event(), [0]
         sampler = threading.Thread(target=sample_tree, args=(proc.pid, done, peak), daemon=True)
         sampler.start()
@@ -435,9 +450,10 @@ class Result:
     idle: dict[str, int] = field(default_factory=dict)  # requests of a run with nothing new
     least: int = 0
     windows: int = 0
+    pipeline: Pipeline | None = None  # --pipeline
 
 
-def measure(stream: str, args: argparse.Namespace, workdir: Path) -> Result:
+def measure(stream: str, args: argparse.Namespace, workdir: Path, house: Warehouse | None) -> Result:
     result = Result(stream, hours=window_hours(stream, args.calls, args))
     log(f"{stream}: {args.calls} calls, window {result.hours} h: tap then floor")
     with Sim(stream, args.calls, 1, args, workdir) as sim:
@@ -452,6 +468,8 @@ def measure(stream: str, args: argparse.Namespace, workdir: Path) -> Result:
         for key, value in args.also:
             log(f"{stream}: tap again with {key}={json.dumps(value)}")
             result.also[key] = run_tap(sim, sim.tap_config(1, result.hours, **{key: value}), workdir)
+        if house is not None:
+            result.pipeline = measure_pipeline(sim, sim.tap_config(1, result.hours), args, workdir, house)
         now = dt.datetime.now(dt.UTC)
         result.windows = windows_between(sim.start, now, result.hours, stream)
         records = result.floor.records if result.floor else best.records if best else 0
@@ -477,6 +495,239 @@ def measure(stream: str, args: argparse.Namespace, workdir: Path) -> Result:
             for count in args.accounts:
                 result.latency[count] = run_tap(sim, sim.tap_config(count, hours), workdir)
     return result
+
+
+# -- the pipeline (--pipeline, --batch): the tap into target-postgres -----------------------------
+
+MELTANO_TARGET = HERE.parent / ".meltano/loaders/target-postgres/venv/bin/target-postgres"
+CONNECTION = ("host", "port", "user", "password", "database", "default_target_schema", "sqlalchemy_url")
+
+
+@dataclass
+class Load:
+    """One load into a fresh schema of the benchmark's PostgreSQL: wall seconds, and per
+    process its CPU seconds and peak RSS (MB); `rows` and `digest` are what landed."""
+
+    seconds: float
+    cpu: dict[str, float]
+    rss: dict[str, float]
+    rows: int = 0
+    digest: str = ""
+
+
+@dataclass
+class Pipeline:
+    """The --pipeline and --batch figures of one stream: each name -> its repeats."""
+
+    records: int = 0
+    loads: dict[str, list[Load]] = field(default_factory=dict)
+
+    def best(self, name: str) -> Load:
+        return min(self.loads[name], key=lambda load: load.seconds)
+
+    def spread(self, name: str) -> str:
+        times = [load.seconds for load in self.loads[name]]
+        return f"{min(times):.1f}" if len(times) == 1 else f"{min(times):.1f}-{max(times):.1f}"
+
+
+class Warehouse:
+    """A throwaway PostgreSQL (tests/pg.py's) and the target-postgres that loads it."""
+
+    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
+        self.target = Path(args.target_postgres)
+        if not os.access(self.target, os.X_OK):
+            raise SystemExit(f"--target-postgres {self.target} is not an executable: run "
+                             "`meltano install loader target-postgres` in the project first")  # fmt: skip
+        self.tuned = tuned_settings()
+        self.batch_formats = batch_formats(self.target) if args.batch else []
+        self.workdir = workdir
+        self.schemas = 0
+        sys.path.insert(0, str(HERE.parent))
+        from tests.pg import start_postgres  # the tests' throwaway server, reused
+
+        self.server = start_postgres("bench")
+        # as meltano.yml's `env:` does: the session in UTC (see the comment there)
+        self.env = {**os.environ, "PGTZ": "UTC"}
+
+    def close(self) -> None:
+        self.server.stop()
+
+    def config(self, settings: dict[str, Any]) -> tuple[Path, str]:
+        """A target config file writing into a new schema, and that schema."""
+        self.schemas += 1
+        schema = f"b{self.schemas}"
+        server = self.server
+        config = {"host": server.host, "port": server.port, "user": server.user,
+                  "password": server.password, "database": server.dbname,
+                  "default_target_schema": schema, **settings}  # fmt: skip
+        path = self.workdir / f"target-{schema}.json"
+        path.write_text(json.dumps(config))
+        return path, schema
+
+    def landed(self, schema: str, stream: str) -> tuple[int, str]:
+        """Rows in the stream's table and a digest of their content without the loader's
+        own _sdc_ columns (the same rows, whichever way they were loaded)."""
+        import psycopg
+
+        with psycopg.connect(self.server.url) as con:
+            columns = [row[0] for row in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = %s"
+                " AND table_name = %s AND column_name NOT LIKE '\\_sdc%%' ORDER BY column_name",
+                (schema, stream),
+            )]  # fmt: skip
+            listed = ", ".join(f'"{c}"' for c in columns)
+            count, digest = con.execute(
+                f'SELECT count(*), md5(string_agg(r::text, E\'\\n\' ORDER BY r::text)) '
+                f'FROM (SELECT ROW({listed}) AS r FROM "{schema}"."{stream}") AS t'
+            ).fetchone()  # fmt: skip
+            con.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        return int(count), str(digest)
+
+    def load(self, saved: Path, stream: str, settings: dict[str, Any]) -> Load:
+        """target-postgres alone on a saved tap output."""
+        path, schema = self.config(settings)
+        seconds, rss, cpu, _ = run_measured([str(self.target), "--config", str(path)], saved, self.env)
+        return Load(seconds, {"target": cpu}, {"target": rss}, *self.landed(schema, stream))
+
+    def piped(self, tap: list[str], stream: str, settings: dict[str, Any]) -> Load:
+        """`tap | target-postgres`: wall time until the target is done, each one's CPU and
+        peak RSS."""
+        path, schema = self.config(settings)
+        with tempfile.TemporaryFile("w+") as tap_err, tempfile.TemporaryFile("w+") as target_err:
+            began = time.perf_counter()
+            producer = subprocess.Popen(tap, stdout=subprocess.PIPE, stderr=tap_err)
+            target = [str(self.target), "--config", str(path)]
+            consumer = subprocess.Popen(target, stdin=producer.stdout, stdout=subprocess.DEVNULL,
+                                        stderr=target_err, env=self.env)  # fmt: skip
+            assert producer.stdout is not None
+            producer.stdout.close()  # the target holds the pipe's only read end
+            cpu, rss, codes = {}, {}, {}
+            for name, proc in (("tap", producer), ("target", consumer)):
+                _, status, usage = os.wait4(proc.pid, 0)
+                cpu[name], rss[name] = usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+                codes[name] = proc.returncode = os.waitstatus_to_exitcode(status)
+            seconds = time.perf_counter() - began
+            LOADS.append(os.getloadavg()[0])
+            for name, err in (("tap", tap_err), ("target", target_err)):
+                if codes[name]:
+                    err.seek(max(0, err.seek(0, os.SEEK_END) - 3000))
+                    raise SystemExit(f"{name} of the pipeline failed ({codes[name]}):\n{err.read()}")
+        return Load(seconds, cpu, rss, *self.landed(schema, stream))
+
+
+def tuned_settings() -> dict[str, Any]:
+    """target-postgres's settings in meltano.yml, less where it connects: the tuned ones."""
+    import yaml
+
+    project = yaml.safe_load((HERE.parent / "meltano.yml").read_text())
+    [loader] = [p for p in project["plugins"]["loaders"] if p["name"] == "target-postgres"]
+    return {k: v for k, v in loader.get("config", {}).items() if k not in CONNECTION}
+
+
+def batch_config(workdir: Path, form: str) -> dict[str, Any]:
+    root = workdir / "batches"
+    root.mkdir(exist_ok=True)
+    return {"encoding": {"format": form}, "storage": {"root": root.as_uri()}}
+
+
+def batch_formats(target: Path) -> list[str]:
+    """jsonl; parquet too where the tap's and the target's Python both have pyarrow (the
+    SDK's `parquet` extra)."""
+    found = ["jsonl"]
+    pythons = [sys.executable, str(target.parent / "python")]
+    if all(subprocess.run([py, "-c", "import pyarrow"], capture_output=True).returncode == 0
+           for py in pythons):  # fmt: skip
+        found.append("parquet")
+    else:
+        WARNINGS.append("no parquet BATCH: pyarrow is missing in the tap's or the target's venv")
+    return found
+
+
+def measure_pipeline(sim: Sim, config: dict[str, Any], args: argparse.Namespace, workdir: Path,
+                     house: Warehouse) -> Pipeline:  # fmt: skip
+    """The tap's output saved once; the loader alone on it with its default and the tuned
+    settings; the tap piped into the tuned loader; with --batch, the same with BATCH messages."""
+    stream, result = sim.stream, Pipeline()
+    modes = {"records": config}
+    if args.batch:
+        for form in house.batch_formats:
+            modes[f"batch {form}"] = {**config, "batch_config": batch_config(workdir, form)}
+    saved: dict[str, Path] = {}
+    taps: dict[str, list[str]] = {}
+    for mode, tap_config in modes.items():
+        name = mode.replace(" ", "-")
+        path = workdir / f"tap-{name}.json"
+        path.write_text(json.dumps(tap_config))
+        taps[mode] = [str(BIN / "tap-callcdr"), "--config", str(path), *catalog_for(stream, path, workdir)]
+        saved[mode] = workdir / f"saved-{name}.singer"
+        with saved[mode].open("wb") as out:  # the output every loader-alone run reads
+            subprocess.run(taps[mode], stdout=out, stderr=subprocess.DEVNULL, check=True)
+    for repeat in range(args.repeat):
+        log(f"{stream}: pipeline {repeat + 1}/{args.repeat}: target-postgres alone (default, tuned), piped")
+        runs = {"alone default": house.load(saved["records"], stream, {}),
+                "alone tuned": house.load(saved["records"], stream, house.tuned)}  # fmt: skip
+        if args.batch:
+            runs["alone copy"] = house.load(saved["records"], stream, {**house.tuned, "use_copy": True})
+        for mode, tap in taps.items():
+            if mode != "records":
+                runs[f"alone {mode}"] = house.load(saved[mode], stream, house.tuned)
+            runs[f"piped {mode}"] = house.piped(tap, stream, house.tuned)
+        for name, load in runs.items():
+            result.loads.setdefault(name, []).append(load)
+    result.records = result.best("alone tuned").rows
+    return result
+
+
+def report_pipeline(results: list[Result], args: argparse.Namespace) -> None:
+    """One row per stream; with --batch, one more line per stream and way of sending."""
+    print()
+    print(f"pipeline into target-postgres (seconds, best of --repeat {args.repeat}, range after it)")
+    print(f"{'stream':<16}{'records':>9}{'alone default':>15}{'alone tuned':>13}{'speed-up':>9}"
+          f"{'piped':>12}{'piped/alone':>12}{'tap cpu us/rec':>15}{'floor':>7}{'ratio':>6}"
+          f"{'loader MB default':>18}{'tuned':>6}")  # fmt: skip
+    for r in results:
+        pipe, main, floor = r.pipeline, r.main, r.floor
+        assert pipe is not None and main is not None and floor is not None
+        alone, piped = pipe.best("alone tuned"), pipe.best("piped records")
+        tap_us, floor_us = 1e6 * main.cpu / main.records, 1e6 * floor.cpu / floor.records
+        print(f"{r.stream:<16}{pipe.records:>9}{pipe.spread('alone default'):>15}"
+              f"{pipe.spread('alone tuned'):>13}{pipe.best('alone default').seconds / alone.seconds:>8.1f}x"
+              f"{pipe.spread('piped records'):>12}{piped.seconds / alone.seconds:>12.2f}"
+              f"{tap_us:>15.1f}{floor_us:>7.1f}{tap_us / floor_us:>6.2f}"
+              f"{pipe.best('alone default').rss['target']:>18.0f}{alone.rss['target']:>6.0f}")  # fmt: skip
+    print("alone = target-postgres on the tap's saved output; tuned = meltano.yml's settings "
+          f"{json.dumps(tuned_settings())}; piped = tap | target-postgres (tuned), wall time to the "
+          "target's end; tap/floor cpu = CPU microseconds a record of the plain runs above; loader MB = "
+          "its peak RSS alone")
+    if args.batch:
+        print()
+        print(f"{'stream':<16}{'sent as':<14}{'loader alone':>13}{'piped':>12}{'tap MB':>8}"
+              f"{'loader MB':>10}{'tap cpu s':>10}{'loader cpu s':>13}")  # fmt: skip
+        for r in results:
+            pipe = r.pipeline
+            assert pipe is not None
+            for mode in [m.removeprefix("piped ") for m in pipe.loads if m.startswith("piped ")]:
+                alone = "alone tuned" if mode == "records" else f"alone {mode}"
+                piped = pipe.best(f"piped {mode}")
+                print(f"{r.stream:<16}{mode:<14}{pipe.spread(alone):>13}{pipe.spread(f'piped {mode}'):>12}"
+                      f"{piped.rss['tap']:>8.0f}{piped.rss['target']:>10.0f}{piped.cpu['tap']:>10.1f}"
+                      f"{piped.cpu['target']:>13.1f}")  # fmt: skip
+            copy = pipe.best("alone copy")
+            print(f"{r.stream:<16}{'records+COPY':<14}{pipe.spread('alone copy'):>13}{'-':>12}{'':>8}"
+                  f"{copy.rss['target']:>10.0f}  (loader alone)")  # fmt: skip
+        print("batch = the tap with batch_config of that format on local files (jsonl: gzip), into "
+              "the tuned target-postgres; records+COPY = tuned plus use_copy: true "
+              "(not shipped: docs/pipeline.md); MB = peak RSS of each process piped, cpu s = its CPU "
+              "seconds piped")
+    for r in results:
+        assert r.pipeline is not None
+        loads = r.pipeline.loads.items()
+        digests = {name: {(load.rows, load.digest) for load in runs} for name, runs in loads}
+        truth = digests["alone default"]
+        for name, seen in digests.items():
+            if seen != truth or len(truth) != 1:
+                WARNINGS.append(f"{r.stream}: {name} landed (rows, digest) {sorted(seen)}, "
+                                f"the default loader {sorted(truth)}")  # fmt: skip
 
 
 # -- the report --------------------------------------------------------------------------------
@@ -544,6 +795,8 @@ def report(results: list[Result], args: argparse.Namespace, elapsed: float, tree
     idle = [f"{r.stream} {fmt_services(r.idle)}" for r in results if r.idle]
     if idle:
         print("idle requests by service: " + "; ".join(idle))
+    if args.pipeline:
+        report_pipeline(results, args)
     for line in WARNINGS + findings(results, args):
         print(f"! {line}")
 
@@ -657,6 +910,13 @@ def main() -> None:
         help="one more tap run at --calls with this tap setting (repeatable),\n"
         "e.g. --also trust_record_types=true",
     )
+    add("--pipeline", action="store_true",
+        help="also tap | target-postgres against target-postgres alone on the tap's saved\n"
+        "output (default and meltano.yml's settings), per stream (~2 min a stream at 200k)")
+    add("--batch", action="store_true",
+        help="with --pipeline: also the tap with batch_config (jsonl; parquet with pyarrow) into it")
+    add("--target-postgres", default=str(MELTANO_TARGET),
+        help="the target-postgres executable (default: the project's, from `meltano install`)")
     add("--quick", action="store_true", help="small sizes, 7 days: a smoke run of about 2 min")
     args = parser.parse_args()
     if args.quick:
@@ -670,8 +930,14 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown streams {sorted(unknown)}; have {', '.join(STREAMS)}")
     began, tree = time.perf_counter(), [tap_tree()]
+    args.pipeline = args.pipeline or args.batch
     with tempfile.TemporaryDirectory(prefix="callcdr-bench-") as tmp:
-        results = [measure(stream, args, Path(tmp)) for stream in streams]
+        house = Warehouse(args, Path(tmp)) if args.pipeline else None
+        try:
+            results = [measure(stream, args, Path(tmp), house) for stream in streams]
+        finally:
+            if house is not None:
+                house.close()
     tree.append(tap_tree())
     report(results, args, time.perf_counter() - began, tree)
 

@@ -78,14 +78,16 @@ def primary_keys(sim: Simulator) -> dict[str, tuple[t.Callable[[dict[str, t.Any]
 
 def delivered(run: TapRun) -> list[tuple[int, str, dict[str, t.Any]]]:
     """(position of the message that delivered it, stream, record) for every record: RECORD
-    messages, and the records in the files of BATCH messages."""
+    messages, and the records in the files of BATCH messages, each file read as its message
+    says (a target reads it so: the SDK's opens it as gzip only when `compression` says gzip)."""
     out = []
     for position, message in enumerate(run.messages):
         if message["type"] == "RECORD":
             out.append((position, message["stream"], message["record"]))
         elif message["type"] == "BATCH":
+            opener = gzip.open if message["encoding"].get("compression") == "gzip" else open
             for url in message["manifest"]:
-                with gzip.open(Path(urlparse(url).path), "rt") as lines:
+                with opener(Path(urlparse(url).path), "rt") as lines:
                     out += [(position, message["stream"], json.loads(line)) for line in lines]
     return out
 
