@@ -138,7 +138,7 @@ def landing(
     def fetch() -> dict[str, Rows]:
         return {stream: fetch_rows(postgres.url, schema, stream) for stream in STREAMS}
 
-    with landed_twice(simulator_launcher, work, schema, run, fetch) as landing:
+    with landed_twice(simulator_launcher, work, schema, run, fetch, reread=True) as landing:
         landing.types = {s: column_types(postgres.url, schema, s) for s in STREAMS}
         landing.states = meltano.check("state", "list", env=meltano.env(work)).stdout
         yield landing
