@@ -125,7 +125,7 @@ class LeanRecordPath(SDKStream):
         write = writer.record_writer(self.name, self.stream_version)
         unchanged = self._conformance.unchanged if self._conformance is not None else None
         keys = list((state_context or {}).items())
-        every, stated = self.STATE_MSG_FREQUENCY, written  # stated: the count at the last STATE
+        every, start = self.STATE_MSG_FREQUENCY, written
         try:
             for row in batch:
                 record = post_process(row, context)
@@ -139,18 +139,25 @@ class LeanRecordPath(SDKStream):
                     sdk_write(record)
                 written += 1
                 if written % every == 0:
-                    self.mark_state_unflushed()
-                    self.write_state_message()
-                    stated = written
+                    self._periodic_state()
         finally:
-            if written != stated:  # records after the last STATE: one is due
-                self.mark_state_unflushed()
+            self._state_due_after(start, written)
         return written
+
+    def _periodic_state(self) -> None:
+        """The STATE every STATE_MSG_FREQUENCY records (marked due just before it is written)."""
+        self.mark_state_unflushed()
+        self.write_state_message()
+
+    def _state_due_after(self, start: int, written: int) -> None:
+        """As a batch ends (or fails): records after the last periodic STATE make one due."""
+        if written != start and written % self.STATE_MSG_FREQUENCY:
+            self.mark_state_unflushed()
 
     def _emit_encoded(self, batch: EncodedBatch, writer: BufferedMsgspecWriter, written: int) -> int:
         """emit_batch for records a worker encoded: each line into a RECORD, in order."""
         write = writer.encoded_record_writer(self.name, self.stream_version)
-        every, stated = self.STATE_MSG_FREQUENCY, written
+        every, start = self.STATE_MSG_FREQUENCY, written
         try:
             with contextlib.ExitStack() as stack:
                 # a line of JSON holds no raw line break: msgspec escapes them in strings
@@ -161,12 +168,9 @@ class LeanRecordPath(SDKStream):
                     write(line.rstrip(b"\n"))
                     written += 1
                     if written % every == 0:
-                        self.mark_state_unflushed()
-                        self.write_state_message()
-                        stated = written
+                        self._periodic_state()
         finally:
-            if written != stated:  # as in emit_batch
-                self.mark_state_unflushed()
+            self._state_due_after(start, written)
             if batch.path:
                 os.unlink(batch.path)
         return written
