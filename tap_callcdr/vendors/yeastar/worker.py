@@ -96,10 +96,6 @@ class _Lines:
     def __init__(self, raw: t.BinaryIO, encoding: str) -> None:
         self.raw, self.encoding, self.position = raw, encoding, 0
 
-    def seek(self, offset: int) -> None:
-        self.raw.seek(offset)
-        self.position = offset
-
     def __iter__(self) -> t.Iterator[str]:
         return self
 
