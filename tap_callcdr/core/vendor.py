@@ -35,6 +35,9 @@ class VendorSpec:
     # Secrets named only on the wire, not as a setting (query parameters, JSON keys, headers):
     # a session token, a signature. Settings say theirs with `secret=True`.
     wire_secrets: tuple[str, ...] = ()
+    # Its calls in the unified shape (core/calls.py): `to_call(stream, record)` from the
+    # vendor package's calls.py; None until the vendor has one.
+    calls: Callable[[str, t.Mapping[str, t.Any]], dict[str, t.Any]] | None = None
 
     @property
     def secret_names(self) -> tuple[str, ...]:
