@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from tap_callcdr.core.windows import iso_utc
+from tap_callcdr.core.windows import iso_utc, parse_instant
 
 HOUR = dt.timedelta(hours=1)
 _UNKNOWN = dt.timedelta(days=-99)  # no zone has this offset: "not looked up yet"
@@ -136,20 +136,12 @@ def _remember_epoch_hour(hour: int, head: str) -> None:
 
 # ---- arithmetic on the instants records carry (the unified `calls` mappings use it)
 
-SECOND = dt.timedelta(seconds=1)
-_read = dt.datetime.fromisoformat  # reads iso_utc's 'Z' (Python 3.11+)
 
-
-def call_seconds(started: str, answered: str | None, ended: str | None) -> tuple[int | None, int | None]:
-    """(start to end, answer to end) in whole seconds between record instants
-    ('2025-10-16T09:31:13Z'), each read once; None where an instant is missing."""
-    if ended is None:
-        return None, None
-    end = _read(ended)
-    talk = None if answered is None else (end - _read(answered)) // SECOND
-    return (end - _read(started)) // SECOND, talk
+def seconds_between(start: str, end: str) -> int:
+    """Whole seconds from one record instant ('2025-10-16T09:31:13Z') to another."""
+    return int((parse_instant(end) - parse_instant(start)).total_seconds())
 
 
 def shifted(instant: str, seconds: int) -> str:
     """A record instant moved by `seconds` (negative: earlier), in the same format."""
-    return iso_utc(_read(instant) + dt.timedelta(seconds=seconds))
+    return iso_utc(parse_instant(instant) + dt.timedelta(seconds=seconds))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import typing as t
 
-from tap_callcdr.core.times import call_seconds, shifted
+from tap_callcdr.core.times import seconds_between, shifted
 
 DIRECTIONS = {"callin": "inbound", "callout": "outbound"}
 INTERNAL_METHOD = 1  # callmethod 1: 分机互拨, one extension calling another
@@ -34,7 +34,6 @@ def to_call(stream: str, record: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
         ended = shifted(started, duration)
     if answered is None and billsec and ended is not None:
         answered = shifted(ended, -billsec)
-    seconds, talk = call_seconds(started, answered, ended)
     direction = direction_of(record.get("direction"), record.get("callmethod"))
     caller, callee = record.get("disnumber") or None, record.get("destnumber") or None
     cause = record.get("hangupcause")
@@ -46,8 +45,8 @@ def to_call(stream: str, record: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
         "started_at": started,
         "answered_at": answered,
         "ended_at": ended,
-        "duration_seconds": duration if seconds is None else seconds,
-        "talk_seconds": (billsec or 0) if talk is None else talk,
+        "duration_seconds": seconds_between(started, ended) if ended is not None else duration,
+        "talk_seconds": seconds_between(answered, ended) if answered and ended else billsec or 0,
         "direction": direction,
         "caller": caller,
         "callee": callee,

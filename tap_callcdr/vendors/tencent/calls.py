@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import typing as t
 
-from tap_callcdr.core.times import call_seconds, shifted
+from tap_callcdr.core.times import seconds_between, shifted
 
 # callEndStatus, as the doc lists it: 0 未知状态, 1 正常通话, 2 主叫未接, 3 主叫接听,被叫未接,
 # 4 主叫未接通, 5 被叫未接通. "未接" (did not pick up) is no_answer; "未接通" (could not be
@@ -31,7 +31,6 @@ def to_call(stream: str, record: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     billed = record.get("duration")
     if answered is None and billed and ended is not None:
         answered = shifted(ended, -billed)
-    seconds, talk = call_seconds(started, answered, ended)
     code = record.get("callEndStatus")
     return {
         "call_id": call_id,
@@ -40,8 +39,8 @@ def to_call(stream: str, record: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
         "started_at": started,
         "answered_at": answered,
         "ended_at": ended,
-        "duration_seconds": seconds,
-        "talk_seconds": (billed or 0) if talk is None else talk,
+        "duration_seconds": seconds_between(started, ended) if ended is not None else None,
+        "talk_seconds": seconds_between(answered, ended) if answered and ended else billed or 0,
         "direction": "outbound" if record.get("callType") in CALL_TYPES else "unknown",
         "caller": record.get("src") or None,
         "callee": record.get("dst") or None,
