@@ -80,9 +80,9 @@ def exported(meltano: Meltano, env: dict[str, str]) -> dict[str, dict[str, str |
 
 @pytest.mark.e2e
 def test_seed_carries_the_old_layout_then_retires_it_and_then_costs_one_call(
-    meltano: Meltano, tmp_path: Path
+    meltano: Meltano, meltano_system_db: str, tmp_path: Path
 ) -> None:
-    env = meltano.env(tmp_path)
+    env = meltano.env(tmp_path, MELTANO_DATABASE_URI=meltano_system_db)  # state in PostgreSQL
     old = {
         f"{BASE}:shard-0-of-2": state(mark("a", "2026-11-10T00:00:00Z"), mark("b", "2026-11-01T00:00:00Z")),
         f"{BASE}:shard-1-of-2": state(mark("b", "2026-11-12T00:00:00Z")),  # b moved here earlier
