@@ -177,3 +177,25 @@ class _Meltano:
             self("state", "set", "--force", "--input-file", file.name, state_id)
         finally:
             os.unlink(file.name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m orchestrate.shard_state <state id>`: seed one shard, from the project
+    directory, before its `meltano run` (what the Dagster job's op does)."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m orchestrate.shard_state <env>:tap-callcdr-to-<target>:shard-<i>-of-<N>")
+        return 2
+    try:
+        done = seed(args[0], project_dir=Path.cwd())
+    except (ValueError, RuntimeError) as exc:
+        print(f"shard_state: {exc}", file=sys.stderr)
+        return 1
+    merged_from = ", ".join(done.merged_from) or "nothing (no other layout)"
+    retired = f"; cleared {', '.join(done.retired)}" if done.retired else ""
+    print(f"{done.state_id}: merged from {merged_from}{'' if done.changed else ', unchanged'}{retired}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

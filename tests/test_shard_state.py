@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import Meltano
 
-from orchestrate.shard_state import effective, layout, merged, seed
+from orchestrate.shard_state import effective, layout, main, merged, seed
 
 STREAM = "generic_cdr"
 BASE = "dev:tap-callcdr-to-target-postgres"
@@ -110,3 +110,12 @@ def test_seed_names_a_state_id_it_cannot_place(tmp_path: Path) -> None:
 def test_seed_says_which_meltano_call_failed(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="meltano state export"):
         seed(f"{BASE}:shard-0-of-2", project_dir=tmp_path, env={}, meltano="false")
+
+
+def test_the_command_line_says_its_usage_and_a_bad_state_id_in_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main([]) == 2 and "usage" in capsys.readouterr().out
+    assert main([f"{BASE}:nightly"]) == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("shard_state: ") and "nightly" in line
