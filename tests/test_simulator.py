@@ -418,6 +418,25 @@ def test_service_targets_one_request_type(sim):
     assert login(sim) and post(sim, service="App.Sip_Cdr.GetBill", token="x").content == b""
 
 
+def test_account_targets_one_account_by_its_credentials(sim):
+    """A fault for one account fires on its logins and on its data requests (issued or static
+    token), never on another account's; the request log names each request's account."""
+    sim.faults.add_spec("http_502:account=branch,applies_to=any,times=-1")
+    token = login(sim, "hq")
+    assert post(sim, service="App.Sip_Cdr.GetBill", token=token, **ALL).ok
+    acct = sim.generic.account("branch")
+    form = {"service": "App.Sip_Auth.Login", "appid": acct.appid, "accesskey": acct.accesskey}
+    assert post(sim, **form).status_code == 502
+    assert post(sim, service="App.Sip_Cdr.GetBill", token="branch-static-token", **ALL).status_code == 502
+    assert post(sim, service="App.Sip_Cdr.GetBill", token="hq-static-token", **ALL).ok
+    assert [r["account"] for r in sim.requests] == ["hq", "hq", "branch", "branch", "hq"]
+    sim.faults.clear()
+    sim.faults.add("http_500", account="branch")
+    branch = login(sim, "branch")  # a login: not counted, the fault is for data requests
+    assert post(sim, service="App.Sip_Cdr.GetBill", token=branch, **ALL).status_code == 500
+    assert sim.requests[-1]["account"] == "branch" and sim.faults.active() == []
+
+
 def test_expire_tokens_fault(sim):
     token = login(sim)
     sim.faults.add("expire_tokens")

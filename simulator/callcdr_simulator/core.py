@@ -52,6 +52,7 @@ class RequestInfo:
     kind: str  # "login" or "data"
     service: str
     params: dict[str, Any]  # secrets already masked
+    account: str = ""  # the account it is for, by its credentials ("" when they name none)
 
 
 def json_response(payload: Any, status: int = 200) -> HttpResponse:

@@ -64,9 +64,10 @@ class Fault:
     seen: int = 0
     fired: int = 0
     service: str = ""  # when set: only requests of this service, whatever applies_to says
+    account: str = ""  # when set: only requests for this account (by their credentials)
 
-    def matches(self, vendor: str, kind: str, service: str = "") -> bool:
-        if self.vendor not in ("*", vendor):
+    def matches(self, vendor: str, kind: str, service: str = "", account: str = "") -> bool:
+        if self.vendor not in ("*", vendor) or self.account not in ("", account):
             return False
         if self.service:
             return self.service == service
@@ -96,6 +97,7 @@ class FaultPlan:
         after: int = 0,
         applies_to: str = "data",
         service: str = "",
+        account: str = "",
         **params: Any,
     ) -> Fault:
         if kind not in KINDS:
@@ -104,7 +106,8 @@ class FaultPlan:
             raise ValueError(f"applies_to must be one of {sorted(APPLIES_TO)}")
         if kind == "vendor_error" and "code" not in params:
             raise ValueError("vendor_error needs a code, e.g. code=1001")
-        fault = Fault(kind, vendor, int(times), int(after), applies_to, params, service=str(service))
+        fault = Fault(kind, vendor, int(times), int(after), applies_to, params)
+        fault.service, fault.account = str(service), str(account)
         with self._lock:
             self._faults.append(fault)
         return fault
@@ -121,12 +124,12 @@ class FaultPlan:
         with self._lock:
             return [f.to_dict() for f in self._faults]
 
-    def take(self, vendor: str, kind: str, service: str = "") -> Fault | None:
+    def take(self, vendor: str, kind: str, service: str = "", account: str = "") -> Fault | None:
         """Count this request against every matching fault; return the one to apply, if any."""
         chosen = None
         with self._lock:
             for fault in self._faults:
-                if fault.exhausted or not fault.matches(vendor, kind, service):
+                if fault.exhausted or not fault.matches(vendor, kind, service, account):
                     continue
                 fault.seen += 1
                 if chosen is None and fault.seen > fault.after:

@@ -373,7 +373,20 @@ class GenericVendor(Vendor):
     def describe(self, request: HttpRequest) -> RequestInfo:
         service = request.form.get("service") or DEFAULT_SERVICE
         kind = "login" if service == LOGIN else "data"
-        return RequestInfo(kind, service, mask(request.form, self.secret_params))
+        params = mask(request.form, self.secret_params)
+        return RequestInfo(kind, service, params, self._account_of(request.form))
+
+    def _account_of(self, form: dict[str, str]) -> str:
+        """The account a request's appid (login) or token (data) belongs to, if any."""
+        appid, token = form.get("appid"), form.get("token")
+        with self._lock:
+            for state in self._accounts.values():
+                if appid and state.account.appid == appid:
+                    return state.account.name
+                if token and state.account.static_token == token:
+                    return state.account.name
+            issued = self._tokens.get(token or "")
+            return issued.account if issued else ""
 
     def handle(self, request: HttpRequest) -> HttpResponse:
         if request.path.removeprefix(f"/{self.name}") not in API_PATHS:

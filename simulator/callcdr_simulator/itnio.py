@@ -428,7 +428,9 @@ class ItnioVendor(Vendor):
         for header in HEADERS:
             if header in request.headers:
                 logged[header] = "***" if header == "Sign" else request.headers[header]
-        return RequestInfo("data", request.path.removeprefix(PREFIX), logged)
+        key = request.headers.get("Api-Key", "")
+        account = next((n for n, s in self._accounts.items() if key and s.account.api_key == key), "")
+        return RequestInfo("data", request.path.removeprefix(PREFIX), logged, account)
 
     def handle(self, request: HttpRequest) -> HttpResponse:
         endpoint = request.path.removeprefix(PREFIX)

@@ -156,7 +156,7 @@ class Simulator:
         if vendor is None:
             return json_response({"error": f"no vendor at {request.path}"}, 404), False
         info = vendor.describe(request)
-        fault = self.faults.take(vendor.name, info.kind, info.service) or self.faults.draw(
+        fault = self.faults.take(vendor.name, info.kind, info.service, info.account) or self.faults.draw(
             vendor.name, info.kind, vendor.transient_codes
         )
         entry = {
@@ -164,6 +164,7 @@ class Simulator:
             "method": request.method,
             "path": request.path,
             "service": info.service,
+            "account": info.account,
             "params": info.params,
             "fault": fault.kind if fault else None,
         }

@@ -214,7 +214,10 @@ class TencentVendor(Vendor):
     def describe(self, request: HttpRequest) -> RequestInfo:
         body = _body(request)
         params = {**request.query, **(body if isinstance(body, dict) else {})}
-        return RequestInfo("data", request.path.rsplit("/", 1)[-1], mask(params, self.secret_params))
+        url_id = request.query.get("id", "")
+        account = next((n for n, s in self._accounts.items() if s.account.id == url_id), "")
+        service = request.path.rsplit("/", 1)[-1]
+        return RequestInfo("data", service, mask(params, self.secret_params), account)
 
     def handle(self, request: HttpRequest) -> HttpResponse:
         parts = request.path.strip("/").split("/")  # ["tencent", version, method]

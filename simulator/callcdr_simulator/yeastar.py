@@ -337,10 +337,11 @@ class YeastarVendor(Vendor):
         return failed(code)
 
     def describe(self, request: HttpRequest) -> RequestInfo:
-        _account, _version, endpoint = self._route(request.path)
+        account, _version, endpoint = self._route(request.path)
         kind = "login" if endpoint in ("login", "heartbeat") else "data"
         body = _json_object(request) or {}
-        return RequestInfo(kind, endpoint, mask({**request.query, **body}, self.secret_params))
+        params = mask({**request.query, **body}, self.secret_params)
+        return RequestInfo(kind, endpoint, params, account if account in self._pbxs else "")
 
     def handle(self, request: HttpRequest) -> HttpResponse:
         name, version, endpoint = self._route(request.path)
