@@ -89,6 +89,12 @@ class TapCallCDR(SDKTap):
                     "exact digits with format x-singer.decimal (precision 38, scale 18), which "
                     "SDK loaders make NUMBER/DECIMAL(38,18): exact in target-snowflake, whose "
                     "numbers are FLOAT. Off: JSON numbers, already exact in target-postgres"),
+        th.Property("shard_count", th.IntegerType, default=1,
+                    description="Split the accounts over this many runs (shards), each with its "
+                    "own state id (docs/scale.md); an account is in one shard, by a stable hash "
+                    "of its vendor and name"),
+        th.Property("shard_index", th.IntegerType, default=0,
+                    description="Which shard this run reads: 0 to shard_count - 1"),
         *(vendor.accounts_property() for vendor in VENDORS),
         additional_properties=False,  # a misspelt setting is refused (settings.py)
     ).to_dict()  # fmt: skip
@@ -128,6 +134,17 @@ class TapCallCDR(SDKTap):
             if self.config.get(vendor.setting)
             for stream_class in vendor.streams
         ]
+
+    def sync_all(self) -> None:
+        """The SDK's; a sharded run first says how many accounts are its own."""
+        count = int(self.config.get("shard_count", 1))
+        if count > 1:
+            streams = [s for s in self.streams.values() if isinstance(s, CDRStream)]
+            accounts = {(s.vendor, name) for s in streams for name in s.accounts}
+            mine = {(s.vendor, p["account"]) for s in streams for p in s.partitions or []}
+            index = int(self.config.get("shard_index", 0))
+            self.logger.info("shard %d of %d: %d of %d accounts", index, count, len(mine), len(accounts))
+        super().sync_all()
 
     def stream_failed(self, stream: Stream, error: Exception) -> bool:
         """A stream failed (a vendor down, every account's credentials wrong): True if the
@@ -283,10 +300,14 @@ def check_config(config: t.Mapping[str, t.Any]) -> None:
     if ceiling is not None and float(ceiling) <= 0:
         raise ConfigError("retry_max_wait_seconds", "must be more than 0")
     least_of = {"window_hours": 1, "max_retries": 0, "parallel_accounts": 1, "row_workers": 0}
+    least_of |= {"shard_count": 1, "shard_index": 0}
     for setting, least in least_of.items():
         value = config.get(setting)
         if value is not None and int(value) < least:
             raise ConfigError(setting, "is too small")
+    count = int(config.get("shard_count", 1))
+    if int(config.get("shard_index", 0)) >= count:
+        raise ConfigError("shard_index", f"must be less than shard_count ({count}): 0 to {count - 1}")
     check_stream_map_config(config)
     if not any(config.get(vendor.setting) for vendor in VENDORS):
         names = ", ".join(vendor.setting for vendor in VENDORS)

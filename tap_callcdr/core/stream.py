@@ -34,6 +34,7 @@ from tap_callcdr.core.errors import (
 from tap_callcdr.core.fields import CONVERSION_ERRORS, FieldConverters, RowError
 from tap_callcdr.core.progress import DEFAULT_INTERVAL, AccountProgress
 from tap_callcdr.core.redact import install as install_log_scrubbing
+from tap_callcdr.core.shards import shard_of
 from tap_callcdr.core.windows import UTC, Window, WindowPlan, iso_utc, parse_instant
 from tap_callcdr.fastpath.emitting import BATCH_RECORDS, Batch, EncodedBatch, LeanRecordPath
 from tap_callcdr.fastpath.readahead import ReadAhead
@@ -94,7 +95,19 @@ class CDRStream(LeanRecordPath, t.Generic[A]):
 
     @property
     def partitions(self) -> list[dict] | None:
-        return [{"account": name} for name in self.accounts]
+        return [{"account": name} for name in self.accounts_in_shard]
+
+    @cached_property
+    def accounts_in_shard(self) -> list[str]:
+        """The accounts this run reads: all, or those of its shard (`shard_index`)."""
+        count, index = int(self.config.get("shard_count", 1)), int(self.config.get("shard_index", 0))
+        return [name for name in self.accounts if count == 1 or shard_of(self.vendor, name, count) == index]
+
+    def sync(self, context: Context | None = None) -> None:
+        """The SDK's, unless this shard has none of the stream's accounts: then nothing (the
+        SDK would read one partition-less context)."""
+        if self.accounts_in_shard or not self.accounts:
+            super().sync(context)
 
     def account(self, context: Context | None) -> A:
         """The account of a partition, opened on first use and then kept (post_process asks
