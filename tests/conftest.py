@@ -6,6 +6,8 @@
   ``simulator``: ``callcdr-simulator`` run as a subprocess on a free port (any vendors,
   optionally ``--https`` with a test CA); a handle with ``base_url``, the vendors' URLs,
   ``ca_file``, ``truth()`` and ``add_calls()``.
+- ``meltano_system_db``: a fresh database on that server for Meltano's system database
+  (state in PostgreSQL), as a ``MELTANO_DATABASE_URI``.
 - ``meltano`` (session): the real ``meltano`` CLI on this repo's meltano.yml, with
   ``install()`` done at most once per plugin per session and ``env()`` that isolates the
   system database (state) per test.
@@ -26,6 +28,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -91,6 +94,17 @@ def postgres() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def meltano_system_db(postgres: PostgresServer) -> str:
+    """A `MELTANO_DATABASE_URI` of a fresh database of its own on the `postgres` server:
+    Meltano's system database (so its state) in PostgreSQL, as shards running at the same
+    time need (SQLite takes one writer at a time). Pass it to `Meltano.env(...,
+    MELTANO_DATABASE_URI=meltano_system_db)`."""
+    dbname = f"meltano_{uuid.uuid4().hex[:12]}"
+    postgres.create_database(dbname)
+    return postgres.meltano_database_uri(dbname)
 
 
 # ---------------------------------------------------------------------------- simulator

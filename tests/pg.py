@@ -128,6 +128,11 @@ class PostgresServer:
     def url_for(self, dbname: str) -> str:
         return f"postgresql://{self.user}@{self.host}:{self.port}/{dbname}"
 
+    def meltano_database_uri(self, dbname: str) -> str:
+        """`MELTANO_DATABASE_URI` of database `dbname` here: Meltano 4.4 takes SQLAlchemy's
+        psycopg 3 dialect (the dev extras' driver); a plain postgresql:// wants psycopg2."""
+        return f"postgresql+psycopg://{self.user}:{self.password}@{self.host}:{self.port}/{dbname}"
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             return "\n".join(self.logfile.read_text(errors="replace").splitlines()[-lines:])
