@@ -4,10 +4,11 @@ target-postgres and Meltano's state in PostgreSQL (docs/scale.md).
 12 generic accounts on a simulator subprocess; shard i of N is `meltano run --state-id-suffix
 shard-i-of-N tap-callcdr target-postgres` with TAP_CALLCDR_SHARD_INDEX/COUNT. Every call lands
 once and each shard's state id holds its own accounts' bookmarks. Then new calls, and 4 shards,
-each seeded first (orchestrate/shard_state.py): the accounts that moved have no bookmark in
-their new shard's state until it is seeded; after the runs nothing is lost, and the simulator's
+each seeded first (orchestrate/shard_state.py): the new layout's state ids hold nothing until
+seeded; after the runs nothing is lost, and the simulator's
 request log shows that no account was read further back than its bookmark minus the lookback
-(without the seed, the moved accounts are read again from start_date).
+(without the seed every account is read again from start_date: each state id of 4 shards is
+new; this test then fails naming all 12).
 """
 
 from __future__ import annotations
