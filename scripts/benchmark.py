@@ -572,23 +572,32 @@ def measure_scale(stream: str, args: argparse.Namespace, workdir: Path) -> list[
                           counted=True)  # fmt: skip
             fds, threads = PROC_PEAKS[-1]
             runs.append(ScaleRun(parallel, run, sim.cpu_seconds() - before, fds, threads, OUTPUT[-1]))
-            log(f"{stream}: parallel_accounts {parallel}: {run.seconds:.1f}s")
+            log(scale_row(runs[-1], args))  # as it comes: a run can take minutes
     return runs
+
+
+SCALE_HEAD = (
+    f"{'parallel':>8}{'records':>9}{'requests':>9}{'wall s':>8}{'least s':>8}{'ratio':>7}{'acct/min':>9}"
+    f"{'tap cpu':>8}{'sim cpu':>8}{'RSS MB':>7}{'fds':>6}{'threads':>8}{'out MB':>7}{'STATEs':>7}"
+    f"{'STATE MB':>9}"
+)
+
+
+def scale_row(r: ScaleRun, args: argparse.Namespace) -> str:
+    run, least = r.run, r.least(args.latency)
+    return (f"{r.parallel:>8}{run.records:>9}{run.seen:>9}{run.seconds:>8.1f}{least:>8.1f}"
+            f"{run.seconds / least:>7.2f}{args.scale / run.seconds * 60:>9.0f}{run.cpu:>8.1f}"
+            f"{r.sim_cpu:>8.1f}{run.rss_mb:>7.0f}{r.fds:>6}{r.threads:>8}{r.output[0] / 1e6:>7.1f}"
+            f"{r.output[1]:>7}{r.output[2] / 1e6:>9.1f}")  # fmt: skip
 
 
 def report_scale(stream: str, runs: list[ScaleRun], args: argparse.Namespace) -> None:
     latency = args.latency
     print(f"\n{stream}: {args.scale} accounts x {args.scale_calls} calls over {args.scale_days} days, "
           f"{latency * 1000:.0f} ms a request")  # fmt: skip
-    print(f"{'parallel':>8}{'records':>9}{'requests':>9}{'wall s':>8}{'least s':>8}{'ratio':>7}"
-          f"{'acct/min':>9}{'tap cpu':>8}{'sim cpu':>8}{'RSS MB':>7}{'fds':>6}{'threads':>8}"
-          f"{'out MB':>7}{'STATEs':>7}{'STATE MB':>9}")  # fmt: skip
+    print(SCALE_HEAD)
     for r in runs:
-        run, least = r.run, r.least(latency)
-        print(f"{r.parallel:>8}{run.records:>9}{run.seen:>9}{run.seconds:>8.1f}{least:>8.1f}"
-              f"{run.seconds / least:>7.2f}{args.scale / run.seconds * 60:>9.0f}{run.cpu:>8.1f}"
-              f"{r.sim_cpu:>8.1f}{run.rss_mb:>7.0f}{r.fds:>6}{r.threads:>8}{r.output[0] / 1e6:>7.1f}"
-              f"{r.output[1]:>7}{r.output[2] / 1e6:>9.1f}")  # fmt: skip
+        print(scale_row(r, args))
     print("least = requests (the simulator's count) x latency / parallel_accounts; ratio = wall / least; "
           "tap cpu, sim cpu = CPU seconds of the tap and of the simulator in the run; RSS = the tap's "
           "peak; fds, threads = the tap's most at once (sampled every 50 ms); out = its stdout")
