@@ -65,7 +65,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import requests
 
@@ -130,15 +130,42 @@ def tree_rss_kb(pid: int) -> int:
     return total
 
 
+PROC_PEAKS: list[tuple[int, int]] = []  # per measured child: the most open fds and threads it had
+
+
+def fds_and_threads(pid: int) -> tuple[int, int]:
+    """Open file descriptors and threads of one process now; (0, 0) once it is gone."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd")), len(os.listdir(f"/proc/{pid}/task"))
+    except OSError:
+        return 0, 0
+
+
 def sample_tree(pid: int, done: threading.Event, peak: list[int]) -> None:
     """Keeps peak[0] at the most the process tree held, sampled every 50 ms (row workers
-    are processes of their own: the child's own peak RSS leaves them out)."""
+    are processes of their own: the child's own peak RSS leaves them out); peak[1] and
+    peak[2] at the most open fds and threads of the child itself."""
     while not done.wait(0.05):
         peak[0] = max(peak[0], tree_rss_kb(pid))
+        fds, threads = fds_and_threads(pid)
+        peak[1], peak[2] = max(peak[1], fds), max(peak[2], threads)
+
+
+OUTPUT: list[tuple[int, int, int]] = []  # per child run with count_output: bytes, STATE lines, their bytes
+
+
+def count_output(stream: IO[bytes], into: list[int]) -> None:
+    """Counts what a child writes: all bytes, STATE messages and their bytes (read as it
+    comes, never kept: this process must stay small)."""
+    for line in stream:
+        into[0] += len(line)
+        if line.startswith(b'{"type":"STATE"'):
+            into[1] += 1
+            into[2] += len(line)
 
 
 def run_measured(
-    args: list[str], stdin: Path | None = None, env: dict[str, str] | None = None
+    args: list[str], stdin: Path | None = None, env: dict[str, str] | None = None, *, counted: bool = False
 ) -> tuple[float, float, float, str]:
     """Wall seconds, peak RSS (MB) and CPU seconds of that child (its CPU counts the child
     processes it waited for: the row workers), and the lines of its stderr that `wanted`
@@ -150,14 +177,22 @@ def run_measured(
     """
     with tempfile.TemporaryFile("w+") as err, open(stdin or os.devnull, "rb") as source:
         began = time.perf_counter()
-        proc = subprocess.Popen(args, stdin=source, stdout=subprocess.DEVNULL, stderr=err, env=env)
-        done, peak = threading.Event(), [0]
+        out = subprocess.PIPE if counted else subprocess.DEVNULL
+        proc = subprocess.Popen(args, stdin=source, stdout=out, stderr=err, env=env)
+        done, peak, output = threading.Event(), [0, 0, 0], [0, 0, 0]
         sampler = threading.Thread(target=sample_tree, args=(proc.pid, done, peak), daemon=True)
         sampler.start()
+        counter = threading.Thread(target=count_output, args=(proc.stdout, output), daemon=True)
+        if counted:
+            counter.start()
         _, status, usage = os.wait4(proc.pid, 0)
         done.set()
         sampler.join()
+        if counted:
+            counter.join()
+            OUTPUT.append((output[0], output[1], output[2]))
         TREE_PEAKS.append(max(peak[0], usage.ru_maxrss) / 1024)
+        PROC_PEAKS.append((peak[1], peak[2]))
         seconds = time.perf_counter() - began
         proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
@@ -249,6 +284,12 @@ class Sim:
             if "Traceback" in line:
                 WARNINGS.append(f"simulator for {self.stream}: {line.strip()}")
         self.errors.close()
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds the simulator process has used so far."""
+        assert self.proc is not None
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def _stderr(self) -> str:
         self.errors.seek(0)
@@ -380,12 +421,12 @@ def catalog_for(stream: str, config_path: Path, workdir: Path) -> list[str]:
     return ["--catalog", str(path)]
 
 
-def run_tap(sim: Sim, config: dict[str, Any], workdir: Path) -> Run:
+def run_tap(sim: Sim, config: dict[str, Any], workdir: Path, *, counted: bool = False) -> Run:
     path = workdir / "tap.json"
     path.write_text(json.dumps(config))
     args = [str(BIN / "tap-callcdr"), "--config", str(path), *catalog_for(sim.stream, path, workdir)]
     sim.take_requests()
-    seconds, rss, cpu, stderr = run_measured(args)
+    seconds, rss, cpu, stderr = run_measured(args, counted=counted)
     services = sim.take_requests()
     records = sum(int(m) for m in re.findall(METRIC.format("record_count"), stderr))
     metric = sum(int(m) for m in re.findall(METRIC.format("http_request_count"), stderr))
@@ -495,6 +536,73 @@ def measure(stream: str, args: argparse.Namespace, workdir: Path, house: Warehou
             for count in args.accounts:
                 result.latency[count] = run_tap(sim, sim.tap_config(count, hours), workdir)
     return result
+
+
+# -- how far one process goes (--scale): many accounts, latency on every request ----------------
+
+
+@dataclass
+class ScaleRun:
+    """One tap run over --scale accounts at one `parallel_accounts`."""
+
+    parallel: int
+    run: Run
+    sim_cpu: float  # CPU seconds of the simulator during the run
+    fds: int  # the tap's most open file descriptors at once (sampled)
+    threads: int  # its most threads at once (sampled)
+    output: tuple[int, int, int]  # bytes written, STATE messages, their bytes
+
+    def least(self, latency: float) -> float:
+        """The latency-bound minimum: every request's latency, `parallel` at a time."""
+        return self.run.seen * latency / self.parallel
+
+
+def measure_scale(stream: str, args: argparse.Namespace, workdir: Path) -> list[ScaleRun]:
+    """The tap over --scale accounts (--scale-calls each, over --scale-days: a few 24 h
+    windows), --latency on every request, once per --parallel value."""
+    hours = window_hours(stream, args.scale_calls, args)
+    sized = argparse.Namespace(**{**vars(args), "days": args.scale_days})
+    log(f"{stream}: {args.scale} accounts, {args.scale_calls} calls each over {args.scale_days} days, "
+        f"{args.latency * 1000:.0f} ms a request, parallel_accounts {args.parallel}")  # fmt: skip
+    runs = []
+    with Sim(stream, args.scale_calls, args.scale, sized, workdir, args.latency) as sim:
+        for parallel in args.parallel:
+            before = sim.cpu_seconds()
+            run = run_tap(sim, sim.tap_config(args.scale, hours, parallel_accounts=parallel), workdir,
+                          counted=True)  # fmt: skip
+            fds, threads = PROC_PEAKS[-1]
+            runs.append(ScaleRun(parallel, run, sim.cpu_seconds() - before, fds, threads, OUTPUT[-1]))
+            log(scale_row(runs[-1], args))  # as it comes: a run can take minutes
+    return runs
+
+
+SCALE_HEAD = (
+    f"{'parallel':>8}{'records':>9}{'requests':>9}{'wall s':>8}{'least s':>8}{'ratio':>7}{'acct/min':>9}"
+    f"{'tap cpu':>8}{'sim cpu':>8}{'RSS MB':>7}{'fds':>6}{'threads':>8}{'out MB':>7}{'STATEs':>7}"
+    f"{'STATE MB':>9}"
+)
+
+
+def scale_row(r: ScaleRun, args: argparse.Namespace) -> str:
+    run, least = r.run, r.least(args.latency)
+    return (f"{r.parallel:>8}{run.records:>9}{run.seen:>9}{run.seconds:>8.1f}{least:>8.1f}"
+            f"{run.seconds / least:>7.2f}{args.scale / run.seconds * 60:>9.0f}{run.cpu:>8.1f}"
+            f"{r.sim_cpu:>8.1f}{run.rss_mb:>7.0f}{r.fds:>6}{r.threads:>8}{r.output[0] / 1e6:>7.1f}"
+            f"{r.output[1]:>7}{r.output[2] / 1e6:>9.1f}")  # fmt: skip
+
+
+def report_scale(stream: str, runs: list[ScaleRun], args: argparse.Namespace) -> None:
+    latency = args.latency
+    print(f"\n{stream}: {args.scale} accounts x {args.scale_calls} calls over {args.scale_days} days, "
+          f"{latency * 1000:.0f} ms a request")  # fmt: skip
+    print(SCALE_HEAD)
+    for r in runs:
+        print(scale_row(r, args))
+    print("least = requests (the simulator's count) x latency / parallel_accounts; ratio = wall / least; "
+          "tap cpu, sim cpu = CPU seconds of the tap and of the simulator in the run; RSS = the tap's "
+          "peak; fds, threads = the tap's most at once (sampled every 50 ms); out = its stdout")
+    print(f"1-min load average after runs {min(LOADS):.1f}..{max(LOADS):.1f} on {os.cpu_count()} cores; "
+          f"tap code: {tap_tree()}")  # fmt: skip
 
 
 # -- the pipeline (--pipeline, --batch): the tap into target-postgres -----------------------------
@@ -918,6 +1026,12 @@ def main() -> None:
     add("--target-postgres", default=str(MELTANO_TARGET),
         help="the target-postgres executable (default: the project's, from `meltano install`)")
     add("--quick", action="store_true", help="small sizes, 7 days: a smoke run of about 2 min")
+    add("--scale", type=int, default=0, metavar="ACCOUNTS",
+        help="instead of the table: one tap over this many accounts (docs/scale.md),\n"
+        "--latency on every request, once per --parallel value; e.g. --scale 1000")
+    add("--parallel", type=sizes, default=[4, 8, 16, 32, 64, 128], help="parallel_accounts of --scale")
+    add("--scale-calls", type=int, default=100, help="calls per account with --scale")
+    add("--scale-days", type=int, default=3, help="days of calls with --scale (24 h windows)")
     args = parser.parse_args()
     if args.quick:
         args.calls, args.rss_sizes, args.latency_calls, args.days = 20_000, [2_000, 50_000], 2_000, 7
@@ -929,6 +1043,11 @@ def main() -> None:
     unknown = set(streams) - set(STREAMS)
     if unknown:
         raise SystemExit(f"unknown streams {sorted(unknown)}; have {', '.join(STREAMS)}")
+    if args.scale:
+        with tempfile.TemporaryDirectory(prefix="callcdr-bench-") as tmp:
+            for stream in streams:
+                report_scale(stream, measure_scale(stream, args, Path(tmp)), args)
+        return
     began, tree = time.perf_counter(), [tap_tree()]
     args.pipeline = args.pipeline or args.batch
     with tempfile.TemporaryDirectory(prefix="callcdr-bench-") as tmp:

@@ -137,3 +137,22 @@ def test_items_spooled_before_the_turn_still_come_first() -> None:
     assert list(read_ahead.drain("first")) == [0]
     assert second_spooled.wait(5)
     assert list(read_ahead.drain("second")) == list(range(200))
+
+
+def test_a_thread_per_producer_running_not_per_key_waiting() -> None:
+    """1,000 accounts at parallel_accounts 4: 4 reader threads, not 1,000 waiting for a turn
+    (each finish woke every waiting one: O(accounts²) wake-ups)."""
+    gate = threading.Event()
+
+    def held(key: str) -> Iterator[str]:
+        gate.wait(5)
+        yield key
+
+    read_ahead: ReadAhead[str] = ReadAhead(workers=2)
+    keys = [f"k{i}" for i in range(20)]
+    for key in keys:
+        read_ahead.start(key, lambda key=key: held(key))
+    readers = [thread for thread in threading.enumerate() if thread.name.startswith("read-ahead-")]
+    gate.set()
+    assert [next(read_ahead.drain(key)) for key in keys] == keys
+    assert len(readers) <= 2

@@ -236,6 +236,9 @@ def cut_inside(body: bytes, at: float) -> bytes:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    # Connections waiting to be accepted (the standard library's 5 dropped a burst of clients
+    # while the server was busy: each waited a second for its SYN to be sent again).
+    request_queue_size = 1024
     sim: Simulator
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:

@@ -137,21 +137,29 @@ class ReadAhead(t.Generic[T]):
         self._spools: dict[str, _Spool] = {}
         self._cancelled = threading.Event()
         # Producers start in the order the consumer drains them: a later one holding the
-        # slot of an earlier one could wait on a full spool that nobody drains yet.
-        self._turns = threading.Condition()
-        self._started = 0
-        self._finished = 0
+        # slot of an earlier one could wait on a full spool that nobody drains yet. A thread
+        # is made when a slot frees, not one per key up front: 1,000 accounts waiting in
+        # threads were 1,000 threads, each woken whenever any producer finished.
+        self._turns = threading.Lock()
+        self._waiting: deque[tuple[str, Callable[[], Iterable[T]], _Spool]] = deque()
+        self._running = 0
 
     def start(self, key: str, produce: Callable[[], Iterable[T]]) -> None:
-        """Begin producing `key`'s items (its thread waits for a free worker slot)."""
+        """Begin producing `key`'s items (once a worker slot is free)."""
         if sys.getswitchinterval() > SWITCH_INTERVAL:
             sys.setswitchinterval(SWITCH_INTERVAL)
         spool = self._spools[key] = _Spool(self._cancelled, self._unread_limit)
-        turn, self._started = self._started, self._started + 1
-        thread = threading.Thread(
-            target=self._run, args=(produce, spool, turn), name=f"read-ahead-{key}", daemon=True
-        )
-        thread.start()
+        with self._turns:
+            self._waiting.append((key, produce, spool))
+            self._start_due()
+
+    def _start_due(self) -> None:
+        """Start waiting producers, in order, into the free slots (holding `_turns`)."""
+        while self._waiting and self._running < self._workers:
+            key, produce, spool = self._waiting.popleft()
+            self._running += 1
+            name = f"read-ahead-{key}"
+            threading.Thread(target=self._run, args=(produce, spool), name=name, daemon=True).start()
 
     def drain(self, key: str) -> Iterator[T]:
         """`key`'s items in order; a producer's exception is raised here, after its items."""
@@ -160,25 +168,25 @@ class ReadAhead(t.Generic[T]):
     def cancel(self) -> None:
         """Stop every producer at its next step (the consumer is gone)."""
         self._cancelled.set()
+        with self._turns:
+            never, self._waiting = self._waiting, deque()
+        for _, _, spool in never:  # never started, and nobody will read them
+            spool.finish()
         for spool in self._spools.values():
             spool.abandon()
-        with self._turns:
-            self._turns.notify_all()
 
     @property
     def keys(self) -> set[str]:
         """Keys started and not drained yet."""
         return set(self._spools)
 
-    def _run(self, produce: Callable[[], Iterable[T]], spool: _Spool, turn: int) -> None:
-        with self._turns:
-            self._turns.wait_for(lambda: self._cancelled.is_set() or turn < self._finished + self._workers)
+    def _run(self, produce: Callable[[], Iterable[T]], spool: _Spool) -> None:
         try:
             self._produce_into(spool, produce)
         finally:
             with self._turns:
-                self._finished += 1
-                self._turns.notify_all()
+                self._running -= 1
+                self._start_due()
 
     def _produce_into(self, spool: _Spool, produce: Callable[[], Iterable[T]]) -> None:
         if self._cancelled.is_set():
