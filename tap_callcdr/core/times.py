@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from tap_callcdr.core.windows import iso_utc
+from tap_callcdr.core.windows import iso_utc, parse_instant
 
 HOUR = dt.timedelta(hours=1)
 _UNKNOWN = dt.timedelta(days=-99)  # no zone has this offset: "not looked up yet"
@@ -132,3 +132,16 @@ def _remember_epoch_hour(hour: int, head: str) -> None:
     if len(_epoch_hours) >= _HOURS_KEPT:
         _epoch_hours.clear()
     _epoch_hours[hour] = head
+
+
+# ---- arithmetic on the instants records carry (the unified `calls` mappings use it)
+
+
+def seconds_between(start: str, end: str) -> int:
+    """Whole seconds from one record instant ('2025-10-16T09:31:13Z') to another."""
+    return int((parse_instant(end) - parse_instant(start)).total_seconds())
+
+
+def shifted(instant: str, seconds: int) -> str:
+    """A record instant moved by `seconds` (negative: earlier), in the same format."""
+    return iso_utc(parse_instant(instant) + dt.timedelta(seconds=seconds))
