@@ -125,6 +125,7 @@ class CallsStream(LeanRecordPath):
     replication_key = "started_at"
     selected_by_default = False  # costs nothing unless asked for
     url_base = ""
+    schema = calls_schema(money_as_text=False)
 
     def __init__(self, tap: t.Any, *args: t.Any, **kwargs: t.Any) -> None:
         self.schema = calls_schema(bool(tap.config.get("use_singer_decimal")))
