@@ -17,17 +17,22 @@ from zoneinfo import ZoneInfo
 import pytest
 from callcdr_simulator import Simulator
 from callcdr_simulator.generic import demo_accounts
+from callcdr_simulator.tencent import tencent_demo_accounts
 from generic_helpers import tap_config as generic_config
 from harness import run_tap
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tencent_helpers import tap_config as tencent_config
 
 from tap_callcdr.core.calls import DIRECTIONS, MAPPED_FIELDS, STATUSES
 from tap_callcdr.vendors.generic import records as generic_records
 from tap_callcdr.vendors.generic.spec import VENDOR as GENERIC
+from tap_callcdr.vendors.tencent import records as tencent_records
+from tap_callcdr.vendors.tencent.spec import VENDOR as TENCENT
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 GENERIC_STREAM = "generic_cdr"
+TENCENT_STREAM = "tencent_cdr"
 
 
 def generic_record(row: dict[str, t.Any], zone: ZoneInfo = SHANGHAI) -> dict[str, t.Any]:
@@ -38,6 +43,15 @@ def generic_record(row: dict[str, t.Any], zone: ZoneInfo = SHANGHAI) -> dict[str
 def generic_call(row: dict[str, t.Any], zone: ZoneInfo = SHANGHAI) -> dict[str, t.Any]:
     assert GENERIC.calls is not None, "generic VENDOR has no calls mapping"
     call = GENERIC.calls(GENERIC_STREAM, generic_record(row, zone))
+    assert set(call) == set(MAPPED_FIELDS)
+    assert call["direction"] in DIRECTIONS and call["status"] in STATUSES
+    return call
+
+
+def tencent_call(row: dict[str, t.Any], zone: ZoneInfo = SHANGHAI) -> dict[str, t.Any]:
+    assert TENCENT.calls is not None, "tencent VENDOR has no calls mapping"
+    record = tencent_records.build_record(dict(row), "hq", tencent_records.converters(zone))
+    call = TENCENT.calls(TENCENT_STREAM, record)
     assert set(call) == set(MAPPED_FIELDS)
     assert call["direction"] in DIRECTIONS and call["status"] in STATUSES
     return call
@@ -187,10 +201,128 @@ def test_generic_durations_and_instants_agree_with_the_row(case: tuple[dict[str,
         assert (call["status"], call["answered_at"]) == ("no_answer", None)
 
 
+# -- Tencent getCdr: the doc's example, whole --------------------------------------------
+
+# tencent-callback-getcdr.md, 4. 示例 (epoch seconds; "0": that moment never came)
+TENCENT_EXAMPLE = {
+    "bizId": "", "callEndStatus": "2", "callId": "12-190123-2773afbbe32943668a2fb98exxxxxx",
+    "callType": "3", "dst": "008613631234568", "dstAcceptTime": "0", "duration": "0",
+    "endCallTime": "1548235118", "orderId": "", "recordUrl": "", "src": "008613500000000",
+    "srcAcceptTime": "0", "startDstCallTime": "0", "startDstRingTime": "0",
+    "startSrcCallTime": "1548235059", "startSrcRingTime": "1548235062",
+}  # fmt: skip
+
+
+def test_the_tencent_docs_example_maps_whole() -> None:
+    call_id = TENCENT_EXAMPLE["callId"]
+    assert tencent_call(TENCENT_EXAMPLE) == {
+        "call_id": call_id, "source_key": call_id, "vendor_call_id": call_id,
+        "started_at": "2019-01-23T09:17:39Z", "answered_at": None,
+        "ended_at": "2019-01-23T09:18:38Z", "duration_seconds": 59, "talk_seconds": 0,
+        "direction": "outbound", "caller": "008613500000000", "callee": "008613631234568",
+        "status": "no_answer", "vendor_status": "2",
+        **dict.fromkeys(("extension", "agent", "trunk", "recording", "cost", "currency")),
+    }  # fmt: skip
+
+
+# -- Tencent getCdr: every documented code ------------------------------------------------
+
+# callEndStatus: 0 未知状态 (unknown), 1 正常通话 (normal call), 2 主叫未接 (caller did not
+# pick up), 3 主叫接听,被叫未接 (callee did not pick up), 4 主叫未接通 (caller could not be
+# reached), 5 被叫未接通 (callee could not be reached)
+TENCENT_END_STATUSES = {
+    "0": "unknown", "1": "answered", "2": "no_answer", "3": "no_answer", "4": "failed", "5": "failed",
+}  # fmt: skip
+# callType: 1 VOIP, 2 IP TO PSTN, 3 PSTN TO PSTN (absent: 3); all callbacks the caller placed
+TENCENT_CALL_TYPES = {"1": "outbound", "2": "outbound", "3": "outbound", None: "outbound"}
+
+
+@pytest.mark.parametrize("code", [*TENCENT_END_STATUSES, "6", "-1", "", None])
+def test_every_tencent_end_status(code: str | None) -> None:
+    row = {k: v for k, v in TENCENT_EXAMPLE.items() if k != "callEndStatus"}
+    call = tencent_call({**row, **({} if code is None else {"callEndStatus": code})})
+    assert call["status"] == TENCENT_END_STATUSES.get(code or "", "unknown")  # type: ignore[arg-type]
+    assert call["vendor_status"] == (code or None)
+
+
+@pytest.mark.parametrize("code", [*TENCENT_CALL_TYPES, "4", "0"])
+def test_every_tencent_call_type(code: str | None) -> None:
+    row = {k: v for k, v in TENCENT_EXAMPLE.items() if k != "callType"}
+    call = tencent_call({**row, **({} if code is None else {"callType": code})})
+    assert call["direction"] == TENCENT_CALL_TYPES.get(code, "unknown")
+
+
+def test_a_normal_tencent_call_is_answered_when_the_callee_answers() -> None:
+    """The caller's leg is only the way in: talk runs from the callee's answer to the end."""
+    row = {
+        **TENCENT_EXAMPLE, "callEndStatus": "1", "srcAcceptTime": "1548235070",
+        "startDstCallTime": "1548235071", "startDstRingTime": "1548235073",
+        "dstAcceptTime": "1548235080", "endCallTime": "1548235200", "duration": "120",
+        "recordUrl": "https://record.cloud.example/20190123/x.mp3",
+    }  # fmt: skip
+    call = tencent_call(row)
+    assert (call["status"], call["answered_at"]) == ("answered", "2019-01-23T09:18:00Z")
+    assert (call["duration_seconds"], call["talk_seconds"]) == (141, 120)
+    assert call["recording"] == "https://record.cloud.example/20190123/x.mp3"
+    billed_only = tencent_call({**row, "dstAcceptTime": "0"})  # answer = end - billed seconds
+    assert (billed_only["answered_at"], billed_only["talk_seconds"]) == ("2019-01-23T09:18:00Z", 120)
+
+
+def test_tencent_local_date_times_map_alike() -> None:
+    """The doc's table says yyyy-MM-dd HH:mm:ss (the account's zone) where its example has epochs."""
+    local = {
+        **TENCENT_EXAMPLE, "startSrcCallTime": "2019-01-23 17:17:39",
+        "startSrcRingTime": "2019-01-23 17:17:42", "endCallTime": "2019-01-23 17:18:38",
+    }  # fmt: skip
+    assert tencent_call(local) == tencent_call(TENCENT_EXAMPLE)
+
+
+# -- Tencent getCdr: unified durations and instants agree with the raw row -----------------
+
+
+@st.composite
+def getcdr_rows(draw: st.DrawFn) -> dict[str, str]:
+    """A raw getCdr row of any end status, its moments in the order the callback makes them."""
+    status = draw(st.sampled_from([0, 1, 2, 3, 4, 5]))
+    now = draw(st.integers(1_500_000_000, 1_900_000_000))
+    row = {"callId": "12-x", "callEndStatus": str(status), "startSrcCallTime": str(now), "duration": "0"}
+    steps = {  # which moments each status reaches
+        "startSrcRingTime": status != 4, "srcAcceptTime": status in (1, 3, 5),
+        "startDstCallTime": status in (1, 3, 5), "startDstRingTime": status in (1, 3),
+        "dstAcceptTime": status == 1,
+    }  # fmt: skip
+    for name, reached in steps.items():
+        if reached:
+            now += draw(st.integers(0, 90))
+        row[name] = str(now) if reached else "0"
+    talk = draw(st.integers(0, 4 * 3600))
+    row["endCallTime"] = str(now + (talk if status == 1 else draw(st.integers(0, 90))))
+    if status == 1:
+        row["duration"] = str(talk)
+    return row
+
+
+@settings(max_examples=150, deadline=None)
+@given(getcdr_rows())
+def test_tencent_durations_and_instants_agree_with_the_row(row: dict[str, str]) -> None:
+    call = tencent_call(row)
+    epoch = lambda name: dt.datetime.fromtimestamp(int(row[name]), dt.UTC)  # noqa: E731
+    assert instant(call["started_at"]) == epoch("startSrcCallTime")
+    assert instant(call["ended_at"]) == epoch("endCallTime")
+    assert call["duration_seconds"] == int(row["endCallTime"]) - int(row["startSrcCallTime"])
+    assert call["ended_at"] == plus(call["started_at"], call["duration_seconds"])
+    if row["callEndStatus"] == "1":
+        assert instant(call["answered_at"]) == epoch("dstAcceptTime")
+        assert call["talk_seconds"] == int(row["duration"])
+        assert plus(call["answered_at"], call["talk_seconds"]) == call["ended_at"]
+    else:
+        assert (call["answered_at"], call["talk_seconds"]) == (None, 0)
+
+
 # -- light: the mappings run in row workers too -------------------------------------------
 
 
-@pytest.mark.parametrize("vendor", ["generic"])
+@pytest.mark.parametrize("vendor", ["generic", "tencent"])
 def test_the_mapping_loads_no_sdk(vendor: str) -> None:
     code = (
         "import sys\n"
@@ -241,5 +373,53 @@ def test_a_real_run_maps_every_call_with_the_simulators_instants() -> None:
     got = {}
     for record in run.records(GENERIC_STREAM):
         call = GENERIC.calls(GENERIC_STREAM, record)
+        got[(record["account"], call["call_id"])] = {name: call[name] for name in want[next(iter(want))]}
+    assert got == want
+
+
+def tencent_utc(value: str, zone: str | None) -> str | None:
+    """A simulator moment (epoch, or local date-time in `zone`) as the UTC text records carry."""
+    if value == "0":
+        return None
+    if zone is not None:
+        return utc_of_local(value, zone)
+    return dt.datetime.fromtimestamp(int(value), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def tencent_truth(sim: Simulator) -> dict[tuple[str, str], dict[str, t.Any]]:
+    truth = {}
+    for name in sim.tencent.accounts():
+        account = sim.tencent.account(name)
+        zone = account.timezone if account.time_format == "datetime" else None
+        for raw in sim.tencent.truth(name):
+            started, ended = tencent_utc(raw["startSrcCallTime"], zone), tencent_utc(raw["endCallTime"], zone)
+            assert started and ended
+            truth[(name, raw["callId"])] = {
+                "started_at": started,
+                "answered_at": tencent_utc(raw["dstAcceptTime"], zone),
+                "ended_at": ended,
+                "duration_seconds": int((instant(ended) - instant(started)).total_seconds()),
+                "talk_seconds": int(raw["duration"]),
+                "status": TENCENT_END_STATUSES[raw["callEndStatus"]],
+            }
+    return truth
+
+
+def test_a_real_tencent_run_maps_every_call_with_the_simulators_instants() -> None:
+    """One account sends epochs, the other local date-times and cut answers."""
+    anchor = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+    accounts = [
+        *tencent_demo_accounts(["hq"], calls=150, days=2),
+        *tencent_demo_accounts(["branch"], calls=100, days=2, time_format="datetime", cap=40),
+    ]
+    with Simulator(accounts, anchor=anchor).start() as sim:
+        config = tencent_config(sim, days=3)
+        config["tencent_accounts"][1]["timezone"] = "Asia/Shanghai"
+        run = run_tap(config)
+        want = tencent_truth(sim)
+    assert TENCENT.calls is not None
+    got = {}
+    for record in run.records(TENCENT_STREAM):
+        call = TENCENT.calls(TENCENT_STREAM, record)
         got[(record["account"], call["call_id"])] = {name: call[name] for name in want[next(iter(want))]}
     assert got == want
