@@ -116,8 +116,6 @@ def _remember(hours: dict[str, str], local_hour: str, utc_hour: str) -> None:
 _EPOCH = dt.datetime(1970, 1, 1)
 _EPOCH_TAILS = tuple(f":{m:02d}:{s:02d}Z" for m in range(60) for s in range(60))  # by second of hour
 _epoch_hours: dict[int, str] = {}  # hours since 1970 -> 'YYYY-MM-DDTHH'
-_TAIL_SECONDS = {tail: second for second, tail in enumerate(_EPOCH_TAILS)}
-_hour_epochs: dict[str, int] = {}  # 'YYYY-MM-DDTHH' (UTC) -> epoch seconds at the hour's start
 
 
 def epoch_to_utc(seconds: int) -> str:
@@ -136,16 +134,14 @@ def _remember_epoch_hour(hour: int, head: str) -> None:
     _epoch_hours[hour] = head
 
 
-def utc_to_epoch(instant: str) -> int:
-    """A record's UTC instant ('2025-10-16T09:31:13Z', iso_utc's shape; any ISO 8601 instant
-    works, slower) as epoch seconds: epoch_to_utc's inverse, the hour parsed once. For the
-    arithmetic of durations (core/calls.py), without a datetime per value."""
-    base, rest = _hour_epochs.get(instant[:13]), _TAIL_SECONDS.get(instant[13:])
-    if base is not None and rest is not None:
-        return base + rest
-    seconds = (parse_instant(instant) - _EPOCH.replace(tzinfo=dt.UTC)) // dt.timedelta(seconds=1)
-    if rest is not None:  # iso_utc's shape: the hour's start is known from now on
-        if len(_hour_epochs) >= _HOURS_KEPT:
-            _hour_epochs.clear()
-        _hour_epochs[instant[:13]] = seconds - rest
-    return seconds
+# ---- arithmetic on the instants records carry (the unified `calls` mappings use it)
+
+
+def seconds_between(start: str, end: str) -> int:
+    """Whole seconds from one record instant ('2025-10-16T09:31:13Z') to another."""
+    return int((parse_instant(end) - parse_instant(start)).total_seconds())
+
+
+def shifted(instant: str, seconds: int) -> str:
+    """A record instant moved by `seconds` (negative: earlier), in the same format."""
+    return iso_utc(parse_instant(instant) + dt.timedelta(seconds=seconds))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import typing as t
 from collections.abc import Mapping
 
-from tap_callcdr.core.times import utc_to_epoch
+from tap_callcdr.core.times import seconds_between
 
 PREFIXES = {"itnio_sip_cdr": "sip:", "itnio_group_cdr": "group:"}
 ANSWERED_CODES = frozenset({"0", "1000"})  # the doc's table; its example
@@ -42,7 +42,7 @@ def to_call(stream: str, record: Mapping[str, t.Any]) -> dict[str, t.Any]:
     if prefix is None:
         raise ValueError(f"itnio has no stream {stream!r}")
     voice_id, started, ended = record["voiceId"], record["callTime"], record["hangupTime"]
-    duration = None if ended is None else utc_to_epoch(ended) - utc_to_epoch(started)
+    duration = None if ended is None else seconds_between(started, ended)
     answered, talk, cost = record["answerTime"], record["callDuration"], record["cost"]
     code = record["terminationCode"]
     return {

@@ -17,7 +17,7 @@ from __future__ import annotations
 import typing as t
 from collections.abc import Mapping
 
-from tap_callcdr.core.times import epoch_to_utc, utc_to_epoch
+from tap_callcdr.core.times import shifted
 
 STREAM = "yeastar_cdr"
 
@@ -50,18 +50,18 @@ def to_call(stream: str, record: Mapping[str, t.Any]) -> dict[str, t.Any]:
     status = STATUSES.get(raw_status, "unknown") if raw_status else "unknown"
     direction = DIRECTIONS.get(raw_type, "unknown") if raw_type else "unknown"
     started, total, talk = record["timestart"], record["callduraction"], record["talkduraction"]
-    end = None if total is None else utc_to_epoch(started) + total
+    ended = None if total is None else shifted(started, total)
     if status in NOT_ANSWERED:  # the callee never spoke, whatever a talk figure says
         talk = 0
-    answered = None if end is None or talk is None or (not talk and status != "answered") else end - talk
+    answered = answer_time(ended, talk, status)
     caller, callee = record["callfrom"] or None, record["callto"] or None
     return {
         "call_id": record["row_id"],
         "source_key": record["row_id"],
         "vendor_call_id": record["callid"],
         "started_at": started,
-        "answered_at": None if answered is None else epoch_to_utc(answered),
-        "ended_at": None if end is None else epoch_to_utc(end),
+        "answered_at": answered,
+        "ended_at": ended,
         "duration_seconds": total,
         "talk_seconds": talk,
         "direction": direction,
@@ -77,3 +77,11 @@ def to_call(stream: str, record: Mapping[str, t.Any]) -> dict[str, t.Any]:
         "cost": None,
         "currency": None,
     }
+
+
+def answer_time(ended: str | None, talk: int | None, status: str) -> str | None:
+    """`talk` seconds before the end; None without those figures, or when no talk and no
+    ANSWERED say that anybody answered."""
+    if ended is None or talk is None or (not talk and status != "answered"):
+        return None
+    return shifted(ended, -talk)
