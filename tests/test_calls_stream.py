@@ -286,3 +286,19 @@ def test_cost_is_money_like_the_vendor_streams(sims: dict[str, Simulator]) -> No
     assert text["format"] == "x-singer.decimal" and "string" in text["type"]
     assert (text["precision"], text["scale"]) == (38, 18)
 
+
+
+def test_a_stream_map_on_calls_applies_to_calls(runs: dict, sims: dict[str, Simulator]) -> None:
+    """A vendor stream's map does not reach `calls`, which has its own (a PII map must name
+    it too): mapped, the numbers change and nothing else does."""
+    hashed = "md5(config['salt'] + self) if self else self"
+    stream_maps = {CALLS: {"caller": hashed, "callee": hashed}}
+    config = tap_config(sims, stream_maps=stream_maps, stream_map_config={"salt": "s"})
+    mapped = by_pk(records(run(config, [*SOURCES, CALLS]), CALLS))
+    plain = by_pk(records(runs["both"][0], CALLS))
+    assert len(mapped) == len(plain)
+    for got, was in zip(mapped, plain, strict=True):
+        assert {k: v for k, v in got.items() if k not in ("caller", "callee")} == {
+            k: v for k, v in was.items() if k not in ("caller", "callee")
+        }
+        assert got["caller"] != was["caller"] or was["caller"] is None
