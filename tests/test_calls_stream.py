@@ -151,6 +151,12 @@ def test_each_selection_emits_what_is_selected_in_order(runs: dict, case: str) -
     assert emitted == set(CASES[case])
     schemas = {m["stream"]: i for i, m in enumerate(messages) if m["type"] == "SCHEMA"}
     assert set(schemas) == emitted
+    assert_no_state_before_its_data(messages, schemas)
+
+
+def assert_no_state_before_its_data(messages: list[dict], schemas: dict[str, int]) -> None:
+    """No RECORD after a STATE whose bookmark of the record's partition is past its start
+    (a first run reads windows oldest first); each after its stream's SCHEMA."""
     bookmarks: dict[tuple[str, tuple], str] = {}
     for index, message in enumerate(messages):
         if message["type"] == "STATE":
@@ -302,3 +308,18 @@ def test_a_stream_map_on_calls_applies_to_calls(runs: dict, sims: dict[str, Simu
             k: v for k, v in was.items() if k not in ("caller", "callee")
         }
         assert got["caller"] != was["caller"] or was["caller"] is None
+
+
+def test_with_batch_config_calls_come_as_records_before_the_state_after_their_batch(
+    runs: dict, sims: dict[str, Simulator], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """BATCH files for the vendor streams (several a stream), RECORDs for `calls`: the same
+    calls, each before the first STATE that follows its vendor stream's BATCH covering it."""
+    root = tmp_path_factory.mktemp("batches")
+    batches = {"encoding": {"format": "jsonl"}, "storage": {"root": root.as_uri()}, "batch_size": 100}
+    messages = run(tap_config(sims, batch_config=batches), [*SOURCES, CALLS])
+    assert {m["stream"] for m in messages if m["type"] == "BATCH"} == set(SOURCES)
+    assert not [m for m in messages if m["type"] == "RECORD" and m["stream"] != CALLS]
+    assert by_pk(records(messages, CALLS)) == by_pk(records(runs["both"][0], CALLS))
+    schemas = {m["stream"]: i for i, m in enumerate(messages) if m["type"] == "SCHEMA"}
+    assert_no_state_before_its_data(messages, schemas)
