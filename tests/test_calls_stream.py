@@ -327,3 +327,15 @@ def test_with_batch_config_calls_come_as_records_before_the_state_after_their_ba
     assert by_pk(records(messages, CALLS)) == by_pk(records(runs["both"][0], CALLS))
     schemas = {m["stream"]: i for i, m in enumerate(messages) if m["type"] == "SCHEMA"}
     assert_no_state_before_its_data(messages, schemas)
+
+
+def test_row_workers_stay_off_while_calls_is_teed(sims: dict[str, Simulator]) -> None:
+    """Teeing needs every record as a dict: a worker's encoded lines would be decoded again
+    (measured: as much CPU or more, slower; docs/calls.md). Without calls they start."""
+    config = tap_config(sims, row_workers=2)
+    workers = [s for s in SOURCES if getattr(TapCallCDR(config=config).streams[s], "row_task", None)]
+    assert workers, "no vendor with row workers: proves nothing"
+    alone = TapCallCDR(config=config, catalog=catalog(config, SOURCES)).streams
+    teed = TapCallCDR(config=config, catalog=catalog(config, [*SOURCES, CALLS])).streams
+    assert all(alone[s].row_worker_count(2) > 0 for s in workers)
+    assert all(teed[s].row_worker_count(2) == 0 for s in workers)
