@@ -19,6 +19,7 @@ from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, Retriabl
 from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_callcdr.core.account import account_zone
+from tap_callcdr.core.callstream import CALLS, CallsStream
 from tap_callcdr.core.catalog import keep_declared_keywords
 from tap_callcdr.core.errors import (
     AccountsFailedError,
@@ -113,7 +114,20 @@ class TapCallCDR(SDKTap):
         """The SDK's, on a catalog that kept the keywords the streams declare (catalog.py:
         use_singer_decimal's precision and scale reach the SCHEMA messages)."""
         keep_declared_keywords(self.catalog, {name: s.schema for name, s in self.streams.items()})
-        super().setup_mapper()
+        calls = self.streams.get(CALLS)
+        if calls is None or calls.selected:
+            super().setup_mapper()
+            return
+        # The mapper keeps only the selected properties of a stream, none of a deselected one's.
+        # `calls` is not selected by default: a map naming it would fail on its keys, and a
+        # dry run (`--test`, the SDK's standard tests), which selects it after this, would
+        # write it with no properties. So the mapper is set up as if it were selected.
+        was = calls.metadata.root.selected
+        calls.selected = True
+        try:
+            super().setup_mapper()
+        finally:
+            calls.selected = was
 
     def load_state(self, state: dict[str, t.Any]) -> None:
         """The SDK's, on a state checked first (statecheck.py): a bookmark that cannot be
@@ -128,12 +142,16 @@ class TapCallCDR(SDKTap):
     def discover_streams(self) -> list[Stream]:
         check_config(self.config)
         warn_if_start_in_future(self.config, self.logger)
-        return [
-            stream_class(tap=self)
-            for vendor in VENDORS
-            if self.config.get(vendor.setting)
-            for stream_class in vendor.streams
-        ]
+        streams: list[Stream] = []
+        for vendor in VENDORS:
+            if self.config.get(vendor.setting):
+                for stream_class in vendor.streams:
+                    stream = stream_class(tap=self)
+                    stream.to_call = vendor.calls  # the unified `calls` (core/callstream.py)
+                    streams.append(stream)
+        if any(vendor.calls is not None and self.config.get(vendor.setting) for vendor in VENDORS):
+            streams.append(CallsStream(tap=self))
+        return streams
 
     def sync_all(self) -> None:
         """The SDK's; a sharded run first says how many accounts are its own."""

@@ -8,6 +8,7 @@ from singer_sdk import typing as th
 
 from tap_callcdr.core.errors import ConfigError
 from tap_callcdr.core.vendor import VendorSpec
+from tap_callcdr.vendors.itnio.calls import to_call
 from tap_callcdr.vendors.itnio.stream import (
     PAGES_IN_FLIGHT,
     ItnioGroupRecordStream,
@@ -50,4 +51,5 @@ VENDOR = VendorSpec(
     ),
     check_account=check_account,
     wire_secrets=("sign",),  # the header signing each request with api_secret
+    calls=to_call,
 )  # fmt: skip

@@ -12,6 +12,7 @@ from singer_sdk import typing as th
 
 from tap_callcdr.core.errors import ConfigError
 from tap_callcdr.core.vendor import VendorSpec
+from tap_callcdr.vendors.yeastar.calls import to_call
 from tap_callcdr.vendors.yeastar.stream import YeastarCDRStream
 
 EXTID = re.compile(r"all|\d+(,\d+)*")
@@ -76,4 +77,5 @@ VENDOR = VendorSpec(
     ),
     check_account=check_account,
     wire_secrets=("token", "random"),  # the login token and a download's one-use random, in URLs
+    calls=to_call,
 )  # fmt: skip
