@@ -19,6 +19,7 @@ from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, Retriabl
 from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_callcdr.core.account import account_zone
+from tap_callcdr.core.callstream import CallsStream
 from tap_callcdr.core.catalog import keep_declared_keywords
 from tap_callcdr.core.errors import (
     AccountsFailedError,
@@ -122,12 +123,16 @@ class TapCallCDR(SDKTap):
     def discover_streams(self) -> list[Stream]:
         check_config(self.config)
         warn_if_start_in_future(self.config, self.logger)
-        return [
-            stream_class(tap=self)
-            for vendor in VENDORS
-            if self.config.get(vendor.setting)
-            for stream_class in vendor.streams
-        ]
+        streams: list[Stream] = []
+        for vendor in VENDORS:
+            if self.config.get(vendor.setting):
+                for stream_class in vendor.streams:
+                    stream = stream_class(tap=self)
+                    stream.to_call = vendor.calls  # the unified `calls` (core/callstream.py)
+                    streams.append(stream)
+        if any(vendor.calls is not None and self.config.get(vendor.setting) for vendor in VENDORS):
+            streams.append(CallsStream(tap=self))
+        return streams
 
     def stream_failed(self, stream: Stream, error: Exception) -> bool:
         """A stream failed (a vendor down, every account's credentials wrong): True if the

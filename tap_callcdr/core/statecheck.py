@@ -15,6 +15,7 @@ import logging
 import typing as t
 from collections.abc import Mapping
 
+from tap_callcdr.core.callstream import CallsStream
 from tap_callcdr.core.errors import StateError
 from tap_callcdr.core.stream import CDRStream
 from tap_callcdr.core.windows import parse_instant
@@ -65,7 +66,7 @@ def check_bookmarks(
     """Each stream's bookmarks: a bad one stops the run, an ignored one is warned about."""
     for name, stream_state in bookmarks.items():
         stream = streams.get(name)
-        if not isinstance(stream, CDRStream):
+        if not isinstance(stream, CDRStream | CallsStream):
             logger.warning(
                 "state: stream '%s' is not read by this run (no such stream, or no accounts of "
                 "its vendor configured); its bookmarks are kept as they are",
@@ -77,44 +78,63 @@ def check_bookmarks(
             logger.warning("%s", ignored_message(stream, ignored, bookmarked))
 
 
-def check_stream(stream: CDRStream, stream_state: dict[str, t.Any]) -> tuple[list[str], set[str]]:
-    """What of the stream's state this run ignores, and the accounts it has a bookmark for."""
+Checked = CDRStream | CallsStream  # the streams with bookmarks: per account, or per source and account
+
+
+def check_stream(stream: Checked, stream_state: dict[str, t.Any]) -> tuple[list[str], set[str]]:
+    """What of the stream's state this run ignores, and the partitions it has a bookmark for
+    (named as in messages: "account 'hq'", or "source_stream 'x' account 'hq'" for calls)."""
     ignored, bookmarked = [], set()
+    keys = partition_keys(stream)
     if stream_state.get("replication_key_value") is not None:
         ignored.append("a bookmark outside any account partition")
     for partition in stream_state.get("partitions", []):
         context, value = partition.get("context"), partition.get("replication_key_value")
-        account = context.get("account") if isinstance(context, dict) else None
-        if not isinstance(context, dict) or set(context) != {"account"}:
-            ignored.append(f"a partition of context {context!r} (this stream's is {{'account': …}})")
-        elif account not in stream.accounts:
-            ignored.append(f"the bookmark of account {account!r}, which is not configured")
+        if not isinstance(context, dict) or set(context) != set(keys):
+            shape = ", ".join(f"'{key}': …" for key in keys)
+            ignored.append(f"a partition of context {context!r} (this stream's is {{{shape}}})")
+            continue
+        named = label(keys, context)
+        if {key: context[key] for key in keys} not in stream.partitions:
+            ignored.append(f"the bookmark of {named}, which is not configured")
         elif value is None:
             continue  # a partition without a bookmark yet: read from start_date, as on a first run
         elif partition.get("replication_key") != stream.replication_key:
             key = partition.get("replication_key")
-            ignored.append(f"account {account!r}'s bookmark on {key!r}, not {stream.replication_key!r}")
+            ignored.append(f"{named}'s bookmark on {key!r}, not {stream.replication_key!r}")
         else:
-            check_value(stream.name, account, value)
-            bookmarked.add(account)
+            check_value(stream.name, named, value)
+            bookmarked.add(named)
     return ignored, bookmarked
 
 
-def check_value(stream: str, account: str, value: t.Any) -> None:
+def check_value(stream: str, named: str, value: t.Any) -> None:
     try:
         parse_instant(value)
     except (TypeError, ValueError, AttributeError):
         raise StateError(
-            f"state of stream '{stream}', account '{account}': bookmark {value!r} is not a "
-            f"date-time; {RESET}"
+            f"state of stream '{stream}', {named}: bookmark {value!r} is not a date-time; {RESET}"
         ) from None
 
 
-def ignored_message(stream: CDRStream, ignored: list[str], bookmarked: set[str]) -> str:
-    fresh = [repr(name) for name in stream.accounts if name not in bookmarked]
-    if fresh:
-        accounts = f"account{'s' if len(fresh) > 1 else ''} {', '.join(fresh)}"
-        then = f"This run reads {accounts} from start_date ({stream.config['start_date']})"
-    else:
+def ignored_message(stream: Checked, ignored: list[str], bookmarked: set[str]) -> str:
+    keys = partition_keys(stream)
+    fresh = [p for p in stream.partitions if label(keys, p) not in bookmarked]
+    start = f"from start_date ({stream.config['start_date']})"
+    if not fresh:
         then = "Every configured account has a bookmark of its own"
+    elif keys == ("account",):  # "accounts 'hq', 'branch'"
+        names = ", ".join(repr(p["account"]) for p in fresh)
+        then = f"This run reads account{'s' if len(fresh) > 1 else ''} {names} {start}"
+    else:
+        then = f"This run reads {', '.join(label(keys, p) for p in fresh)} {start}"
     return f"state of stream '{stream.name}': ignored {'; '.join(ignored)}. {then}."
+
+
+def partition_keys(stream: Checked) -> tuple[str, ...]:
+    return ("source_stream", "account") if isinstance(stream, CallsStream) else ("account",)
+
+
+def label(keys: tuple[str, ...], context: t.Mapping[str, t.Any]) -> str:
+    """A partition as messages name it: "account 'hq'", "source_stream 'x' account 'hq'"."""
+    return " ".join(f"{key} {context[key]!r}" for key in keys)

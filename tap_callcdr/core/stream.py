@@ -20,6 +20,7 @@ from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_callcdr.core.account import Account, described
+from tap_callcdr.core.callstream import CALLS, CallsStream, CallsTee, move_bookmark, partition_bookmark
 from tap_callcdr.core.errors import (
     URL_STATUSES,
     AccountsFailedError,
@@ -68,6 +69,8 @@ class CDRStream(LeanRecordPath, t.Generic[A]):
 
     vendor: t.ClassVar[str]
     account_type: type[A] = t.cast("type[A]", Account)  # what open_account makes, or a subclass
+    # The vendor's mapping to the unified `calls` (VendorSpec.calls), set by the tap; None: none.
+    to_call: t.Callable[[str, Mapping[str, t.Any]], dict[str, t.Any]] | None = None
     is_sorted = True  # resumable: our bookmark is a window end, see windows.py
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
@@ -271,7 +274,7 @@ class CDRStream(LeanRecordPath, t.Generic[A]):
         interval = float(self.config.get("progress_interval_seconds", DEFAULT_INTERVAL))
         self.progress = {}
         for partition in todo:
-            account, bookmark = self.account(partition), self.bookmark(partition)
+            account, bookmark = self.account(partition), self.start_bookmark(partition)
             self.warn_if_beyond_horizon(account, bookmark, now)
             windows = list(plan.windows(bookmark, now))
             self.progress[account.name] = AccountProgress(self.name, account.name, windows, interval)
@@ -367,11 +370,28 @@ class CDRStream(LeanRecordPath, t.Generic[A]):
 
     def bookmark_value(self, context: Context) -> str | None:
         """The partition's bookmark as state holds it (None: none), without creating its entry."""
-        partitions = self.stream_state.get("partitions") or []
-        state: dict[str, t.Any] = next((p for p in partitions if p.get("context") == dict(context)), {})
-        if state.get("replication_key") != self.replication_key:
-            return None
-        return state.get("replication_key_value") or None
+        return partition_bookmark(self, context)
+
+    def start_bookmark(self, context: Context) -> dt.datetime | None:
+        """Where this sync reads the partition's account from: its bookmark, or with `calls`
+        teed the earlier of it and `calls`' own (None, start_date, is the earliest)."""
+        tee = self.calls_tee
+        own = [self.bookmark(context)] if self.selected else []
+        marks = own + ([tee.bookmark(context["account"])] if tee is not None else [])
+        return None if None in marks or not marks else min(t.cast("list[dt.datetime]", marks))
+
+    # -- the unified `calls`, made of this stream's records (callstream.py) --------------------
+
+    @cached_property
+    def calls_tee(self) -> CallsTee | None:
+        """What writes this stream's records as `calls` too; None unless `calls` is selected."""
+        calls = self.tap.streams.get(CALLS) if self.to_call is not None else None
+        return CallsTee(calls, self) if isinstance(calls, CallsStream) and calls.selected else None
+
+    @cached_property
+    def record_tee(self) -> t.Callable[[list[Record]], None] | None:  # type: ignore[override]
+        tee = self.calls_tee
+        return tee.write if tee is not None else None
 
     def _read_account(self, account: A, windows: list[Window]) -> Iterator[Batch | Window]:
         """Runs in the account's thread: batches of records, then each window it completed;
@@ -451,13 +471,17 @@ class CDRStream(LeanRecordPath, t.Generic[A]):
         return self.request_records({**account.context, WINDOW_KEY: window})
 
     def advance_bookmark(self, context: Context | None, window: Window) -> None:
-        """The window was read completely: move the bookmark to its end and say so."""
+        """The window was read completely: move the bookmark to its end and say so (and
+        `calls`' of this stream and account, when teed)."""
+        assert context is not None, "CDR streams always run per account"
+        new, tee = iso_utc(window.end), self.calls_tee
+        if tee is not None:
+            tee.advance(context["account"], new)
+            if not self.selected:  # read only for `calls`: no BATCH of ours to wait for
+                tee.state_written(now=True)
+                return
         state = self.get_context_state(context)
-        old = state.get("replication_key_value")
-        new = iso_utc(window.end)
-        if old is None or new > old:
-            state["replication_key"] = self.replication_key
-            state["replication_key_value"] = new
+        move_bookmark(state, t.cast("str", self.replication_key), new)
         if self.get_batch_config(self.config):  # batch mode: the SDK emits the STATE after the
             self.finalize_partition_state(state)  # BATCH message holding the window's records
         else:

@@ -21,6 +21,7 @@ and without the shortcuts.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import typing as t
 from collections.abc import Iterable, Iterator
@@ -32,6 +33,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 
 from tap_callcdr.fastpath.conformance import ConformanceCheck
+from tap_callcdr.fastpath.jsonbody import EXACT
 from tap_callcdr.fastpath.sdk import SDKStream
 from tap_callcdr.fastpath.writer import BufferedMsgspecWriter
 
@@ -53,6 +55,7 @@ class EncodedBatch:
 
 
 Batch = list[dict[str, t.Any]] | EncodedBatch  # what an account's thread hands the emitter
+Tee = t.Callable[[list[dict[str, t.Any]]], None]  # SDKStream.record_tee
 
 
 class LeanRecordPath(SDKStream):
@@ -96,12 +99,12 @@ class LeanRecordPath(SDKStream):
         """Our loop where the SDK's would do nothing more (module docstring): all partitions,
         selected, no child streams or record limit, RECORDs straight to the writer, and the
         records are `record_batches`' (`get_records` not overridden by a subclass)."""
+        emitted = self._direct_writer is not None if self.selected else self.record_tee is not None
         return (
             context is None
-            and self.selected
+            and emitted  # RECORDs straight to the writer; or only other streams' (`calls`)
             and not self.child_streams
             and self.ABORT_AT_RECORD_COUNT is None
-            and self._direct_writer is not None
             and type(self).get_records is LeanRecordPath.get_records
         )
 
@@ -118,10 +121,38 @@ class LeanRecordPath(SDKStream):
         The SDK marks a STATE due after each RECORD. Only writing a STATE reads that mark, so it
         is set just before each periodic STATE, and as the batch ends (or fails) if records
         followed the last one: the same mark wherever it is read, and no step per record."""
-        writer = t.cast("BufferedMsgspecWriter", self._direct_writer)  # batched: never None here
+        tee = self.record_tee
         if isinstance(batch, EncodedBatch):
-            return self._emit_encoded(batch, writer, written)
+            return self._emit_encoded(batch, written, tee)
+        if tee is None:
+            return self._emit_rows(batch, context, state_context, written)
+        if not self.selected:  # read only for the tee's streams
+            tee(self._records_of(batch, context, state_context))
+            return written
+        records: list[dict[str, t.Any]] = []
+        written = self._emit_rows(batch, context, state_context, written, records.append)
+        tee(records)
+        return written
+
+    def _records_of(
+        self, batch: list[dict[str, t.Any]], context: Context | None, state_context: Context | None
+    ) -> list[dict[str, t.Any]]:
+        """The batch's records, post-processed and with the partition keys, not written."""
+        records = [record for row in batch if (record := self.post_process(row, context)) is not None]
+        for key, value in (state_context or {}).items():
+            for record in records:
+                record.setdefault(key, value)
+        return records
+
+    def _emit_rows(
+        self, batch: list[dict[str, t.Any]], context: Context | None, state_context: Context | None,
+        written: int, keep: t.Callable[[dict[str, t.Any]], None] | None = None,
+    ) -> int:  # fmt: skip
+        """emit_batch for vendor rows; `keep` also gets each record written (for the tee)."""
+        writer = t.cast("BufferedMsgspecWriter", self._direct_writer)  # batched: never None here
         post_process, sdk_write = self.post_process, self.sdk_write_record_message
+        if keep is not None:
+            post_process = keeping(post_process, keep)
         write = writer.record_writer(self.name, self.stream_version)
         unchanged = self._conformance.unchanged if self._conformance is not None else None
         keys = list((state_context or {}).items())
@@ -154,9 +185,12 @@ class LeanRecordPath(SDKStream):
         if written != start and written % self.STATE_MSG_FREQUENCY:
             self.mark_state_unflushed()
 
-    def _emit_encoded(self, batch: EncodedBatch, writer: BufferedMsgspecWriter, written: int) -> int:
-        """emit_batch for records a worker encoded: each line into a RECORD, in order."""
-        write = writer.encoded_record_writer(self.name, self.stream_version)
+    def _emit_encoded(self, batch: EncodedBatch, written: int, tee: Tee | None) -> int:
+        """emit_batch for records a worker encoded: each line into a RECORD, in order; with a
+        tee, the lines are decoded for it too (BATCH_RECORDS at a time, after their RECORDs)."""
+        emit = self.selected
+        writer = t.cast("BufferedMsgspecWriter", self._direct_writer)
+        write = writer.encoded_record_writer(self.name, self.stream_version) if emit else None
         every, start = self.STATE_MSG_FREQUENCY, written
         try:
             with contextlib.ExitStack() as stack:
@@ -164,6 +198,9 @@ class LeanRecordPath(SDKStream):
                 lines: t.Iterable[bytes] = batch.lines.split(b"\n")[:-1]
                 if batch.path:
                     lines = stack.enter_context(batch.path.open("rb"))
+                if tee is not None:
+                    return self._emit_encoded_teed(iter(lines), write, written, tee)
+                assert write is not None, "encoded lines of a stream nothing reads"
                 for line in lines:
                     write(line.rstrip(b"\n"))
                     written += 1
@@ -175,6 +212,37 @@ class LeanRecordPath(SDKStream):
                 os.unlink(batch.path)
         return written
 
+    def _emit_encoded_teed(
+        self, lines: t.Iterator[bytes], write: t.Callable[[bytes], None] | None, written: int, tee: Tee
+    ) -> int:
+        """Encoded lines as RECORDs (if this stream is selected), and decoded for the tee."""
+        every = self.STATE_MSG_FREQUENCY
+        while chunk := list(itertools.islice(lines, BATCH_RECORDS)):
+            if write is not None:
+                for line in chunk:
+                    write(line.rstrip(b"\n"))
+                    written += 1
+                    if written % every == 0:
+                        self._periodic_state()
+            tee([EXACT.decode(line) for line in chunk])  # the values the records were built with
+        return written
+
+    def batch_writer(self) -> t.Callable[[dict[str, t.Any]], None]:
+        """`write_record` for a batch of this stream's records (one time_extracted): straight
+        to the writer where conformance would change nothing, else the SDK's path."""
+        writer, conformance = self._direct_writer, self._conformance
+        if writer is None:
+            return self.sdk_write_record_message
+        write = writer.record_writer(self.name, self.stream_version)
+        if conformance is None:
+            return write
+        unchanged, sdk_write = conformance.unchanged, self.sdk_write_record_message
+
+        def checked(record: dict[str, t.Any]) -> None:
+            (write if unchanged(record) else sdk_write)(record)
+
+        return checked
+
     def write_record(self, record: dict[str, t.Any]) -> None:
         """The SDK's loop's RECORD (`_write_record_message`, which then marks a STATE due)."""
         writer, conformance = self._direct_writer, self._conformance
@@ -182,3 +250,18 @@ class LeanRecordPath(SDKStream):
             self.sdk_write_record_message(record)
         else:
             writer.write_record(self.name, record, self.stream_version)
+
+
+PostProcess = t.Callable[[dict[str, t.Any], "Context | None"], "dict[str, t.Any] | None"]
+
+
+def keeping(post_process: PostProcess, keep: t.Callable[[dict[str, t.Any]], None]) -> PostProcess:
+    """`post_process`, also handing each record it makes to `keep`."""
+
+    def kept(row: dict[str, t.Any], context: Context | None) -> dict[str, t.Any] | None:
+        record = post_process(row, context)
+        if record is not None:
+            keep(record)
+        return record
+
+    return kept

@@ -9,18 +9,23 @@ and call for call).
 
 Overridden on the stream (`singer_sdk.streams.core.Stream`, `.rest.RESTStream`):
 - `_sync_records`: the one override of the record loop. It runs our batch loop
-  (`_sync_in_batches`) when `use_batch_loop` says it may, else the SDK's; it hands a failure to
+  (`_sync_in_batches`) when `use_batch_loop` says it may, else the SDK's (a stream whose
+  records other streams write, `written_by_other_streams`, runs `sync_sources` instead: the
+  unified `calls`); it hands a failure to
   `sync_failed` and always ends with `end_sync`. Check that `sync()` and `_sync_batches` still
   drive it, and that `sync()` still logs an exception that leaves it as unhandled (the reason
   failures are caught here, not around `sync()`, which is final anyway).
 - `_sync_in_batches` is ours, a copy of `Stream._sync_records` without child streams, a record
-  limit or a given context: compare it line by line with the new `_sync_records`.
+  limit or a given context: compare it line by line with the new `_sync_records`. A stream
+  read only for another (not selected: `calls` alone) leaves its own state untouched there.
 - `_sync_batches`: the SDK's, then a STATE (the windows read after the last BATCH). Check it
   still writes a STATE after each BATCH.
 - `get_batches` (public): a JSONL BATCH message says `gzip`, as the SDK's JSONL batcher writes
   every file. Check whether that batcher now honours `compression` (then write as asked).
 - `_process_record`: without child streams only the partition keys are added (no child-context
-  copy per record). Check it still does nothing else then.
+  copy per record); then `record_tee`, if set, gets the record (the SDK's loop feeding `calls`;
+  the batch loop hands it whole batches). Check it still does nothing else then, and that the
+  SDK's loop still calls it for every record, selected or not.
 - `_write_record_message`: goes to `write_record`, then marks a STATE due as the SDK's does
   (`state_manager.is_flushed`, below); `sdk_write_record_message` is the SDK's. Check the
   RECORD message it builds (tests/test_fast_path.py compares both).
@@ -67,8 +72,9 @@ being a dataclass whose `to_dict` writes the catalog's schemas: tests/test_singe
 fails when that changes.
 
 The public-named hooks defined here, which the rest of the tap uses instead:
-- stream: `use_batch_loop`, `record_batches`, `emit_batch`, `sync_failed`, `end_sync` (the
-  record loop); `write_record`, `sdk_write_record_message`, `stream_version`, `tap` (RECORDs);
+- stream: `use_batch_loop`, `record_batches`, `emit_batch`, `sync_failed`, `end_sync`,
+  `record_tee`, `written_by_other_streams`, `sync_sources` (the record loop); `write_record`,
+  `sdk_write_record_message`, `stream_version`, `tap` (RECORDs);
   `write_state_message`, `mark_state_unflushed`, `finalize_partition_state` (STATE);
   `send_request`, `log_request_duration` (requests);
 - tap: `check_settings` (config), `stream_failed` (a stream's failure: raised by default).
@@ -113,6 +119,9 @@ class SDKStream(RESTStream[t.Any]):
     # -- the record loop -----------------------------------------------------------------
 
     batching = False  # this sync runs the batch loop (set as it starts)
+    # Writes other streams' records made of a batch of this stream's records (the unified
+    # `calls`), after the batch's own; None: none (no per-record step at all).
+    record_tee: t.Callable[[list[dict[str, t.Any]]], None] | None = None
 
     def _sync_records(
         self, context: Context | None = None, *, write_messages: bool = True
@@ -121,7 +130,9 @@ class SDKStream(RESTStream[t.Any]):
         `sync_failed`, and `end_sync` runs whatever happened."""
         self.batching = write_messages and self.use_batch_loop(context)
         try:
-            if self.batching:
+            if self.written_by_other_streams():
+                self.sync_sources()
+            elif self.batching:
                 self._sync_in_batches()
             else:
                 yield from super()._sync_records(context, write_messages=write_messages)
@@ -143,15 +154,17 @@ class SDKStream(RESTStream[t.Any]):
                 timer.with_context(partition)
                 context = partition or None
                 state_context = self._get_state_partition_context(context)
-                self._write_starting_replication_value(context)
+                if self.selected:  # else its state is not touched: read only for other streams
+                    self._write_starting_replication_value(context)
                 for batch in self.record_batches(context):
                     before = written
                     written = self.emit_batch(batch, context, state_context, written)
                     record_counter.increment(written - before)
-                if context == state_context:
+                if context == state_context and self.selected:
                     self._finalize_state(self.get_context_state(context))
-        self._finalize_state(self.stream_state)
-        self._write_state_message()
+        if self.selected:
+            self._finalize_state(self.stream_state)
+            self._write_state_message()
 
     def _sync_batches(self, batch_config: BatchConfig, context: Context | None = None) -> None:
         """The SDK's: a STATE after each BATCH message; then one for the windows read after
@@ -170,6 +183,14 @@ class SDKStream(RESTStream[t.Any]):
             if encoding.format == "jsonl" and encoding.compression != "gzip":
                 encoding = replace(encoding, compression="gzip")
             yield encoding, manifest
+
+    def written_by_other_streams(self) -> bool:
+        """Whether other streams' syncs write this stream's records (the unified `calls`):
+        then its sync runs `sync_sources` instead of a record loop. No by default."""
+        return False
+
+    def sync_sources(self) -> None:
+        """What a stream written by other streams does in its own sync (see above)."""
 
     def use_batch_loop(self, context: Context | None) -> bool:
         """Whether this sync may run the batch loop instead of the SDK's; never by default."""
@@ -205,9 +226,11 @@ class SDKStream(RESTStream[t.Any]):
         in every record already); its child-context walk copies a dict per record."""
         if self.child_streams:
             super()._process_record(record, child_context, partition_context)
-            return
-        for key, value in (partition_context or {}).items():
-            record.setdefault(key, value)
+        else:
+            for key, value in (partition_context or {}).items():
+                record.setdefault(key, value)
+        if self.record_tee is not None:  # other streams made of this one's records (`calls`)
+            self.record_tee([record])
 
     def _write_record_message(self, record: dict[str, t.Any]) -> None:
         self.write_record(record)

@@ -8,6 +8,7 @@ from singer_sdk import typing as th
 
 from tap_callcdr.core.errors import ConfigError
 from tap_callcdr.core.vendor import VendorSpec
+from tap_callcdr.vendors.generic.calls import to_call
 from tap_callcdr.vendors.generic.stream import GenericCDRStream
 
 
@@ -31,4 +32,5 @@ VENDOR = VendorSpec(
         th.Property("destnumber", th.StringType, description="Only calls to this number"),
     ),
     check_account=check_account,
+    calls=to_call,
 )  # fmt: skip

@@ -8,6 +8,7 @@ from singer_sdk import typing as th
 
 from tap_callcdr.core.errors import ConfigError
 from tap_callcdr.core.vendor import VendorSpec
+from tap_callcdr.vendors.tencent.calls import to_call
 from tap_callcdr.vendors.tencent.stream import TencentCDRStream
 
 CREDENTIALS = {"id": "the id of the getCdr URL", "app_id": "the appId"}
@@ -41,4 +42,5 @@ VENDOR = VendorSpec(
     ),
     check_account=check_account,
     wire_secrets=("appId",),  # the app_id, as the request body names it
+    calls=to_call,
 )  # fmt: skip
