@@ -90,7 +90,8 @@ CALLS = "calls"
 # TIMESTAMP in target-duckdb), and so are the bounds.
 CALLS_BY_VENDOR_AND_STATUS = (
     "SELECT vendor, status, count(*) AS calls FROM {table} "
-    "WHERE started_at > ? AND started_at <= ? GROUP BY vendor, status ORDER BY vendor, status"
+    "WHERE started_at > TIMESTAMP '{since}' AND started_at <= TIMESTAMP '{now}' "
+    "GROUP BY vendor, status ORDER BY vendor, status"
 )
 
 
@@ -184,15 +185,14 @@ def show_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> int:
 
 def show_calls_last_day(con: duckdb.DuckDBPyConnection, schema: str, now: dt.datetime) -> None:
     """The demo query's answer: one line per vendor, its calls per status over the last day."""
-    since = now - dt.timedelta(days=1)
-    bounds = [moment.astimezone(dt.UTC).replace(tzinfo=None) for moment in (since, now)]
-    query = CALLS_BY_VENDOR_AND_STATUS.format(table=qualified(con, schema, CALLS))
+    end = now.astimezone(dt.UTC).replace(tzinfo=None)
+    bounds = {"since": end - dt.timedelta(days=1), "now": end}
     counts: dict[str, dict[str, int]] = {}
-    for vendor, status, calls in con.execute(query, bounds).fetchall():
+    query = CALLS_BY_VENDOR_AND_STATUS.format(table=qualified(con, schema, CALLS), **bounds)
+    for vendor, status, calls in con.execute(query).fetchall():
         counts.setdefault(vendor, {})[status] = calls
-    print(f"\n  calls per vendor and status, started in the last day ({bounds[0]:%Y-%m-%d %H:%M} .. "
-          f"{bounds[1]:%Y-%m-%d %H:%M} UTC):")
-    print(f"    {CALLS_BY_VENDOR_AND_STATUS.format(table=CALLS)}")
+    print("\n  calls per vendor and status, started in the last day (UTC):")
+    print(f"    {CALLS_BY_VENDOR_AND_STATUS.format(table=f'{schema}.{CALLS}', **bounds)}")
     if not counts:
         print("    none")
     statuses = [*STATUSES, *sorted({s for row in counts.values() for s in row} - set(STATUSES))]

@@ -47,9 +47,12 @@ def show(db: Path, *args: str) -> list[str]:
 
 def test_calls_per_vendor_and_status_over_the_last_day(tmp_path: Path) -> None:
     lines = show(landed(tmp_path / "w.duckdb"), "--now", "2026-11-30T15:00:00+08:00")
-    start = lines.index("  calls per vendor and status, started in the last day "
-                        "(2026-11-29 07:00 .. 2026-11-30 07:00 UTC):")  # fmt: skip
-    assert lines[start + 1].strip().startswith("SELECT vendor, status, count(*) AS calls FROM calls")
+    start = lines.index("  calls per vendor and status, started in the last day (UTC):")
+    assert lines[start + 1] == (
+        "    SELECT vendor, status, count(*) AS calls FROM callcdr.calls WHERE started_at > "
+        "TIMESTAMP '2026-11-29 07:00:00' AND started_at <= TIMESTAMP '2026-11-30 07:00:00' "
+        "GROUP BY vendor, status ORDER BY vendor, status"
+    )
     assert lines[start + 2 :] == [
         "    itnio    total=3  answered=2  failed=1",
         "    yeastar  total=4  answered=1  no_answer=2  busy=1",
