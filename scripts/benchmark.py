@@ -5,6 +5,7 @@ a test: speed is measured here, never by timed tests). Prints one table, one row
     .venv/bin/python scripts/benchmark.py --also trust_record_types=true   # full: ~16 min, 2 cores
     .venv/bin/python scripts/benchmark.py --quick                          # smoke: ~1.5 min
     .venv/bin/python scripts/benchmark.py --streams generic_cdr,yeastar_cdr --calls 50000
+    .venv/bin/python scripts/benchmark.py --calls-stream --rss-sizes 0 --latency 0 --repeat 3  # docs/calls.md
     .venv/bin/python scripts/benchmark.py --streams generic_cdr,yeastar_cdr --rss-sizes 200000 \
         --latency 0 --pipeline --batch --repeat 2                           # docs/pipeline.md
 
@@ -360,11 +361,14 @@ def least_requests(stream: str, records: int, span: dt.timedelta, cap: int) -> i
 _catalogs: dict[str, str] = {}
 
 
-def catalog_for(stream: str, config_path: Path, workdir: Path) -> list[str]:
-    """ITNIO has two streams on one config: select only the measured one."""
-    if VENDOR[stream] != "itnio":
+def catalog_for(stream: str, config_path: Path, workdir: Path, *, calls: bool = False) -> list[str]:
+    """ITNIO has two streams on one config: select only the measured one; with `calls`, the
+    unified `calls` stream too (--calls-stream)."""
+    if VENDOR[stream] != "itnio" and not calls:
         return []
-    if stream not in _catalogs:
+    selected = {stream, "calls"} if calls else {stream}
+    key = ",".join(sorted(selected))
+    if key not in _catalogs:
         out = subprocess.run(
             [str(BIN / "tap-callcdr"), "--config", str(config_path), "--discover"],
             capture_output=True, text=True, check=True,
@@ -373,17 +377,19 @@ def catalog_for(stream: str, config_path: Path, workdir: Path) -> list[str]:
         for entry in catalog["streams"]:
             for meta in entry["metadata"]:
                 if meta["breadcrumb"] == []:
-                    meta["metadata"]["selected"] = entry["tap_stream_id"] == stream
-        _catalogs[stream] = json.dumps(catalog)
-    path = workdir / f"catalog-{stream}.json"
-    path.write_text(_catalogs[stream])
+                    meta["metadata"]["selected"] = entry["tap_stream_id"] in selected
+        _catalogs[key] = json.dumps(catalog)
+    path = workdir / f"catalog-{key}.json"
+    path.write_text(_catalogs[key])
     return ["--catalog", str(path)]
 
 
-def run_tap(sim: Sim, config: dict[str, Any], workdir: Path) -> Run:
+def run_tap(sim: Sim, config: dict[str, Any], workdir: Path, *, calls: bool = False) -> Run:
+    """The tap on the stream (and `calls` with it); records: the stream's own."""
     path = workdir / "tap.json"
     path.write_text(json.dumps(config))
-    args = [str(BIN / "tap-callcdr"), "--config", str(path), *catalog_for(sim.stream, path, workdir)]
+    catalog = catalog_for(sim.stream, path, workdir, calls=calls)
+    args = [str(BIN / "tap-callcdr"), "--config", str(path), *catalog]
     sim.take_requests()
     seconds, rss, cpu, stderr = run_measured(args)
     services = sim.take_requests()
@@ -451,6 +457,8 @@ class Result:
     least: int = 0
     windows: int = 0
     pipeline: Pipeline | None = None  # --pipeline
+    alone: Run | None = None  # --calls-stream: the stream alone, then with `calls` (best of --repeat)
+    with_calls: Run | None = None
 
 
 def measure(stream: str, args: argparse.Namespace, workdir: Path, house: Warehouse | None) -> Result:
@@ -465,6 +473,8 @@ def measure(stream: str, args: argparse.Namespace, workdir: Path, house: Warehou
             if result.floor is None or floor.seconds < result.floor.seconds:
                 result.floor = floor
         result.main = best
+        if args.calls_stream:
+            measure_calls(sim, result, args, workdir)
         for key, value in args.also:
             log(f"{stream}: tap again with {key}={json.dumps(value)}")
             result.also[key] = run_tap(sim, sim.tap_config(1, result.hours, **{key: value}), workdir)
@@ -495,6 +505,41 @@ def measure(stream: str, args: argparse.Namespace, workdir: Path, house: Warehou
             for count in args.accounts:
                 result.latency[count] = run_tap(sim, sim.tap_config(count, hours), workdir)
     return result
+
+
+def measure_calls(sim: Sim, result: Result, args: argparse.Namespace, workdir: Path) -> None:
+    """--calls-stream: the stream alone and with `calls` selected next to it, alternately
+    (--repeat pairs, the fastest of each), on the same data and requests."""
+    log(f"{sim.stream}: tap alone and with calls, {args.repeat} pair(s)")
+    config = sim.tap_config(1, result.hours)
+    for _ in range(args.repeat):
+        alone = run_tap(sim, config, workdir)
+        both = run_tap(sim, config, workdir, calls=True)
+        if result.alone is None or alone.seconds < result.alone.seconds:
+            result.alone = alone
+        if result.with_calls is None or both.seconds < result.with_calls.seconds:
+            result.with_calls = both
+
+
+def report_calls(results: list[Result]) -> None:
+    """The cost of also emitting `calls` (docs/calls.md): the stream's records/s alone and
+    with `calls`, their ratio, and the same on CPU seconds a record."""
+    print()
+    print(f"{'-- --calls-stream: the stream alone and with calls ':-<86}")
+    print(f"{'stream':<16}{'records':>9}{'alone r/s':>11}{'+calls r/s':>12}{'ratio':>7}"
+          f"{'alone us/rec':>14}{'+calls us/rec':>15}{'cpu ratio':>10}  requests")  # fmt: skip
+    for r in results:
+        alone, both = r.alone, r.with_calls
+        if alone is None or both is None or not alone.records:
+            continue
+        cpu1, cpu2 = alone.cpu / alone.records * 1e6, both.cpu / both.records * 1e6
+        same = "same" if alone.services == both.services else f"{alone.seen} vs {both.seen}"
+        print(f"{r.stream:<16}{alone.records:>9}{alone.rate:>11.0f}{both.rate:>12.0f}"
+              f"{both.rate / alone.rate:>7.2f}{cpu1:>14.1f}{cpu2:>15.1f}"
+              f"{cpu1 / cpu2:>10.2f}  {same}")  # fmt: skip
+    print("ratio = records/s with calls / alone (wall clock; the records counted are the "
+          "stream's own, each also emitted as a call); cpu ratio = the same on the tap's CPU "
+          "seconds (its row workers' included); requests: the simulator's log, alone vs with calls")
 
 
 # -- the pipeline (--pipeline, --batch): the tap into target-postgres -----------------------------
@@ -795,6 +840,8 @@ def report(results: list[Result], args: argparse.Namespace, elapsed: float, tree
     idle = [f"{r.stream} {fmt_services(r.idle)}" for r in results if r.idle]
     if idle:
         print("idle requests by service: " + "; ".join(idle))
+    if args.calls_stream:
+        report_calls(results)
     if args.pipeline:
         report_pipeline(results, args)
     for line in WARNINGS + findings(results, args):
@@ -917,6 +964,9 @@ def main() -> None:
         help="with --pipeline: also the tap with batch_config (jsonl; parquet with pyarrow) into it")
     add("--target-postgres", default=str(MELTANO_TARGET),
         help="the target-postgres executable (default: the project's, from `meltano install`)")
+    add("--calls-stream", action="store_true",
+        help="also the tap alone and with the unified `calls` selected next to the stream\n"
+        "(--repeat pairs, alternately): records/s and CPU a record of each, and the ratio")
     add("--quick", action="store_true", help="small sizes, 7 days: a smoke run of about 2 min")
     args = parser.parse_args()
     if args.quick:

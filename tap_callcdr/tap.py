@@ -19,7 +19,7 @@ from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, Retriabl
 from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_callcdr.core.account import account_zone
-from tap_callcdr.core.callstream import CallsStream
+from tap_callcdr.core.callstream import CALLS, CallsStream
 from tap_callcdr.core.catalog import keep_declared_keywords
 from tap_callcdr.core.errors import (
     AccountsFailedError,
@@ -109,6 +109,12 @@ class TapCallCDR(SDKTap):
         use_singer_decimal's precision and scale reach the SCHEMA messages)."""
         keep_declared_keywords(self.catalog, {name: s.schema for name, s in self.streams.items()})
         super().setup_mapper()
+        calls = self.streams.get(CALLS)
+        if calls is not None and not calls.selected:
+            # The mapper keeps only a stream's selected properties, none of a deselected one's;
+            # `calls`, not selected by default, is selected after this by a dry run (`--test`,
+            # the SDK's standard tests), which would write it with that empty schema.
+            self.mapper.register_raw_stream_schema(CALLS, calls.schema, calls.primary_keys)
 
     def load_state(self, state: dict[str, t.Any]) -> None:
         """The SDK's, on a state checked first (statecheck.py): a bookmark that cannot be

@@ -82,9 +82,16 @@ def test_about_declares_secrets_secret() -> None:
 
 
 def test_discover_lists_the_configured_streams(sim: Simulator) -> None:
+    """The vendor's streams, and the unified `calls` (its vendor has a mapping), which is
+    not selected unless asked for."""
     catalog = json.loads(run_cli_stdout(tap_config(sim), "--discover"))
-    [entry] = catalog["streams"]
-    assert entry["tap_stream_id"] == STREAM
+    entries = {entry["tap_stream_id"]: entry for entry in catalog["streams"]}
+    assert set(entries) == {STREAM, "calls"}
+    calls = entries["calls"]
+    assert calls["key_properties"] == ["vendor", "account", "call_id"]
+    [root] = [m["metadata"] for m in calls["metadata"] if m["breadcrumb"] == []]
+    assert root["selected-by-default"] is False
+    entry = entries[STREAM]
     assert entry["key_properties"] == ["account", "id"]
     assert entry["replication_key"] == "starttime"
     assert entry["schema"]["properties"]["starttime"]["format"] == "date-time"

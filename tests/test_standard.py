@@ -20,7 +20,9 @@ from vendors import TESTED, VendorUnderTest
 
 from tap_callcdr.tap import TapCallCDR
 
-SUITE = SuiteConfig(ignore_no_records=False)
+# `calls` has fields a vendor never fills (generic has no cost): the SDK's test of such a
+# field's type has no value to test. test_calls_stream.py checks that every vendor's calls land.
+SUITE = SuiteConfig(ignore_no_records=False, ignore_no_records_for_streams=["calls"])
 ACCOUNTS = ["hq", "branch"]
 
 # The SDK builds its test classes at import time, so the simulators must already be up.
