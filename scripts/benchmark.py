@@ -459,6 +459,7 @@ class Result:
     pipeline: Pipeline | None = None  # --pipeline
     alone: Run | None = None  # --calls-stream: the stream alone, then with `calls` (best of --repeat)
     with_calls: Run | None = None
+    calls_also: dict[str, Run] = field(default_factory=dict)  # with `calls` and an --also setting
 
 
 def measure(stream: str, args: argparse.Namespace, workdir: Path, house: Warehouse | None) -> Result:
@@ -519,9 +520,13 @@ def measure_calls(sim: Sim, result: Result, args: argparse.Namespace, workdir: P
             result.alone = alone
         if result.with_calls is None or both.seconds < result.with_calls.seconds:
             result.with_calls = both
+        for key, value in args.also:
+            run = run_tap(sim, sim.tap_config(1, result.hours, **{key: value}), workdir, calls=True)
+            if key not in result.calls_also or run.seconds < result.calls_also[key].seconds:
+                result.calls_also[key] = run
 
 
-def report_calls(results: list[Result]) -> None:
+def report_calls(results: list[Result], args: argparse.Namespace) -> None:
     """The cost of also emitting `calls` (docs/calls.md): the stream's records/s alone and
     with `calls`, their ratio, and the same on CPU seconds a record."""
     print()
@@ -537,6 +542,11 @@ def report_calls(results: list[Result]) -> None:
         print(f"{r.stream:<16}{alone.records:>9}{alone.rate:>11.0f}{both.rate:>12.0f}"
               f"{both.rate / alone.rate:>7.2f}{cpu1:>14.1f}{cpu2:>15.1f}"
               f"{cpu1 / cpu2:>10.2f}  {same}")  # fmt: skip
+        for key, run in r.calls_also.items():
+            cpu3 = run.cpu / max(run.records, 1) * 1e6
+            label = f"  +calls, {key}={json.dumps(dict(args.also)[key])}"
+            print(f"{label:<36}{run.rate:>12.0f}{run.rate / alone.rate:>7.2f}{'':>14}"
+                  f"{cpu3:>15.1f}{cpu1 / max(cpu3, 1e-9):>10.2f}")  # fmt: skip
     print("ratio = records/s with calls / alone (wall clock; the records counted are the "
           "stream's own, each also emitted as a call); cpu ratio = the same on the tap's CPU "
           "seconds (its row workers' included); requests: the simulator's log, alone vs with calls")
@@ -841,7 +851,7 @@ def report(results: list[Result], args: argparse.Namespace, elapsed: float, tree
     if idle:
         print("idle requests by service: " + "; ".join(idle))
     if args.calls_stream:
-        report_calls(results)
+        report_calls(results, args)
     if args.pipeline:
         report_pipeline(results, args)
     for line in WARNINGS + findings(results, args):

@@ -108,13 +108,20 @@ class TapCallCDR(SDKTap):
         """The SDK's, on a catalog that kept the keywords the streams declare (catalog.py:
         use_singer_decimal's precision and scale reach the SCHEMA messages)."""
         keep_declared_keywords(self.catalog, {name: s.schema for name, s in self.streams.items()})
-        super().setup_mapper()
         calls = self.streams.get(CALLS)
-        if calls is not None and not calls.selected:
-            # The mapper keeps only a stream's selected properties, none of a deselected one's;
-            # `calls`, not selected by default, is selected after this by a dry run (`--test`,
-            # the SDK's standard tests), which would write it with that empty schema.
-            self.mapper.register_raw_stream_schema(CALLS, calls.schema, calls.primary_keys)
+        if calls is None or calls.selected:
+            super().setup_mapper()
+            return
+        # The mapper keeps only the selected properties of a stream, none of a deselected one's.
+        # `calls` is not selected by default: a map naming it would fail on its keys, and a
+        # dry run (`--test`, the SDK's standard tests), which selects it after this, would
+        # write it with no properties. So the mapper is set up as if it were selected.
+        was = calls.metadata.root.selected
+        calls.selected = True
+        try:
+            super().setup_mapper()
+        finally:
+            calls.selected = was
 
     def load_state(self, state: dict[str, t.Any]) -> None:
         """The SDK's, on a state checked first (statecheck.py): a bookmark that cannot be

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import io
 import json
 import ssl
@@ -20,6 +21,7 @@ import pytest
 from callcdr_simulator import Simulator, simulator_tls
 from e2e_truth import DAYS, expected_rows, identity
 from harness import parse_messages
+from test_meltano_settings import documented_map
 from vendors import STREAMS, TESTED
 
 from tap_callcdr.core.calls import CORE_FIELDS, MAPPED_FIELDS
@@ -151,6 +153,12 @@ def test_each_selection_emits_what_is_selected_in_order(runs: dict, case: str) -
     assert emitted == set(CASES[case])
     schemas = {m["stream"]: i for i, m in enumerate(messages) if m["type"] == "SCHEMA"}
     assert set(schemas) == emitted
+    assert_no_state_before_its_data(messages, schemas)
+
+
+def assert_no_state_before_its_data(messages: list[dict], schemas: dict[str, int]) -> None:
+    """No RECORD after a STATE whose bookmark of the record's partition is past its start
+    (a first run reads windows oldest first); each after its stream's SCHEMA."""
     bookmarks: dict[tuple[str, tuple], str] = {}
     for index, message in enumerate(messages):
         if message["type"] == "STATE":
@@ -286,3 +294,48 @@ def test_cost_is_money_like_the_vendor_streams(sims: dict[str, Simulator]) -> No
     assert text["format"] == "x-singer.decimal" and "string" in text["type"]
     assert (text["precision"], text["scale"]) == (38, 18)
 
+
+
+def test_the_documented_pii_map_hashes_the_numbers_of_calls(runs: dict, sims: dict[str, Simulator]) -> None:
+    """A vendor stream's map does not reach `calls`, which has its own entry in docs/meltano.md's
+    map: its numbers are hashed, and Yeastar's call_id and source_key (its row_id) as that map
+    hashes yeastar_cdr's row_id; nothing else changes."""
+    salt = "pepper"
+    stream_maps = {CALLS: documented_map()[CALLS]}
+    config = tap_config(sims, stream_maps=stream_maps, stream_map_config={"hash_salt": salt})
+    mapped = records(run(config, [*SOURCES, CALLS]), CALLS)
+
+    def hashed(call: dict[str, t.Any]) -> dict[str, t.Any]:
+        fields = ["caller", "callee"] + (["call_id", "source_key"] if call["vendor"] == "yeastar" else [])
+        return {**call, **{f: hashlib.md5((salt + call[f]).encode()).hexdigest() for f in fields if call[f]}}
+
+    plain = records(runs["both"][0], CALLS)
+    assert any(call["caller"] for call in plain), "no number to hash: proves nothing"
+    assert by_pk(mapped) == by_pk([hashed(call) for call in plain])
+
+
+def test_with_batch_config_calls_come_as_records_before_the_state_after_their_batch(
+    runs: dict, sims: dict[str, Simulator], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """BATCH files for the vendor streams (several a stream), RECORDs for `calls`: the same
+    calls, each before the first STATE that follows its vendor stream's BATCH covering it."""
+    root = tmp_path_factory.mktemp("batches")
+    batches = {"encoding": {"format": "jsonl"}, "storage": {"root": root.as_uri()}, "batch_size": 100}
+    messages = run(tap_config(sims, batch_config=batches), [*SOURCES, CALLS])
+    assert {m["stream"] for m in messages if m["type"] == "BATCH"} == set(SOURCES)
+    assert not [m for m in messages if m["type"] == "RECORD" and m["stream"] != CALLS]
+    assert by_pk(records(messages, CALLS)) == by_pk(records(runs["both"][0], CALLS))
+    schemas = {m["stream"]: i for i, m in enumerate(messages) if m["type"] == "SCHEMA"}
+    assert_no_state_before_its_data(messages, schemas)
+
+
+def test_row_workers_stay_off_while_calls_is_teed(sims: dict[str, Simulator]) -> None:
+    """Teeing needs every record as a dict: a worker's encoded lines would be decoded again
+    (measured: as much CPU or more, slower; docs/calls.md). Without calls they start."""
+    config = tap_config(sims, row_workers=2)
+    workers = [s for s in SOURCES if getattr(TapCallCDR(config=config).streams[s], "row_task", None)]
+    assert workers, "no vendor with row workers: proves nothing"
+    alone = TapCallCDR(config=config, catalog=catalog(config, SOURCES)).streams
+    teed = TapCallCDR(config=config, catalog=catalog(config, [*SOURCES, CALLS])).streams
+    assert all(alone[s].row_worker_count(2) > 0 for s in workers)
+    assert all(teed[s].row_worker_count(2) == 0 for s in workers)

@@ -55,6 +55,7 @@ from vendors import STREAMS, TESTED
 pytestmark = pytest.mark.e2e
 
 STREAM = "generic_cdr"  # the loader-only tests' hand-made stream
+CALLS = "calls"  # the unified stream (docs/calls.md), selected by Meltano's default select
 
 
 def new_schema(prefix: str) -> str:
@@ -136,10 +137,10 @@ def landing(
         meltano.check("run", "tap-callcdr", "target-postgres", env=meltano.env(work, **tap, **target))
 
     def fetch() -> dict[str, Rows]:
-        return {stream: fetch_rows(postgres.url, schema, stream) for stream in STREAMS}
+        return {stream: fetch_rows(postgres.url, schema, stream) for stream in [*STREAMS, CALLS]}
 
     with landed_twice(simulator_launcher, work, schema, run, fetch, reread=True) as landing:
-        landing.types = {s: column_types(postgres.url, schema, s) for s in STREAMS}
+        landing.types = {s: column_types(postgres.url, schema, s) for s in [*STREAMS, CALLS]}
         landing.states = meltano.check("state", "list", env=meltano.env(work)).stdout
         yield landing
 
@@ -157,6 +158,29 @@ def test_first_run_lands_every_record_once_in_utc(landing: Landing, stream: str)
 @ALL_STREAMS
 def test_second_run_lands_exactly_the_new_calls(landing: Landing, stream: str) -> None:
     check_second_run(landing, stream, landed_exactly)
+
+
+@pytest.mark.parametrize("run", [1, 2])
+def test_calls_land_one_row_per_vendor_row_at_its_instant(landing: Landing, run: int) -> None:
+    """Meltano selects every stream, `calls` too: each vendor row (held against the
+    simulators' truth above) has exactly one `calls` row, joined back by source_stream and
+    source_key, started at the vendor row's instant, once per primary key; none is left over."""
+    rows = landing.rows1 if run == 1 else landing.rows2
+    calls = rows[CALLS]
+    assert len({(c["vendor"], c["account"], c["call_id"]) for c in calls}) == len(calls)
+    joined = {(c["source_stream"], c["account"], c["source_key"]): c for c in calls}
+    assert len(joined) == len(calls), "two calls rows join back to one vendor row"
+    for stream, (vendor, landing_of) in STREAMS.items():
+        [key] = [column for column in landing_of.key if column != "account"]
+        for row in rows[stream]:
+            call = joined.pop((stream, row["account"], str(row[key])), None)
+            assert call is not None, f"{stream} row {row['account']}/{row[key]} has no calls row"
+            assert call["vendor"] == vendor.name
+            assert as_utc(call["started_at"]) == as_utc(row[landing_of.replication_key])
+    assert not joined, f"calls rows of no vendor row: {list(joined)[:3]}"
+    types = landing.types[CALLS]
+    assert types["started_at"] == types["ended_at"] == "timestamp without time zone"
+    assert types["duration_seconds"] == "bigint" and types["cost"] == "numeric"
 
 
 def test_state_is_saved(landing: Landing) -> None:

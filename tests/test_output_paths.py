@@ -148,7 +148,7 @@ def test_discover_lists_every_stream(sim: Simulator, tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr.decode()
     catalog = json.loads(done.stdout)
-    assert sorted(entry["tap_stream_id"] for entry in catalog["streams"]) == sorted(STREAMS)
+    assert sorted(entry["tap_stream_id"] for entry in catalog["streams"]) == sorted([*STREAMS, "calls"])
 
 
 @pytest.mark.parametrize("batch", [False, True], ids=["records", "batch_config"])
@@ -183,7 +183,8 @@ def test_test_mode_reports_every_failed_account_and_tests_every_stream(sim: Simu
 def test_test_schema_prints_the_schema_of_every_stream(sim: Simulator) -> None:
     run = run_cli(every_vendor(sim), extra=["--test=schema"])
     assert run.returncode == 0, run.stderr
-    assert sorted(m["stream"] for m in run.messages if m["type"] == "SCHEMA") == sorted(STREAMS)
+    schemas = sorted(m["stream"] for m in run.messages if m["type"] == "SCHEMA")
+    assert schemas == sorted([*STREAMS, "calls"])  # calls too: the SDK selects every stream here
     assert all(m["type"] == "SCHEMA" for m in run.messages)
 
 

@@ -123,7 +123,7 @@ def test_the_sdk_capability_settings_stay_accepted(sim: Simulator) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = write_json(Path(tmp, "config.json"), {**tap_config(sim), **builtin})
         catalog = json.loads(run_stdout(["--config", path, "--discover"]))
-    assert [entry["tap_stream_id"] for entry in catalog["streams"]] == [STREAM]
+    assert {entry["tap_stream_id"] for entry in catalog["streams"]} == {STREAM, "calls"}
     unbatched = {name: value for name, value in builtin.items() if name != "batch_config"}
     synced = run_cli({**tap_config(sim, "hq", days=1), **unbatched})
     assert synced.returncode == 0, synced.stderr
@@ -218,7 +218,7 @@ def test_readme_shows_an_account_of_every_vendor_that_the_tap_accepts() -> None:
     for vendor, account in shown:
         config.setdefault(f"{vendor}_accounts", []).append(account)
     tap = TapCallCDR(config=config, validate_config=True, parse_env_config=False)
-    assert {stream.name for stream in tap.discover_streams()} == set(STREAMS)
+    assert {stream.name for stream in tap.discover_streams()} == {*STREAMS, "calls"}
 
 
 # -- item 5: --discover is one line too ----------------------------------------------------

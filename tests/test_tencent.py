@@ -538,8 +538,10 @@ def test_credentials_are_declared_secret_and_the_stream_keyed() -> None:
 
 
 def test_discover_declares_keys_and_replication_key(sim: Simulator) -> None:
-    [entry] = TapCallCDR(config=config(sim)).catalog_dict["streams"]
-    assert entry["tap_stream_id"] == STREAM and list(entry["key_properties"]) == ["account", "callId"]
+    entries = {e["tap_stream_id"]: e for e in TapCallCDR(config=config(sim)).catalog_dict["streams"]}
+    assert set(entries) == {STREAM, "calls"}  # calls: the unified stream (docs/calls.md)
+    entry = entries[STREAM]
+    assert list(entry["key_properties"]) == ["account", "callId"]
     assert entry["replication_key"] == "startSrcCallTime"
 
 

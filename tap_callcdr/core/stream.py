@@ -319,7 +319,9 @@ class CDRStream(LeanRecordPath, t.Generic[A]):
     def row_worker_count(self, accounts: int) -> int:
         """Row worker processes for a sync of `accounts` accounts, within `row_worker_limit`
         (as many as the vendor's cut can use); only the batch loop takes what they make."""
-        if self.row_task is None or self.row_cut is None:
+        if self.row_task is None or self.row_cut is None or self.calls_tee is not None:
+            # Teeing `calls` needs every record as a dict: a worker's encoded lines would be
+            # decoded again, which measured as much CPU or more, and slower (docs/calls.md).
             return 0
         at_once = min(int(self.config.get("parallel_accounts", 4)), accounts)
         return self.row_cut.workers_for(self.row_worker_limit(), at_once)

@@ -21,7 +21,6 @@ and without the shortcuts.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import typing as t
 from collections.abc import Iterable, Iterator
@@ -33,7 +32,6 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 
 from tap_callcdr.fastpath.conformance import ConformanceCheck
-from tap_callcdr.fastpath.jsonbody import EXACT
 from tap_callcdr.fastpath.sdk import SDKStream
 from tap_callcdr.fastpath.writer import BufferedMsgspecWriter
 
@@ -55,7 +53,6 @@ class EncodedBatch:
 
 
 Batch = list[dict[str, t.Any]] | EncodedBatch  # what an account's thread hands the emitter
-Tee = t.Callable[[list[dict[str, t.Any]]], None]  # SDKStream.record_tee
 
 
 class LeanRecordPath(SDKStream):
@@ -122,8 +119,10 @@ class LeanRecordPath(SDKStream):
         is set just before each periodic STATE, and as the batch ends (or fails) if records
         followed the last one: the same mark wherever it is read, and no step per record."""
         tee = self.record_tee
-        if isinstance(batch, EncodedBatch):
-            return self._emit_encoded(batch, written, tee)
+        if isinstance(batch, EncodedBatch):  # no workers while teeing (CDRStream.row_worker_count)
+            assert tee is None, "a tee takes records, not a worker's encoded lines"
+            writer = t.cast("BufferedMsgspecWriter", self._direct_writer)  # batched: never None here
+            return self._emit_encoded(batch, writer, written)
         if tee is None:
             return self._emit_rows(batch, context, state_context, written)
         if not self.selected:  # read only for the tee's streams
@@ -185,12 +184,9 @@ class LeanRecordPath(SDKStream):
         if written != start and written % self.STATE_MSG_FREQUENCY:
             self.mark_state_unflushed()
 
-    def _emit_encoded(self, batch: EncodedBatch, written: int, tee: Tee | None) -> int:
-        """emit_batch for records a worker encoded: each line into a RECORD, in order; with a
-        tee, the lines are decoded for it too (BATCH_RECORDS at a time, after their RECORDs)."""
-        emit = self.selected
-        writer = t.cast("BufferedMsgspecWriter", self._direct_writer)
-        write = writer.encoded_record_writer(self.name, self.stream_version) if emit else None
+    def _emit_encoded(self, batch: EncodedBatch, writer: BufferedMsgspecWriter, written: int) -> int:
+        """emit_batch for records a worker encoded: each line into a RECORD, in order."""
+        write = writer.encoded_record_writer(self.name, self.stream_version)
         every, start = self.STATE_MSG_FREQUENCY, written
         try:
             with contextlib.ExitStack() as stack:
@@ -198,9 +194,6 @@ class LeanRecordPath(SDKStream):
                 lines: t.Iterable[bytes] = batch.lines.split(b"\n")[:-1]
                 if batch.path:
                     lines = stack.enter_context(batch.path.open("rb"))
-                if tee is not None:
-                    return self._emit_encoded_teed(iter(lines), write, written, tee)
-                assert write is not None, "encoded lines of a stream nothing reads"
                 for line in lines:
                     write(line.rstrip(b"\n"))
                     written += 1
@@ -210,21 +203,6 @@ class LeanRecordPath(SDKStream):
             self._state_due_after(start, written)
             if batch.path:
                 os.unlink(batch.path)
-        return written
-
-    def _emit_encoded_teed(
-        self, lines: t.Iterator[bytes], write: t.Callable[[bytes], None] | None, written: int, tee: Tee
-    ) -> int:
-        """Encoded lines as RECORDs (if this stream is selected), and decoded for the tee."""
-        every = self.STATE_MSG_FREQUENCY
-        while chunk := list(itertools.islice(lines, BATCH_RECORDS)):
-            if write is not None:
-                for line in chunk:
-                    write(line.rstrip(b"\n"))
-                    written += 1
-                    if written % every == 0:
-                        self._periodic_state()
-            tee([EXACT.decode(line) for line in chunk])  # the values the records were built with
         return written
 
     def batch_writer(self) -> t.Callable[[dict[str, t.Any]], None]:
