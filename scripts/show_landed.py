@@ -2,23 +2,29 @@
 """Print what the demo landed in DuckDB: per stream its rows, start-time span, accounts, breakdown.
 
     scripts/show_landed.py [--db output/warehouse.duckdb] [--schema callcdr] [--before N]
+                           [--now 2026-11-30T07:00:00+00:00]
     scripts/show_landed.py --count      # just the total row count (0 if nothing landed yet)
 
 For every table: the row count, the first and last call start (UTC), rows per account, a
 per-direction or per-status breakdown where the stream has one, and how many primary keys
 occur more than once (always 0: loaders upsert). `--before N` (the count taken before the
-run) adds "rows landed this run". The file is opened read-only: it never changes what a
-loader wrote.
+run) adds "rows landed this run". Once the unified `calls` stream has landed, the demo
+query (CALLS_BY_VENDOR_AND_STATUS) follows: its calls per vendor and status over the day
+before `--now` (default: the current time; scripts/demo passes its simulator's clock). The
+file is opened read-only: it never changes what a loader wrote.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+
+from tap_callcdr.core.calls import STATUSES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,7 +78,21 @@ STREAMS = {
         ("account", "row_id"),
         (("type", "direction", {}), ("status", "status", {})),
     ),
+    "calls": StreamView(
+        "every vendor's calls, one shape: docs/calls.md",
+        "started_at",
+        ("vendor", "account", "call_id"),
+        (("vendor", "vendor", {}), ("direction", "direction", {}), ("status", "status", {})),
+    ),
 }
+CALLS = "calls"
+# The demo query: the analyst's first question of the unified table. `started_at` is UTC (a
+# TIMESTAMP in target-duckdb), and so are the bounds.
+CALLS_BY_VENDOR_AND_STATUS = (
+    "SELECT vendor, status, count(*) AS calls FROM {table} "
+    "WHERE started_at > TIMESTAMP '{since}' AND started_at <= TIMESTAMP '{now}' "
+    "GROUP BY vendor, status ORDER BY vendor, status"
+)
 
 
 def tables(con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
@@ -163,7 +183,26 @@ def show_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> int:
     return count
 
 
-def show(db: Path, schema: str, before: int | None) -> int:
+def show_calls_last_day(con: duckdb.DuckDBPyConnection, schema: str, now: dt.datetime) -> None:
+    """The demo query's answer: one line per vendor, its calls per status over the last day."""
+    end = now.astimezone(dt.UTC).replace(tzinfo=None)
+    bounds = {"since": end - dt.timedelta(days=1), "now": end}
+    counts: dict[str, dict[str, int]] = {}
+    query = CALLS_BY_VENDOR_AND_STATUS.format(table=qualified(con, schema, CALLS), **bounds)
+    for vendor, status, calls in con.execute(query).fetchall():
+        counts.setdefault(vendor, {})[status] = calls
+    print("\n  calls per vendor and status, started in the last day (UTC):")
+    print(f"    {CALLS_BY_VENDOR_AND_STATUS.format(table=f'{schema}.{CALLS}', **bounds)}")
+    if not counts:
+        print("    none")
+    statuses = [*STATUSES, *sorted({s for row in counts.values() for s in row} - set(STATUSES))]
+    width = max(map(len, counts), default=0)
+    for vendor, row in sorted(counts.items()):
+        cells = "  ".join(f"{status}={row[status]}" for status in statuses if status in row)
+        print(f"    {vendor:<{width}}  total={sum(row.values())}  {cells}")
+
+
+def show(db: Path, schema: str, before: int | None, now: dt.datetime | None = None) -> int:
     if not db.exists():
         print(f"nothing landed: {db} does not exist")
         return 1
@@ -179,6 +218,8 @@ def show(db: Path, schema: str, before: int | None) -> int:
         missing = sorted(set(STREAMS) - set(names))
         if missing:
             print(f"\n  no table yet for: {', '.join(missing)}")
+        if CALLS in names:
+            show_calls_last_day(con, schema, now or dt.datetime.now(dt.UTC))
     finally:
         con.close()
     if before is not None:
@@ -194,12 +235,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--schema", default="callcdr")
     parser.add_argument("--before", type=int, help="total row count before this run")
     parser.add_argument("--count", action="store_true", help="print the total row count only")
+    parser.add_argument("--now", type=instant, help="end of the demo query's last day (ISO 8601)")
     args = parser.parse_args(argv)
     db = args.db.resolve()
     if args.count:
         print(total_rows(db, args.schema))
         return 0
-    return show(db, args.schema, args.before)
+    return show(db, args.schema, args.before, args.now)
+
+
+def instant(text: str) -> dt.datetime:
+    """An ISO 8601 instant; without an offset, UTC."""
+    moment = dt.datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tap_callcdr.core.times import epoch_to_utc, instant_to_utc, local_to_utc
+from tap_callcdr.core.times import epoch_to_utc, instant_to_utc, local_to_utc, seconds_between, shifted
 from tap_callcdr.core.windows import iso_utc
 
 # DST at 01:00/02:00/03:00, a 30-minute DST (Lord Howe), southern hemisphere, none at all.
@@ -133,3 +133,17 @@ def test_epoch_seconds_match_the_plain_conversion(seconds: int) -> None:
 def test_an_epoch_beyond_the_calendar_is_an_arithmetic_error() -> None:
     with pytest.raises(ArithmeticError):  # convert_fields names the field for these
         epoch_to_utc(10**15)
+
+
+@settings(max_examples=500)
+@given(st.integers(min_value=0, max_value=2**33), st.integers(min_value=-(10**7), max_value=10**7))
+def test_instant_arithmetic_matches_the_plain_conversion(seconds: int, delta: int) -> None:
+    """shifted and seconds_between, on record instants (iso_utc's shape), as datetimes do
+    them; twice each, the second time from the hour remembered; and on an offset's instant."""
+    start = dt.datetime.fromtimestamp(seconds, dt.UTC)
+    end = start + dt.timedelta(seconds=delta)
+    for _ in range(2):
+        assert shifted(iso_utc(start), delta) == iso_utc(end)
+        assert seconds_between(iso_utc(start), iso_utc(end)) == delta
+    shanghai = start.astimezone(dt.timezone(dt.timedelta(hours=8))).isoformat()
+    assert seconds_between(shanghai, iso_utc(end)) == delta

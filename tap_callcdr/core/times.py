@@ -139,9 +139,29 @@ def _remember_epoch_hour(hour: int, head: str) -> None:
 
 def seconds_between(start: str, end: str) -> int:
     """Whole seconds from one record instant ('2025-10-16T09:31:13Z') to another."""
-    return int((parse_instant(end) - parse_instant(start)).total_seconds())
+    return epoch_seconds(end) - epoch_seconds(start)
 
 
 def shifted(instant: str, seconds: int) -> str:
     """A record instant moved by `seconds` (negative: earlier), in the same format."""
-    return iso_utc(parse_instant(instant) + dt.timedelta(seconds=seconds))
+    return epoch_to_utc(epoch_seconds(instant) + seconds)
+
+
+_TAIL_SECONDS = {tail: second for second, tail in enumerate(_EPOCH_TAILS)}  # ':MM:SSZ' -> s
+_hour_epochs: dict[str, int] = {}  # 'YYYY-MM-DDTHH' (UTC) -> epoch seconds at its start
+_EPOCH_UTC = _EPOCH.replace(tzinfo=dt.UTC)
+
+
+def epoch_seconds(instant: str) -> int:
+    """A record instant (iso_utc's shape; any ISO 8601 instant, slower) as epoch seconds:
+    epoch_to_utc's inverse, with the hour read once (a datetime per value was most of a
+    mapping's time)."""
+    base, rest = _hour_epochs.get(instant[:13]), _TAIL_SECONDS.get(instant[13:])
+    if base is not None and rest is not None:
+        return base + rest
+    seconds = (parse_instant(instant) - _EPOCH_UTC) // dt.timedelta(seconds=1)
+    if rest is not None:  # iso_utc's shape: its hour's start is known from now on
+        if len(_hour_epochs) >= _HOURS_KEPT:
+            _hour_epochs.clear()
+        _hour_epochs[instant[:13]] = seconds - rest
+    return seconds
