@@ -153,8 +153,8 @@ class TapCallCDR(SDKTap):
             streams.append(CallsStream(tap=self))
         return streams
 
-    def sync_all(self) -> None:
-        """The SDK's; a sharded run first says how many accounts are its own."""
+    def before_sync(self) -> None:
+        """A sharded run first says how many accounts are its own."""
         count = int(self.config.get("shard_count", 1))
         if count > 1:
             streams = [s for s in self.streams.values() if isinstance(s, CDRStream)]
@@ -162,7 +162,6 @@ class TapCallCDR(SDKTap):
             mine = {(s.vendor, p["account"]) for s in streams for p in s.partitions or []}
             index = int(self.config.get("shard_index", 0))
             self.logger.info("shard %d of %d: %d of %d accounts", index, count, len(mine), len(accounts))
-        super().sync_all()
 
     def stream_failed(self, stream: Stream, error: Exception) -> bool:
         """A stream failed (a vendor down, every account's credentials wrong): True if the

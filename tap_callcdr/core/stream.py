@@ -111,12 +111,6 @@ class CDRStream(LeanRecordPath, t.Generic[A]):
         count, index = int(self.config.get("shard_count", 1)), int(self.config.get("shard_index", 0))
         return [name for name in self.accounts if count == 1 or shard_of(self.vendor, name, count) == index]
 
-    def sync(self, context: Context | None = None) -> None:
-        """The SDK's, unless this shard has none of the stream's accounts: then nothing (the
-        SDK would read one partition-less context)."""
-        if self.accounts_in_shard or not self.accounts:
-            super().sync(context)
-
     def account(self, context: Context | None) -> A:
         """The account of a partition, opened on first use and then kept (post_process asks
         for it per record: one dict lookup)."""

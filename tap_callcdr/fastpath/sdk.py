@@ -8,7 +8,8 @@ each item below (tests/test_fast_path.py compares our record loop with the SDK's
 and call for call).
 
 Overridden on the stream (`singer_sdk.streams.core.Stream`, `.rest.RESTStream`):
-- `_sync_records`: the one override of the record loop. It runs our batch loop
+- `_sync_records`: the one override of the record loop. A stream with no partition to read
+  (`partitions == []`: a shard without its accounts) reads nothing. Otherwise it runs our batch loop
   (`_sync_in_batches`) when `use_batch_loop` says it may, else the SDK's (a stream whose
   records other streams write, `written_by_other_streams`, runs `sync_sources` instead: the
   unified `calls`); it hands a failure to
@@ -51,6 +52,8 @@ Read or called on the stream:
 Overridden on the tap (`singer_sdk.tap_base.Tap`):
 - `_validate_config`: `check_settings` first (errors naming the setting), then the SDK's check.
   Check the Tap still validates there, with `raise_errors`.
+- `sync_all` (public, but marked final): `before_sync` (a sharded run's line), then the SDK's.
+  Check `sync_all` is still the one entry of a sync.
 
 Imported from `singer_sdk.helpers._*` (re-exported here):
 - `helpers._util.load_json`: the JSON reading of the SDK's `invoke` (numbers as Decimal), so
@@ -128,6 +131,8 @@ class SDKStream(RESTStream[t.Any]):
     ) -> t.Generator[dict, t.Any, t.Any]:
         """The SDK's loop, or the batch loop where it would do nothing more; a failure goes to
         `sync_failed`, and `end_sync` runs whatever happened."""
+        if self.partitions == []:  # none to read (a shard without this stream's accounts): the
+            return  # SDK would read one partition-less context
         self.batching = write_messages and self.use_batch_loop(context)
         try:
             if self.written_by_other_streams():
@@ -304,6 +309,13 @@ class SDKTap(Tap):
 
     def check_settings(self) -> None:
         """Checks of the config that raise before the SDK's own; none by default."""
+
+    def sync_all(self) -> None:  # final in the SDK: overridden here only, to call `before_sync`
+        self.before_sync()
+        super().sync_all()
+
+    def before_sync(self) -> None:
+        """What the tap says before its streams sync; nothing by default."""
 
     def stream_failed(self, stream: SDKStream, error: Exception) -> bool:
         """A stream's sync failed with `error` (its `sync_failed`): True if the run goes on
