@@ -339,3 +339,11 @@ def test_row_workers_stay_off_while_calls_is_teed(sims: dict[str, Simulator]) ->
     teed = TapCallCDR(config=config, catalog=catalog(config, [*SOURCES, CALLS])).streams
     assert all(alone[s].row_worker_count(2) > 0 for s in workers)
     assert all(teed[s].row_worker_count(2) == 0 for s in workers)
+
+
+def test_calls_alone_saves_its_progress_as_the_vendor_streams_do(runs: dict) -> None:
+    """A calls-only run (a backfill) writes its STATEs as it reads, by the same rule as the
+    vendor streams, not one at its end: killed half way, it keeps what it read."""
+    states = {case: sum(m["type"] == "STATE" for m in messages) for case, (messages, _) in runs.items()}
+    assert states["vendor streams"] > 2, states
+    assert states["calls alone"] >= states["vendor streams"] / 2, states

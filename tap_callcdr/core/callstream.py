@@ -190,8 +190,6 @@ class CallsTee:
         """A window of the account read completely to `value`: `calls`' bookmark moves there."""
         move_bookmark(self.calls.get_context_state(self.context(account)), self.calls.replication_key, value)
 
-    def state_written(self, *, now: bool) -> None:
-        """A STATE is due (`calls`' bookmark moved); written `now` unless a BATCH goes first."""
+    def state_due(self) -> None:
+        """A STATE is due (`calls`' bookmark moved): the stream's last one includes it."""
         self.calls.mark_state_unflushed()
-        if now:
-            self.calls.write_state_message()

@@ -493,7 +493,8 @@ class CDRStream(LeanRecordPath, t.Generic[A]):
         if tee is not None:
             tee.advance(context["account"], new)
             if not self.selected:  # read only for `calls`: no BATCH of ours to wait for
-                tee.state_written(now=False)
+                tee.state_due()
+                self.mark_state_unflushed()  # the tap's STATE, written through this stream
                 self.state_after_window()
                 return
         state = self.get_context_state(context)
