@@ -70,6 +70,33 @@ def _newer(state: Mapping[str, t.Any], than: Mapping[str, t.Any]) -> bool:
     return mine is not None and (theirs is None or str(mine) > str(theirs))
 
 
+def of_shard(state: State, index: int, count: int, vendor_of: Mapping[str, str]) -> State:
+    """`state` with only the partitions of shard `index` of `count` (tap_callcdr/core/shards.py:
+    by vendor and account; `calls`' partitions by their source stream's vendor): the others'
+    bookmarks are in their own shards' states, and a shard carrying every account's would pay
+    for all of them in each STATE. A partition of a stream not in `vendor_of` is kept."""
+    from tap_callcdr.core.shards import shard_of
+
+    def mine(stream: str, partition: Mapping[str, t.Any]) -> bool:
+        context = partition.get("context") or {}
+        vendor = vendor_of.get(context.get("source_stream", stream))
+        account = context.get("account")
+        return vendor is None or not isinstance(account, str) or shard_of(vendor, account, count) == index
+
+    out = json.loads(json.dumps(state))
+    for stream, stream_state in (out.get("bookmarks") or {}).items():
+        if isinstance(stream_state.get("partitions"), list):
+            stream_state["partitions"] = [p for p in stream_state["partitions"] if mine(stream, p)]
+    return out
+
+
+def stream_vendors() -> dict[str, str]:
+    """Each of the tap's vendor streams and its vendor key (the tap's registry)."""
+    from tap_callcdr.tap import VENDORS
+
+    return {stream.name: spec.key for spec in VENDORS for stream in spec.streams}
+
+
 # ---------------------------------------------------------------- state ids of a pipeline
 
 
@@ -130,6 +157,9 @@ def seed(
     if old:
         own = effective(states.get(state_id) or {})
         new = merged([own, *(effective(states[sid]) for sid in sorted(related))])
+        shard = SHARD_SUFFIX.search(state_id.split(":", 2)[-1]) if mine[1] else None
+        if shard:  # this shard's accounts only: each new shard takes its own
+            new = of_shard(new, int(shard.group(1)), int(shard.group(2)), stream_vendors())
         if new != own or state_id not in states:
             run.set_state(state_id, new)
             done.changed = True

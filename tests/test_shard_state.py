@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import Meltano
 
-from orchestrate.shard_state import effective, layout, main, merged, seed
+from orchestrate.shard_state import effective, layout, main, merged, of_shard, seed, stream_vendors
+from tap_callcdr.core.shards import shard_of
 
 STREAM = "generic_cdr"
 BASE = "dev:tap-callcdr-to-target-postgres"
@@ -119,3 +120,27 @@ def test_the_command_line_says_its_usage_and_a_bad_state_id_in_one_line(
     assert main([f"{BASE}:nightly"]) == 1
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith("shard_state: ") and "nightly" in line
+
+
+def test_a_seeded_shard_keeps_only_its_own_accounts_bookmarks() -> None:
+    """Each new shard takes its accounts' bookmarks (calls' by their source's vendor); the
+    others' ride in their own shards' states, not in every shard's STATEs."""
+    names = [f"pbx{i:02}" for i in range(12)]
+    calls = {"partitions": [
+        {"context": {"source_stream": STREAM, "account": n}, "replication_key_value": "2026-11-10T00:00:00Z"}
+        for n in names
+    ]}  # fmt: skip
+    full = state(*(mark(n, "2026-11-10T00:00:00Z") for n in names)) | {}
+    full["bookmarks"]["calls"] = calls
+    full["bookmarks"]["elsewhere"] = {"partitions": [{"context": {"account": "x"}}]}  # no vendor: kept
+    vendors = stream_vendors()
+    assert vendors[STREAM] == "generic"
+    kept: list[str] = []
+    for index in range(3):
+        mine = of_shard(full, index, 3, vendors)
+        own = sorted(n for n in names if shard_of("generic", n, 3) == index)
+        assert sorted(marks(mine)) == own and 0 < len(own) < 12
+        assert sorted(p["context"]["account"] for p in mine["bookmarks"]["calls"]["partitions"]) == own
+        assert mine["bookmarks"]["elsewhere"] == full["bookmarks"]["elsewhere"]
+        kept += own
+    assert sorted(kept) == names  # each account in exactly one shard's state

@@ -85,6 +85,19 @@ def test_the_shards_read_every_account_once_and_only_their_own(sim: Simulator) -
     assert sorted(read) == sorted(expected(sim))  # each call once, none lost
 
 
+def test_other_shards_bookmarks_ride_along_unwarned_and_unread(
+    sim: Simulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A state holding every account's bookmark (seeded before a re-shard): this shard reads
+    only its own accounts, from their bookmarks, and says nothing of the others'."""
+    full = run_tap(tap_config(sim, days=2)).last_state
+    with caplog.at_level(logging.WARNING):
+        run = run_tap(sharded(sim, 1, 3), state=full)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    mine = {name for name in ACCOUNTS if shard_of("generic", name, 3) == 1}
+    assert {account for account, _ in keys(run.records(STREAM))} <= mine
+
+
 def test_a_shard_without_accounts_of_a_stream_emits_no_record_and_fails_nothing(sim: Simulator) -> None:
     [other] = {0, 1} - {shard_of("generic", "pbx00", 2)}
     run = run_tap(sharded(sim, other, 2, "pbx00"))

@@ -139,7 +139,7 @@ class CallsStream(LeanRecordPath):
 
     @property
     def partitions(self) -> list[dict[str, t.Any]]:
-        return [self.partition(source.name, name) for source in self.sources for name in source.accounts]
+        return [self.partition(s.name, name) for s in self.sources for name in s.accounts_in_shard]
 
     @staticmethod
     def partition(source: str, account: str) -> dict[str, str]:

@@ -94,10 +94,12 @@ def check_stream(stream: Checked, stream_state: dict[str, t.Any]) -> tuple[list[
             shape = ", ".join(f"'{key}': …" for key in keys)
             ignored.append(f"a partition of context {context!r} (this stream's is {{{shape}}})")
             continue
-        named = label(keys, context)
-        if {key: context[key] for key in keys} not in stream.partitions:
-            ignored.append(f"the bookmark of {named}, which is not configured")
-        elif value is None:
+        named, partition_context = label(keys, context), {key: context[key] for key in keys}
+        if partition_context not in stream.partitions:
+            if partition_context not in configured(stream):
+                ignored.append(f"the bookmark of {named}, which is not configured")
+            continue  # else another shard's account: its bookmark rides along, untouched
+        if value is None:
             continue  # a partition without a bookmark yet: read from start_date, as on a first run
         elif partition.get("replication_key") != stream.replication_key:
             key = partition.get("replication_key")
@@ -106,6 +108,13 @@ def check_stream(stream: Checked, stream_state: dict[str, t.Any]) -> tuple[list[
             check_value(stream.name, named, value)
             bookmarked.add(named)
     return ignored, bookmarked
+
+
+def configured(stream: Checked) -> list[dict[str, t.Any]]:
+    """Every configured partition of the stream, of this shard or another (`shard_count`)."""
+    if isinstance(stream, CallsStream):
+        return [stream.partition(s.name, name) for s in stream.sources for name in s.accounts]
+    return [{"account": name} for name in stream.accounts]
 
 
 def check_value(stream: str, named: str, value: t.Any) -> None:
