@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import typing as t
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -86,9 +87,21 @@ def shards(config: ShardsConfig, meltano: Meltano) -> Iterator[dg.DynamicOutput[
 
 # A shard that fails (a vendor down, a loader's hiccup) is retried alone; it resumes from its
 # own last saved state. Environment overrides: short waits in tests, longer for a real outage.
+def _number(name: str, default: str, kind: type[int] | type[float]) -> t.Any:
+    """An environment override, or one line naming it (this module loads in Dagster's CLI)."""
+    text = os.environ.get(name, default)
+    try:
+        value = kind(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise SystemExit(f"error: {name}={text!r}: give a number of at least 0 ({kind.__name__})")
+    return value
+
+
 RETRY = dg.RetryPolicy(
-    max_retries=int(os.environ.get("CALLCDR_SHARD_RETRIES", "2")),
-    delay=float(os.environ.get("CALLCDR_SHARD_RETRY_DELAY", "30")),
+    max_retries=_number("CALLCDR_SHARD_RETRIES", "2", int),
+    delay=_number("CALLCDR_SHARD_RETRY_DELAY", "30", float),
     backoff=dg.Backoff.EXPONENTIAL,
     jitter=dg.Jitter.PLUS_MINUS,
 )

@@ -76,8 +76,9 @@ class Pipeline:
         output = f"{proc.stdout[-4000:]}\n--- stderr ---\n{proc.stderr[-8000:]}"
         assert proc.returncode == 0, f"dagster exited {proc.returncode}\n{output}"
         result = RunResult(
-            steps=self.step_starts(), requests=self.requests()[log_start:], states=self.states()
-        )
+            steps=self.step_starts(), requests=self.requests()[log_start:], states=self.states(),
+            output=proc.stdout + proc.stderr,
+        )  # fmt: skip
         self.runs.append(result)
         return result
 
@@ -116,6 +117,7 @@ class RunResult:
     steps: Counter[str]
     requests: list[dict[str, Any]]
     states: dict[str, dict[str, Any]]
+    output: str  # dagster's, with each failed step's description (Meltano's last lines)
 
 
 def bookmarks(states: dict[str, dict[str, Any]], count: int) -> dict[str, dict[str, datetime]]:
@@ -240,6 +242,9 @@ def test_a_failed_shard_is_retried_alone_then_lands(first: RunResult, second: Ru
     assert all(n == 1 for step, n in second.steps.items() if step != failing), second.steps
     faulted = [r["account"] for r in second.requests if r["fault"]]
     assert faulted == [FAILING]
+    # the failed step says which account failed, in Meltano's last lines, without its secret
+    assert "STEP_UP_FOR_RETRY" in second.output and f"account '{FAILING}'" in second.output
+    assert "S3cr3t" not in second.output
     after, before = bookmarks(second.states, 3), bookmarks(first.states, 3)
     for state_id, marks in after.items():  # every account's bookmark moved on, its own shard's
         assert set(marks) == set(before[state_id])
