@@ -274,3 +274,20 @@ def check_second_run(landing: Landing, stream: str, landed_exactly: LandedExactl
         f"{stream}: {len(changed)} existing rows changed on the second run, e.g. "
         f"{[(before[k], after[k]) for k in changed[:2]]}"
     )
+
+
+def assert_calls_join_their_rows(rows: dict[str, list[dict[str, Any]]], calls: list[dict[str, Any]]) -> None:
+    """Each vendor row (held against the simulators' truth) has exactly one `calls` row, joined
+    back by source_stream and source_key, started at the vendor row's instant, once per primary
+    key; none is left over (docs/calls.md). Rows under the streams' field names."""
+    assert len({(c["vendor"], c["account"], c["call_id"]) for c in calls}) == len(calls)
+    joined = {(c["source_stream"], c["account"], str(c["source_key"])): c for c in calls}
+    assert len(joined) == len(calls), "two calls rows join back to one vendor row"
+    for stream, (vendor, landing_of) in STREAMS.items():
+        [key] = [column for column in landing_of.key if column != "account"]
+        for row in rows[stream]:
+            call = joined.pop((stream, row["account"], str(row[key])), None)
+            assert call is not None, f"{stream} row {row['account']}/{row[key]} has no calls row"
+            assert call["vendor"] == vendor.name
+            assert as_utc(call["started_at"]) == as_utc(row[landing_of.replication_key])
+    assert not joined, f"calls rows of no vendor row: {list(joined)[:3]}"

@@ -41,6 +41,7 @@ from e2e_truth import (
     Landing,
     Rows,
     as_utc,
+    assert_calls_join_their_rows,
     assert_landed_exactly,
     by_key,
     check_first_run,
@@ -166,18 +167,7 @@ def test_calls_land_one_row_per_vendor_row_at_its_instant(landing: Landing, run:
     simulators' truth above) has exactly one `calls` row, joined back by source_stream and
     source_key, started at the vendor row's instant, once per primary key; none is left over."""
     rows = landing.rows1 if run == 1 else landing.rows2
-    calls = rows[CALLS]
-    assert len({(c["vendor"], c["account"], c["call_id"]) for c in calls}) == len(calls)
-    joined = {(c["source_stream"], c["account"], c["source_key"]): c for c in calls}
-    assert len(joined) == len(calls), "two calls rows join back to one vendor row"
-    for stream, (vendor, landing_of) in STREAMS.items():
-        [key] = [column for column in landing_of.key if column != "account"]
-        for row in rows[stream]:
-            call = joined.pop((stream, row["account"], str(row[key])), None)
-            assert call is not None, f"{stream} row {row['account']}/{row[key]} has no calls row"
-            assert call["vendor"] == vendor.name
-            assert as_utc(call["started_at"]) == as_utc(row[landing_of.replication_key])
-    assert not joined, f"calls rows of no vendor row: {list(joined)[:3]}"
+    assert_calls_join_their_rows(rows, rows[CALLS])
     types = landing.types[CALLS]
     assert types["started_at"] == types["ended_at"] == "timestamp without time zone"
     assert types["duration_seconds"] == "bigint" and types["cost"] == "numeric"

@@ -37,6 +37,7 @@ from e2e_truth import (
     Landing,
     Rows,
     as_utc,
+    assert_calls_join_their_rows,
     assert_landed_exactly,
     check_first_run,
     check_second_run,
@@ -175,6 +176,7 @@ class Snowflake:
     landing: Landing  # rows and types under the streams' field names
     tables: dict[str, dict[str, str]]  # as Snowflake has them: TABLE -> COLUMN -> type
     extra: list[list[Any]]  # EXTRA_QUERY's rows after the second run
+    calls: list[dict[str, Any]]  # the CALLS table after the second run, columns lower-cased
 
 
 def in_field_names(landing: Landing, tables: dict[str, dict[str, str]]) -> None:
@@ -215,14 +217,22 @@ def snowflake(
     tables: dict[str, dict[str, str]] = {}
 
     extra: list[list[Any]] = []
+    calls: list[dict[str, Any]] = []
 
     def fetch() -> dict[str, Rows]:  # one query.py: its start (fakesnow's import) takes seconds
         columns, extra_rows, *results = sql(
             [columns_query(schema), EXTRA_QUERY]
             + [f"select * from {DATABASE}.{schema}.{stream.upper()}" for stream in STREAMS]
+            + [f"select * from {DATABASE}.{schema}.{CALLS.upper()}"]
         )
+        *results, called = results
         tables.update(column_types(columns))
         extra[:] = extra_rows["rows"]
+        kinds = tables[CALLS.upper()]
+        calls[:] = [
+            {c.lower(): decoded(kinds[c], v) for c, v in zip(called["columns"], row, strict=True)}
+            for row in called["rows"]
+        ]
         out = {}
         for stream, result in zip(STREAMS, results, strict=True):
             kinds = tables[stream.upper()]
@@ -238,10 +248,12 @@ def snowflake(
 
     with landed_twice(simulator_launcher, work, schema, run, fetch, reread=True) as landing:
         in_field_names(landing, tables)
-        yield Snowflake(landing, tables, extra)
+        yield Snowflake(landing, tables, extra, calls)
 
 
 # ------------------------------------------------------------------ tap -> target-snowflake
+
+CALLS = "calls"  # the unified stream (docs/calls.md): Meltano selects it with the others
 
 ALL_STREAMS = pytest.mark.parametrize("stream", list(STREAMS))
 
@@ -258,7 +270,7 @@ def test_second_run_lands_exactly_the_new_calls(snowflake: Snowflake, stream: st
 
 def test_names_are_upper_case_and_instants_timestamp_ntz(snowflake: Snowflake) -> None:
     """What a user meets in Snowflake: upper-cased tables and columns, TIMESTAMP_NTZ (UTC)."""
-    assert set(snowflake.tables) == {stream.upper() for stream in STREAMS}
+    assert set(snowflake.tables) == {stream.upper() for stream in [*STREAMS, CALLS]}
     for stream, (_, landed_stream) in STREAMS.items():
         columns = snowflake.tables[stream.upper()]
         assert all(column == column.upper() for column in columns), columns
@@ -297,3 +309,15 @@ def test_yeastar_extra_is_queryable_variant(snowflake: Snowflake) -> None:
         want = expected[(callid, as_utc(decoded("", start)).isoformat())]
         assert want is not None
         assert (got_first, got_second) == (want[first], want[second])
+
+
+def test_calls_land_one_row_per_vendor_row_in_snowflake(snowflake: Snowflake) -> None:
+    """The unified `calls` lands in Snowflake too: one row per vendor row, joined back by
+    source_stream and source_key at the vendor row's instant; TIMESTAMP_NTZ instants, and with
+    use_singer_decimal money in NUMBER(38,18)."""
+    assert snowflake.calls, "no calls landed: proves nothing"
+    assert_calls_join_their_rows(snowflake.landing.rows2, snowflake.calls)
+    columns = snowflake.tables[CALLS.upper()]
+    assert columns["STARTED_AT"] == columns["ENDED_AT"] == "TIMESTAMP_NTZ"
+    assert columns["COST"] == "NUMBER(38,18)"
+    assert any(isinstance(c["cost"], Decimal) and c["cost"] != 0 for c in snowflake.calls)
