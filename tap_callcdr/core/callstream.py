@@ -135,7 +135,8 @@ class CallsStream(LeanRecordPath):
     def sources(self) -> list[CDRStream[t.Any]]:
         """The streams whose records become calls: those of a vendor with a mapping."""
         streams = self.tap.streams.values()
-        return [stream for stream in streams if getattr(stream, "to_call", None) is not None]
+        mapped = [stream for stream in streams if getattr(stream, "to_call", None) is not None]
+        return t.cast("list[CDRStream[t.Any]]", mapped)  # to_call: only CDR streams have it
 
     @property
     def partitions(self) -> list[dict[str, t.Any]]:

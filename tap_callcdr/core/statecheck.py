@@ -95,7 +95,7 @@ def check_stream(stream: Checked, stream_state: dict[str, t.Any]) -> tuple[list[
             ignored.append(f"a partition of context {context!r} (this stream's is {{{shape}}})")
             continue
         named, partition_context = label(keys, context), {key: context[key] for key in keys}
-        if partition_context not in stream.partitions:
+        if partition_context not in (stream.partitions or []):
             if partition_context not in configured(stream):
                 ignored.append(f"the bookmark of {named}, which is not configured")
             continue  # else another shard's account: its bookmark rides along, untouched
@@ -128,7 +128,7 @@ def check_value(stream: str, named: str, value: t.Any) -> None:
 
 def ignored_message(stream: Checked, ignored: list[str], bookmarked: set[str]) -> str:
     keys = partition_keys(stream)
-    fresh = [p for p in stream.partitions if label(keys, p) not in bookmarked]
+    fresh = [p for p in stream.partitions or [] if label(keys, p) not in bookmarked]
     start = f"from start_date ({stream.config['start_date']})"
     if not fresh:
         then = "Every configured account has a bookmark of its own"

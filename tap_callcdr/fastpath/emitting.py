@@ -149,9 +149,8 @@ class LeanRecordPath(SDKStream):
     ) -> int:  # fmt: skip
         """emit_batch for vendor rows; `keep` also gets each record written (for the tee)."""
         writer = t.cast("BufferedMsgspecWriter", self._direct_writer)  # batched: never None here
-        post_process, sdk_write = self.post_process, self.sdk_write_record_message
-        if keep is not None:
-            post_process = keeping(post_process, keep)
+        sdk_write = self.sdk_write_record_message
+        post_process = self.post_process if keep is None else keeping(self.post_process, keep)
         write = writer.record_writer(self.name, self.stream_version)
         unchanged = self._conformance.unchanged if self._conformance is not None else None
         keys = list((state_context or {}).items())

@@ -310,7 +310,7 @@ class SDKTap(Tap):
     def check_settings(self) -> None:
         """Checks of the config that raise before the SDK's own; none by default."""
 
-    def sync_all(self) -> None:  # final in the SDK: overridden here only, to call `before_sync`
+    def sync_all(self) -> None:  # type: ignore[misc]  # final in the SDK: overridden here only
         self.before_sync()
         super().sync_all()
 
