@@ -94,8 +94,9 @@ class TapCallCDR(SDKTap):
                     description="Split the accounts over this many runs (shards), each with its "
                     "own state id (docs/scale.md); an account is in one shard, by a stable hash "
                     "of its vendor and name"),
-        th.Property("shard_index", th.IntegerType, default=0,
-                    description="Which shard this run reads: 0 to shard_count - 1"),
+        th.Property("shard_index", th.IntegerType,
+                    description="Which shard this run reads: 0 to shard_count - 1 (required "
+                    "when shard_count is more than 1)"),
         *(vendor.accounts_property() for vendor in VENDORS),
         additional_properties=False,  # a misspelt setting is refused (settings.py)
     ).to_dict()  # fmt: skip
@@ -321,8 +322,12 @@ def check_config(config: t.Mapping[str, t.Any]) -> None:
     for setting, least in least_of.items():
         value = config.get(setting)
         if value is not None and int(value) < least:
-            raise ConfigError(setting, "is too small")
+            raise ConfigError(setting, f"must be at least {least}")
     count = int(config.get("shard_count", 1))
+    if count > 1 and config.get("shard_index") is None:  # no default: a misspelt variable
+        raise ConfigError(  # (Meltano drops unknown ones) would read shard 0 twice, silently
+            "shard_index", f"with shard_count {count}, say which shard this run reads: 0 to {count - 1}"
+        )
     if int(config.get("shard_index", 0)) >= count:
         raise ConfigError("shard_index", f"must be less than shard_count ({count}): 0 to {count - 1}")
     check_stream_map_config(config)

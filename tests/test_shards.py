@@ -127,8 +127,11 @@ def test_a_sharded_run_says_how_many_accounts_are_its_own(
 @pytest.mark.parametrize(
     ("settings", "problem"),
     [
-        ({"shard_count": 0}, "'shard_count': is too small"),
-        ({"shard_index": -1}, "'shard_index': is too small"),
+        ({"shard_count": 0}, "'shard_count': must be at least 1"),
+        ({"shard_index": -1}, "'shard_index': must be at least 0"),
+        # no index with shards: a misspelt TAP_CALLCDR_SHARD_INDX (dropped by Meltano) would
+        # otherwise read shard 0 a second time and shard 1 never, and exit 0
+        ({"shard_count": 3}, "'shard_index': with shard_count 3, say which shard this run reads: 0 to 2"),
         ({"shard_index": 3, "shard_count": 3}, "'shard_index': must be less than shard_count (3)"),
         ({"shard_index": 1}, "'shard_index': must be less than shard_count (1)"),
         ({"shard_count": "3"}, "'shard_count': must be an integer"),
